@@ -1,0 +1,225 @@
+"""The `lfm` command line (and `llamafarm models ...`, the seed's spelling of the same commands).
+
+Compile-side commands import no torch: the runtime is imported only inside `train` and `dev`.
+Every user mistake ends in one line per problem and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .diagnostics import CompileError, Diagnostic
+from .schema import schema_text
+
+EXIT_ERROR = 1
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+    for d in diagnostics:
+        click.echo(d.format(), err=True)
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a CompileError into its diagnostics and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CompileError as exc:
+            _print_diagnostics(exc.diagnostics)
+            errors = sum(d.level == "error" for d in exc.diagnostics)
+            click.echo(f"{errors} error{'s' if errors != 1 else ''}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def _config_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """CONFIG as an argument (`lfm compile my.yaml`) or as --config (the seed's spelling)."""
+    command = click.argument("config_arg", metavar="CONFIG", required=False, type=click.Path())(command)
+    command = click.option("--config", "config_opt", type=click.Path(), help="The config file (same as CONFIG).")(command)
+    return command
+
+
+def _pick_config(config_arg: str | None, config_opt: str | None) -> str:
+    if config_arg and config_opt and config_arg != config_opt:
+        raise click.UsageError("give the config once: as CONFIG or as --config")
+    config = config_arg or config_opt
+    if not config:
+        raise click.UsageError("missing CONFIG (a model_config YAML or JSON file)")
+    return config
+
+
+def _default_bundle_dir(config: str) -> Path:
+    from .load import load_config
+
+    loaded = load_config(config)
+    model = loaded.data.get("model_config")
+    name = model.get("name") if isinstance(model, dict) else None
+    return Path("build") / (name if isinstance(name, str) and name else Path(config).stem)
+
+
+@click.command("init")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init_cmd(path: str, force: bool) -> None:
+    """Write a commented starter config to PATH."""
+    from importlib import resources
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in target.stem) or "my_model"
+    text = resources.files("lfm.templates").joinpath("init.yaml").read_text(encoding="utf-8")
+    text = text.replace("{config}", path).replace("{name}", name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    click.echo(f"wrote {path}; next: lfm validate {path}")
+
+
+@click.command("validate")
+@_config_argument
+@friendly_errors
+def validate_cmd(config_arg: str | None, config_opt: str | None) -> None:
+    """Check a config against the schema and the cross-field rules."""
+    from .pipeline import analyze
+
+    config = _pick_config(config_arg, config_opt)
+    analysis = analyze(config)
+    _print_diagnostics(analysis.diagnostics)
+    click.echo(f"{config}: valid ({analysis.normalized.shape} shape)")
+
+
+@click.command("explain")
+@_config_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@friendly_errors
+def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -> None:
+    """Print every resolved value and why it has that value."""
+    from .explain import print_explanation
+    from .pipeline import analyze
+
+    analysis = analyze(_pick_config(config_arg, config_opt))
+    print_explanation(analysis, as_json=as_json)
+
+
+@click.command("compile")
+@_config_argument
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Bundle directory [default: build/NAME].")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale.")
+@friendly_errors
+def compile_cmd(config_arg: str | None, config_opt: str | None, output: str | None, check: bool) -> None:
+    """Compile a config into a bundle (train.py, accelerate.yaml, lock file, ...)."""
+    from .pipeline import compile_config
+    from .write import check_bundle, write_bundle
+
+    config = _pick_config(config_arg, config_opt)
+    bundle_dir = Path(output) if output else _default_bundle_dir(config)
+    result = compile_config(config, bundle_dir)
+    _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
+    if check:
+        diffs = check_bundle(result.files, bundle_dir)
+        if diffs:
+            click.echo("".join(diffs), nl=False)
+            click.echo(f"{bundle_dir} is stale: run `lfm compile {config} -o {bundle_dir}`", err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(f"{bundle_dir} is up to date")
+        return
+    write_bundle(result.files, bundle_dir)
+    click.echo(f"wrote {bundle_dir}/ ({len(result.files)} files); run: python {bundle_dir / 'train.py'}")
+
+
+@click.command("schema")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
+def schema_cmd(output: str | None) -> None:
+    """Print the model_config JSON Schema."""
+    text = schema_text()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("train")
+@_config_argument
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Bundle directory [default: build/NAME].")
+@click.option("--dataset", type=click.Path(), help="Train on this JSONL/JSON file instead of the config's dataset.")
+@friendly_errors
+def train_cmd(config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None) -> None:
+    """Compile a config and run its train.py (the seed's `models train`)."""
+    from .pipeline import compile_config
+    from .write import write_bundle
+
+    config = _pick_config(config_arg, config_opt)
+    overrides = {}
+    if dataset:
+        # The flag's path is relative to where the user is; config paths are relative to the config.
+        relative = os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))
+        overrides[("dataset", "source")] = {"type": "local", "path": f"./{Path(relative).as_posix()}"}
+    bundle_dir = Path(output) if output else _default_bundle_dir(config)
+    result = compile_config(config, bundle_dir, overrides=overrides)
+    _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
+    write_bundle(result.files, bundle_dir)
+    click.echo(f"wrote {bundle_dir}/; training: {sys.executable} {bundle_dir / 'train.py'}")
+    status = subprocess.call([sys.executable, str(bundle_dir / "train.py")])
+    sys.exit(status)
+
+
+@click.group("dev")
+def dev_group() -> None:
+    """Developer helpers."""
+
+
+@dev_group.command("tiny-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--chat-template", is_flag=True, help="Give the tokenizer a ChatML chat template.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty DIRECTORY.")
+def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
+    """Build a few-MB Llama model and tokenizer from local text, for trying lfm on a CPU."""
+    from lfm.runtime.errors import RuntimeConfigError
+    from lfm.runtime.tiny import build_tiny_model
+
+    try:
+        path = build_tiny_model(directory, chat_template=chat_template, overwrite=force)
+    except RuntimeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote a tiny Llama model and tokenizer to {path}")
+
+
+COMMANDS = (init_cmd, validate_cmd, explain_cmd, compile_cmd, schema_cmd, train_cmd, dev_group)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lfm")
+def lfm() -> None:
+    """lfm: compile one model_config into a reviewable, runnable fine-tuning bundle."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llamafarm")
+def llamafarm() -> None:
+    """LlamaFarm's spelling of lfm: `llamafarm models <command>`."""
+
+
+@llamafarm.group("models")
+def models() -> None:
+    """Model fine-tuning and management (the same commands as `lfm`)."""
+
+
+for _command in COMMANDS:
+    lfm.add_command(_command)
+    models.add_command(_command)

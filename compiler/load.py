@@ -1,0 +1,181 @@
+"""Pass 1, load: read a YAML or JSON config into plain data plus a source map.
+
+The source map records where each key and value was written (`file:line:col`), so later passes
+can point at the exact spot. YAML goes through ruamel.yaml's round-trip loader, which keeps
+positions; JSON is parsed by the json module (strict, exact numbers) and then, when it parses,
+by ruamel.yaml too, only to learn positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .diagnostics import CompileError, Diagnostic, JsonPath, Location
+
+
+@dataclass
+class SourceMap:
+    """Where each key and value of the loaded document was written."""
+
+    file: str
+    keys: dict[JsonPath, Location] = field(default_factory=dict)
+    values: dict[JsonPath, Location] = field(default_factory=dict)
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Location | None:
+        """The nearest recorded position at or above `path` (a missing key points at its parent)."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            sub = path[:end]
+            found = table.get(sub) or self.keys.get(sub)
+            if found:
+                return found
+        return Location(self.file, 1, 1)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: Path
+    display_name: str  # how diagnostics name the file: the path as the user gave it
+    data: dict[str, Any]
+    source: SourceMap
+    sha256: str
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    path = Path(path)
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(f"config file not found: {name}") from None
+    except IsADirectoryError:
+        raise _fail(f"{name} is a directory, not a config file") from None
+    except OSError as exc:
+        raise _fail(f"cannot read {name}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{name} is not UTF-8 text (byte {exc.start})") from None
+
+    source = SourceMap(name)
+    if path.suffix.lower() == ".json":
+        data = _parse_json(text, name)
+        _record_positions(_yaml_or_none(text), (), source)
+    else:
+        node = _parse_yaml(text, name)
+        _record_positions(node, (), source)
+        data = _plain(node)
+    if data is None:
+        raise _fail(f"{name} is empty: expected a mapping with a `model_config` key", name)
+    if not isinstance(data, dict):
+        raise _fail(f"{name} must hold a mapping (`model_config: ...`), not a {_kind(data)}", name)
+    return LoadedConfig(path, name, data, source, hashlib.sha256(raw).hexdigest())
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "duplicate key" in problem or "found duplicate key" in str(exc):
+            problem = _duplicate_key_message(exc)
+        raise CompileError([Diagnostic("error", f"YAML syntax error: {problem}", (), where)])
+    except YAMLError as exc:
+        raise _fail(f"YAML syntax error: {exc}", name) from None
+
+
+def _duplicate_key_message(exc: MarkedYAMLError) -> str:
+    problem = str(exc.problem or "")
+    # ruamel says: found duplicate key "r" with value "8" (original value: "16")
+    key = problem.split('"')[1] if '"' in problem else "?"
+    return f"duplicate key '{key}' (each key may appear once in a mapping)"
+
+
+def _parse_json(text: str, name: str) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise _DuplicateKey(key)
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        where = Location(name, exc.lineno, exc.colno)
+        raise CompileError([Diagnostic("error", f"JSON syntax error: {exc.msg}", (), where)]) from None
+    except _DuplicateKey as exc:
+        raise _fail(f"duplicate key '{exc.key}' (each key may appear once in an object)", name) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _yaml_or_none(text: str) -> Any:
+    try:
+        return _yaml().load(text)
+    except YAMLError:
+        return None  # valid JSON that YAML rejects (e.g. tab indentation): no positions
+
+
+def _record_positions(node: Any, path: JsonPath, source: SourceMap) -> None:
+    if isinstance(node, CommentedMap):
+        for key in node:
+            child = (*path, str(key))
+            kline, kcol = node.lc.key(key)
+            vline, vcol = node.lc.value(key)
+            source.keys[child] = Location(source.file, kline + 1, kcol + 1)
+            source.values[child] = Location(source.file, vline + 1, vcol + 1)
+            _record_positions(node[key], child, source)
+    elif isinstance(node, CommentedSeq):
+        for index, item in enumerate(node):
+            line, col = node.lc.item(index)
+            source.values[(*path, index)] = Location(source.file, line + 1, col + 1)
+            _record_positions(item, (*path, index), source)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain dict/list/str/int/float/bool/None."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)  # dates and other YAML-only scalars: the schema reports the wrong type
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _fail(message: str, file: str | None = None) -> CompileError:
+    location = Location(file, 1, 1) if file else None
+    return CompileError([Diagnostic("error", message, (), location)])

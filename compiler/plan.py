@@ -1,0 +1,242 @@
+"""Pass 5, plan: the frozen, typed IR that templates render. Nothing after this reads raw config.
+
+Every value here is final: paths are rebased for the bundle, method classes are named, and the
+keyword arguments of each Hugging Face call are listed in the order the script writes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .methods import METHODS
+from .paths import is_local, rebase, relative_posix
+from .requirements import requirements_for
+from .resolve import Decision, Resolved
+
+LOCK_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One keyword argument of an emitted call, written literally: `name=value`."""
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    base_model: str  # a hub id, or a path relative to the bundle directory
+    source: str  # "hub" | "local"
+    source_note: str
+    gradient_checkpointing: bool
+    quantize_4bit: bool
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    name: str
+    summary: str
+    peft_config: str | None  # None: full fine-tuning
+    peft_args: tuple[Arg, ...]
+    merge_on_save: bool
+
+    @property
+    def artifact(self) -> str:
+        return "model" if self.peft_config is None else "adapter"
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    source_type: str
+    path: str
+    format: str
+    max_length: int
+    holdout_ratio: float
+    train_on_inputs: bool
+    seed: int
+    split: str
+
+    @property
+    def summary(self) -> str:
+        loss = "prompt and response tokens" if self.train_on_inputs else "the response tokens only"
+        held = f"{self.holdout_ratio:.0%} of examples held out" if self.holdout_ratio else "no holdout split"
+        return f"{self.format} records -> token ids; loss on {loss}; {held}."
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    output_dir: str  # relative to the bundle directory, or absolute
+    precision: str
+    seed: int
+    arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
+
+
+@dataclass(frozen=True)
+class DistributedPlan:
+    strategy: str
+    accelerate_type: str
+    num_processes: int
+    num_machines: int
+    zero_stage: int | None
+    offload_optimizer: bool
+    offload_parameters: bool
+
+    @property
+    def offload_optimizer_device(self) -> str:
+        return "cpu" if self.offload_optimizer else "none"
+
+    @property
+    def offload_param_device(self) -> str:
+        return "cpu" if self.offload_parameters else "none"
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    version: str
+    description: str | None
+    lfm_version: str
+    config_file: str  # the input config, relative to the bundle directory
+    config_sha256: str
+    config_shape: str
+    model: ModelPlan
+    method: MethodPlan
+    data: DataPlan
+    training: TrainingPlan
+    distributed: DistributedPlan
+    requirements: tuple[str, ...]
+    decisions: tuple[Decision, ...]
+    resolved_json: str  # the complete model_config, canonical JSON
+
+
+def build_plan(resolved: Resolved, *, config_path: Path, config_sha256: str, shape: str,
+               bundle_dir: Path) -> Plan:
+    cfg, derived = resolved.config, resolved.derived
+    config_dir = config_path.parent
+    ft, train = cfg["fine_tuning"], cfg["fine_tuning"]["training"]
+    method = METHODS[ft["method"]]
+
+    def for_bundle(value: str) -> str:
+        return rebase(value, config_dir, bundle_dir) if is_local(value) else value
+
+    return Plan(
+        name=cfg["name"],
+        version=cfg["version"],
+        description=cfg.get("description"),
+        lfm_version=__version__,
+        config_file=relative_posix(config_path, bundle_dir),
+        config_sha256=config_sha256,
+        config_shape=shape,
+        model=ModelPlan(
+            base_model=for_bundle(cfg["base_model"]),
+            source=derived["base_model_source"],
+            source_note="a local directory, relative to this file"
+            if derived["base_model_source"] == "local"
+            else "a Hugging Face hub id",
+            gradient_checkpointing=train["gradient_checkpointing"],
+            quantize_4bit=method.quantize_4bit,
+        ),
+        method=_method_plan(ft, method.name),
+        data=_data_plan(cfg, config_dir, bundle_dir),
+        training=_training_plan(cfg, derived, config_dir, bundle_dir),
+        distributed=_distributed_plan(cfg, derived),
+        requirements=requirements_for(method, cfg),
+        decisions=resolved.decisions,
+        resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),
+    )
+
+
+def _method_plan(ft: dict[str, Any], name: str) -> MethodPlan:
+    method = METHODS[name]
+    params = ft.get("parameters", {})
+    args: list[Arg] = []
+    if method.peft_config == "LoraConfig":
+        args = [Arg("task_type", "CAUSAL_LM")]
+        args += [Arg(p, params[p]) for p in method.parameters if params.get(p) is not None]
+        if method.use_dora:
+            args.append(Arg("use_dora", True))
+    return MethodPlan(
+        name=method.name,
+        summary=method.summary,
+        peft_config=method.peft_config,
+        peft_args=tuple(args),
+        merge_on_save=bool(params.get("merge_on_save", False)),
+    )
+
+
+def _data_plan(cfg: dict[str, Any], config_dir: Path, bundle_dir: Path) -> DataPlan:
+    ds = cfg["dataset"]
+    source, pre = ds["source"], ds["preprocessing"]
+    path = source["path"]
+    if source["type"] != "hub":
+        path = rebase(path if is_local(path) else f"./{path}", config_dir, bundle_dir)
+    return DataPlan(
+        source_type=source["type"],
+        path=path,
+        format=pre["format"],
+        max_length=pre["max_length"],
+        holdout_ratio=ds["validation"]["split_ratio"],
+        train_on_inputs=pre["train_on_inputs"],
+        seed=cfg["fine_tuning"]["training"]["seed"],
+        split=source["split"],
+    )
+
+
+def _training_plan(cfg: dict[str, Any], derived: dict[str, Any], config_dir: Path,
+                   bundle_dir: Path) -> TrainingPlan:
+    t = cfg["fine_tuning"]["training"]
+    if "output_dir" in t:
+        value = t["output_dir"]
+        output = rebase(value if is_local(value) else f"./{value}", config_dir, bundle_dir)
+    else:
+        output = derived["bundle_output_dir"]
+    evaluate = derived["eval_strategy"]
+    args = [
+        Arg("num_train_epochs", t["epochs"]),
+        Arg("max_steps", t["max_steps"]),
+        Arg("per_device_train_batch_size", t["batch_size"]),
+        Arg("per_device_eval_batch_size", t["batch_size"]),
+        Arg("gradient_accumulation_steps", t["gradient_accumulation_steps"]),
+        Arg("learning_rate", t["learning_rate"]),
+        Arg("lr_scheduler_type", t["lr_scheduler"]),
+        Arg("warmup_steps", t["warmup_steps"]),
+        Arg("weight_decay", t["weight_decay"]),
+        Arg("max_grad_norm", t["max_grad_norm"]),
+        Arg("optim", t["optimizer"]),
+        Arg("gradient_checkpointing", t["gradient_checkpointing"]),
+        Arg("logging_steps", t["logging_steps"]),
+        Arg("eval_strategy", evaluate),
+    ]
+    if evaluate == "steps":
+        args.append(Arg("eval_steps", t["eval_steps"]))
+    args += [
+        Arg("save_strategy", "steps"),
+        Arg("save_steps", t["save_steps"]),
+        Arg("save_total_limit", t["save_total_limit"]),
+        Arg("seed", t["seed"]),
+        Arg("dataloader_num_workers", t["dataloader_num_workers"]),
+        Arg("report_to", derived["report_to"]),
+        Arg("include_num_input_tokens_seen", True),
+        Arg("remove_unused_columns", False),
+    ]
+    return TrainingPlan(output_dir=output, precision=t["precision"], seed=t["seed"], arguments=tuple(args))
+
+
+def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:
+    d = cfg["distributed"]
+    strategy = d["strategy"]
+    zero = int(strategy[-1]) if strategy.startswith("deepspeed_zero") else None
+    return DistributedPlan(
+        strategy=strategy,
+        accelerate_type=derived["accelerate_distributed_type"],
+        num_processes=derived["num_processes"],
+        num_machines=d["nodes"],
+        zero_stage=zero,
+        offload_optimizer=d["offload_optimizer"],
+        offload_parameters=d["offload_parameters"],
+    )

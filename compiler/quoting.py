@@ -1,0 +1,96 @@
+"""Quoting filters: the only way a value reaches an artifact.
+
+Each filter turns a value into a literal of one target language, so that no config string can
+change the structure of what we emit (close a string, start a new line, run code). Filters
+return `Quoted`; the renderer's `finalize` hook rejects anything else, so a template that forgets
+a filter fails loudly instead of emitting raw text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+
+class Quoted(str):
+    """Text that a quoting filter produced and that may be placed into an artifact as is."""
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!-]+)?$")
+
+
+def python_literal(value: Any) -> Quoted:
+    """A Python expression that evaluates to `value` (str, int, float, bool, None, list, dict)."""
+    return Quoted(_py(value))
+
+
+def _py(value: Any) -> str:
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"cannot emit non-finite float {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        # A JSON string is a valid Python string literal (same escapes), double-quoted as
+        # formatters write them; ensure_ascii keeps odd characters visible as \u escapes.
+        return json.dumps(value, ensure_ascii=True)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(str(k))}: {_py(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot emit {type(value).__name__} as a Python literal")
+
+
+def python_text(value: Any) -> Quoted:
+    """Text safe inside a Python comment or a triple-quoted docstring: one line, no quotes."""
+    inner = repr(str(value))[1:-1]
+    return Quoted(inner.replace('"', '\\"'))
+
+
+def identifier(value: Any) -> Quoted:
+    """A Python identifier (a keyword argument or class name chosen by lfm, never by a user)."""
+    if not isinstance(value, str) or not _IDENT.match(value):
+        raise ValueError(f"not an identifier: {value!r}")
+    return Quoted(value)
+
+
+def json_literal(value: Any) -> Quoted:
+    return Quoted(json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False))
+
+
+def yaml_scalar(value: Any) -> Quoted:
+    """A YAML flow scalar or collection. JSON is valid YAML 1.2, and JSON strings are always quoted."""
+    return json_literal(value)
+
+
+def shell_word(value: Any) -> Quoted:
+    return Quoted(shlex.quote(str(value)))
+
+
+def markdown_code(value: Any) -> Quoted:
+    """Inline code in Markdown: one line, and no backtick can end the span early."""
+    text = " ".join(str(value).split()).replace("`", "'")
+    return Quoted(f"`{text}`")
+
+
+def requirement(value: Any) -> Quoted:
+    if not isinstance(value, str) or not _REQUIREMENT.match(value):
+        raise ValueError(f"not a pinned requirement: {value!r}")
+    return Quoted(value)
+
+
+FILTERS = {
+    "py": python_literal,
+    "pytext": python_text,
+    "comment": python_text,
+    "ident": identifier,
+    "json": json_literal,
+    "yaml": yaml_scalar,
+    "sh": shell_word,
+    "md": markdown_code,
+    "req": requirement,
+}

@@ -1,0 +1,42 @@
+"""Resolver rules: small pure functions over a Context, run in this order.
+
+Each rule fills values the config left unset (or set to `auto`) and says why, through
+`Context.decide` and `Context.derive`; or it reports a cross-field problem through
+`Context.error` / `Context.warn`. A rule never overrides a value the user wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..resolve import Context
+from .data import dataset_source, local_paths_exist
+from .distributed import process_layout
+from .identity import name_from_file
+from .methods import (
+    gradient_checkpointing_for_qlora,
+    learning_rate_for_method,
+    method_auto,
+    method_parameters_apply,
+    target_modules_for_family,
+)
+from .model import base_model_location
+from .training import evaluation_schedule, output_dir, report_to
+
+Rule = Callable[[Context], None]
+
+RULES: tuple[Rule, ...] = (
+    name_from_file,
+    base_model_location,
+    method_auto,
+    method_parameters_apply,
+    learning_rate_for_method,
+    target_modules_for_family,
+    gradient_checkpointing_for_qlora,
+    dataset_source,
+    local_paths_exist,
+    evaluation_schedule,
+    report_to,
+    output_dir,
+    process_layout,
+)

@@ -1,0 +1,145 @@
+"""Method selection and method-dependent defaults."""
+
+from __future__ import annotations
+
+import re
+
+from ..methods import ALWAYS_ALLOWED, LORA_PARAMETERS, METHODS
+from ..resolve import Context
+
+# Per-GPU memory (GiB) of the names the seed and common clouds use. Conservative where a model
+# ships in two sizes (A100 40/80 GB -> 40).
+GPU_MEMORY_GIB = {
+    "t4": 16, "v100": 16, "a10": 24, "a10g": 24, "l4": 24, "rtx3090": 24, "rtx4090": 24,
+    "l40": 48, "l40s": 48, "a6000": 48, "a100": 40, "a100_80gb": 80, "h100": 80, "h200": 141,
+}
+
+# Attention projections per architecture family: the LoRA targets of the original papers and
+# of peft's own defaults. Matched against the base model's name.
+FAMILY_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("phi-3", ("qkv_proj", "o_proj")),
+    ("phi3", ("qkv_proj", "o_proj")),
+    ("gpt2", ("c_attn",)),
+    ("gpt-neox", ("query_key_value",)),
+    ("pythia", ("query_key_value",)),
+    ("falcon", ("query_key_value",)),
+    ("bloom", ("query_key_value",)),
+    ("llama", ("q_proj", "v_proj")),
+    ("mistral", ("q_proj", "v_proj")),
+    ("mixtral", ("q_proj", "v_proj")),
+    ("qwen", ("q_proj", "v_proj")),
+    ("gemma", ("q_proj", "v_proj")),
+    ("phi", ("q_proj", "v_proj")),
+    ("smollm", ("q_proj", "v_proj")),
+    ("opt", ("q_proj", "v_proj")),
+)
+
+_SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
+
+
+def model_size_billions(name: str) -> float | None:
+    """`meta-llama/Llama-2-7b-hf` -> 7.0; `SmolLM-360M` -> 0.36; None when the name says nothing."""
+    match = _SIZE.search(name.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    number, unit = float(match.group(1)), match.group(2).lower()
+    return number if unit == "b" else number / 1000
+
+
+def gpu_memory_gib(spec: str | None) -> int | None:
+    if not spec or spec == "none":
+        return None
+    model = spec.split("x_", 1)[-1].lower()
+    return GPU_MEMORY_GIB.get(model)
+
+
+def method_auto(ctx: Context) -> None:
+    if ctx.get("fine_tuning", "method") != "auto":
+        return
+    base = str(ctx.get("base_model") or "")
+    size = model_size_billions(base)
+    memory = gpu_memory_gib(ctx.get("deployment", "resources", "gpu"))
+    size_text = f"{size:g}B parameters" if size is not None else "an unknown size"
+    memory_text = f"{memory} GiB per GPU" if memory is not None else "unknown GPU memory"
+    if size is not None and size > 13 and (memory is None or memory < 80):
+        method, why = "qlora", "a model over 13B on limited GPU memory: QLoRA (decision tree: limited memory, >13B)"
+    else:
+        method, why = "lora", "LoRA fits: general-purpose default (decision tree: <=13B or ample memory)"
+    ctx.decide(("fine_tuning", "method"), method, "method_auto", f"method: auto with {size_text} and {memory_text}; {why}")
+
+
+def method_parameters_apply(ctx: Context) -> None:
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if method is None:
+        available = ", ".join(sorted(METHODS))
+        ctx.error(
+            ("fine_tuning", "method"),
+            f"method {ctx.get('fine_tuning', 'method')!r} is not available in this lfm version",
+            f"available: {available}",
+        )
+        return
+    for name in (ctx.user.get("fine_tuning", {}) or {}).get("parameters", {}) or {}:
+        if name not in method.parameters and name not in ALWAYS_ALLOWED:
+            ctx.error(
+                ("fine_tuning", "parameters", name),
+                f"parameter '{name}' does not apply to method '{method.name}'",
+                f"'{method.name}' uses: {', '.join(method.parameters + ALWAYS_ALLOWED)}",
+            )
+    if not method.parameters:
+        # Drop LoRA defaults the schema filled in: they would only mislead a reader.
+        params = ctx.config.get("fine_tuning", {}).get("parameters", {})
+        for name in LORA_PARAMETERS:
+            params.pop(name, None)
+            ctx.decisions.pop(f"model_config.fine_tuning.parameters.{name}", None)
+
+
+def learning_rate_for_method(ctx: Context) -> None:
+    if ctx.user_set("fine_tuning", "training", "learning_rate"):
+        return
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if method is None:
+        return
+    ctx.decide(
+        ("fine_tuning", "training", "learning_rate"),
+        method.default_learning_rate,
+        "learning_rate_for_method",
+        f"the usual peak learning rate for {method.name} ({method.summary.split(':')[0]})",
+    )
+
+
+def target_modules_for_family(ctx: Context) -> None:
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if method is None or "target_modules" not in method.parameters:
+        return
+    if ctx.user_set("fine_tuning", "parameters", "target_modules"):
+        return
+    base = str(ctx.get("base_model") or "").lower()
+    for family, modules in FAMILY_TARGETS:
+        if family in base.rsplit("/", 1)[-1] or family in base:
+            ctx.decide(
+                ("fine_tuning", "parameters", "target_modules"),
+                list(modules),
+                "target_modules_for_family",
+                f"the attention projections of the {family} family, read from the base model's name",
+            )
+            return
+    ctx.decide(
+        ("fine_tuning", "parameters", "target_modules"),
+        "all-linear",
+        "target_modules_for_family",
+        "the base model's family is not known from its name; every linear layer but the output head",
+    )
+
+
+def gradient_checkpointing_for_qlora(ctx: Context) -> None:
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if method is None or not method.quantize_4bit:
+        return
+    if ctx.user_set("fine_tuning", "training", "gradient_checkpointing"):
+        return
+    ctx.decide(
+        ("fine_tuning", "training", "gradient_checkpointing"),
+        True,
+        "gradient_checkpointing_for_qlora",
+        "QLoRA is chosen to save memory; checkpointing saves the most activations' memory",
+    )

@@ -1,0 +1,36 @@
+"""Access to the JSON Schema, the single place where config fields are declared."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_FILE = "model_config.schema.json"
+
+
+def schema_text() -> str:
+    return resources.files("lfm.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    return json.loads(schema_text())
+
+
+def model_config_schema() -> dict[str, Any]:
+    return load_schema()["$defs"]["model_config"]
+
+
+def subschema(path: tuple[str | int, ...]) -> dict[str, Any] | None:
+    """The schema of the value at `path` inside model_config (None where the schema has none)."""
+    node: dict[str, Any] | None = model_config_schema()
+    for part in path:
+        if node is None:
+            return None
+        if isinstance(part, int):
+            node = node.get("items")
+        else:
+            node = node.get("properties", {}).get(part)
+    return node

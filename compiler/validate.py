@@ -1,0 +1,124 @@
+"""Pass 3, validate: every schema error at once, each at its file:line:col with a hint.
+
+jsonschema finds the errors; this module only words them for people: unknown keys get a
+"did you mean", enum misses name the closest value, type errors say what was expected.
+Cross-field rules that JSON Schema cannot express live in `checks.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .diagnostics import Diagnostic, did_you_mean, sort_key
+from .load import SourceMap
+from .schema import load_schema
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def validate(data: dict[str, Any], source: SourceMap) -> list[Diagnostic]:
+    validator = Draft202012Validator(load_schema())
+    out: list[Diagnostic] = []
+    for error in validator.iter_errors(data):
+        out.extend(_explain(error, source))
+    return sorted(set(out), key=sort_key)
+
+
+def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        return _unknown_keys(error, path, source)
+    if kind == "required":
+        missing = str(error.message).split("'")[1]
+        return [_at(source, path, f"missing required key '{missing}'", key=True)]
+    if kind == "enum":
+        choices = [str(c) for c in error.validator_value]
+        hint = did_you_mean(str(error.instance), choices) if isinstance(error.instance, str) else None
+        message = f"{_show(error.instance)} is not one of: {', '.join(choices)}"
+        return [_at(source, path, message, hint=hint)]
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return [_at(source, path, f"expected {wanted}, got {_describe(error.instance)}")]
+    if kind == "oneOf" and path and path[-1] == "target_modules":
+        return [_at(source, path, "expected a list of module names or 'all-linear'")]
+    if kind in _BOUNDS:
+        return [_at(source, path, f"must be {_BOUNDS[kind]} {error.validator_value}, got {_show(error.instance)}")]
+    if kind == "pattern":
+        return [_at(source, path, f"{_show(error.instance)} {_pattern_hint(path)}")]
+    if kind in ("minLength", "minItems", "minProperties"):
+        return [_at(source, path, "must not be empty")]
+    if kind == "uniqueItems":
+        return [_at(source, path, "has duplicate entries")]
+    return [_at(source, path, error.message)]
+
+
+_BOUNDS = {
+    "minimum": ">=",
+    "maximum": "<=",
+    "exclusiveMinimum": ">",
+    "exclusiveMaximum": "<",
+    "maxLength": "at most this long:",
+    "maxItems": "at most this many items:",
+}
+
+
+def _pattern_hint(path: tuple[Any, ...]) -> str:
+    field = path[-1] if path else ""
+    return {
+        "version": "is not a semantic version (expected MAJOR.MINOR.PATCH, e.g. 1.0.0)",
+        "name": "is not a valid name (letters, digits, '.', '_' and '-'; starts with a letter or digit)",
+        "gpu": "is not a GPU spec (expected e.g. 1x_a100, a10g or none)",
+        "memory": "is not a memory quantity (expected e.g. 32Gi)",
+        "cpu": "is not a CPU quantity (expected e.g. 4 or 500m)",
+        "webhook_url": "is not an http(s) URL",
+    }.get(str(field), "does not have the expected form")
+
+
+def _unknown_keys(error: ValidationError, path: tuple[Any, ...], source: SourceMap) -> list[Diagnostic]:
+    allowed = list(error.schema.get("properties", {}))
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    out = []
+    for key in instance:
+        if key in allowed:
+            continue
+        where = "at the top level" if not path else f"in {'.'.join(map(str, path))}"
+        out.append(
+            _at(source, (*path, key), f"unknown key '{key}' {where}", key=True,
+                hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}")
+        )
+    return out
+
+
+def _at(source: SourceMap, path: tuple[Any, ...], message: str, *, key: bool = False,
+        hint: str | None = None) -> Diagnostic:
+    return Diagnostic("error", message, path, source.locate(path, key=key), hint)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if value is None:
+        return "null"
+    return "a list" if isinstance(value, list) else "a mapping"
