@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,27 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise _fail(f"{name} is empty: expected a mapping with a `model_config` key", name)
     if not isinstance(data, dict):
         raise _fail(f"{name} must hold a mapping (`model_config: ...`), not a {_kind(data)}", name)
+    bad = list(_invalid_text(data, ()))
+    if bad:
+        raise CompileError(
+            [Diagnostic("error", "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode",
+                        p, source.locate(p)) for p in bad]
+        )
     return LoadedConfig(path, name, data, source, hashlib.sha256(raw).hexdigest())
+
+
+def _invalid_text(node: Any, path: JsonPath) -> Iterator[JsonPath]:
+    """Paths of strings that cannot be written as UTF-8 (JSON allows escaped lone surrogates)."""
+    if isinstance(node, str):
+        if any("\ud800" <= ch <= "\udfff" for ch in node):
+            yield path
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _invalid_text(key, (*path, key))
+            yield from _invalid_text(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _invalid_text(value, (*path, index))
 
 
 def _parse_yaml(text: str, name: str) -> Any:

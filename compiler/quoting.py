@@ -35,14 +35,36 @@ def _py(value: Any) -> str:
             raise ValueError(f"cannot emit non-finite float {value!r}")
         return repr(value)
     if isinstance(value, str):
-        # A JSON string is a valid Python string literal (same escapes), double-quoted as
-        # formatters write them; ensure_ascii keeps odd characters visible as \u escapes.
-        return json.dumps(value, ensure_ascii=True)
+        return double_quoted(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_py(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_py(str(k))}: {_py(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot emit {type(value).__name__} as a Python literal")
+
+
+_SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def double_quoted(text: str) -> str:
+    """A double-quoted string literal that Python and YAML both read back as `text`.
+
+    Printable characters stay readable; everything else (control, format and separator
+    characters, lone surrogates) becomes a \\x, \\u or \\U escape, which both languages share.
+    """
+    out = []
+    for ch in text:
+        if ch in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def python_text(value: Any) -> Quoted:
@@ -63,8 +85,18 @@ def json_literal(value: Any) -> Quoted:
 
 
 def yaml_scalar(value: Any) -> Quoted:
-    """A YAML flow scalar or collection. JSON is valid YAML 1.2, and JSON strings are always quoted."""
-    return json_literal(value)
+    """A YAML flow scalar or collection; strings are always double-quoted (so `NO` stays a string)."""
+    return Quoted(_yaml(value))
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, str):
+        return double_quoted(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{double_quoted(str(k))}: {_yaml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, allow_nan=False)  # numbers, true/false, null: JSON spelling is YAML
 
 
 def shell_word(value: Any) -> Quoted:

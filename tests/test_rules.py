@@ -1,0 +1,152 @@
+"""Resolver rules: each fills only what the user left unset, and says why."""
+
+from pathlib import Path
+
+import pytest
+
+from lfm.compiler.diagnostics import CompileError
+from lfm.compiler.pipeline import analyze
+from lfm.compiler.rules.methods import gpu_memory_gib, model_size_billions
+
+
+def resolve_text(write_config, text):
+    analysis = analyze(write_config(text))
+    decisions = {d.path: d for d in analysis.resolved.decisions}
+    return analysis, decisions
+
+
+def config(extra: str = "", base: str = "meta-llama/Llama-2-7b-hf") -> str:
+    return f"model_config:\n  base_model: {base}\n{extra}"
+
+
+def test_user_values_are_kept_and_say_where_they_were_written(write_config):
+    _, d = resolve_text(write_config, config("  fine_tuning:\n    parameters: {r: 64}\n"))
+    r = d["model_config.fine_tuning.parameters.r"]
+    assert (r.value, r.rule, r.reason) == (64, "config", "set in config.yaml:4:21")
+
+
+def test_schema_defaults_fill_unset_values(write_config):
+    _, d = resolve_text(write_config, config())
+    assert d["model_config.fine_tuning.training.epochs"].value == 3
+    assert d["model_config.fine_tuning.training.epochs"].rule == "default"
+
+
+def test_name_defaults_to_the_config_file_name(write_config):
+    _, d = resolve_text(write_config, config())
+    assert d["model_config.name"].value == "config"
+    assert d["model_config.name"].rule == "name_from_file"
+
+
+@pytest.mark.parametrize(("method", "lr"), [("lora", 2e-4), ("qlora", 2e-4), ("full", 2e-5)])
+def test_learning_rate_follows_the_method(write_config, method, lr):
+    _, d = resolve_text(write_config, config(f"  fine_tuning: {{method: {method}}}\n"))
+    assert d["model_config.fine_tuning.training.learning_rate"].value == lr
+
+
+@pytest.mark.parametrize(
+    ("base", "modules"),
+    [
+        ("meta-llama/Llama-2-7b-hf", ["q_proj", "v_proj"]),
+        ("openai-community/gpt2", ["c_attn"]),
+        ("EleutherAI/pythia-160m", ["query_key_value"]),
+        ("microsoft/Phi-3-mini-4k-instruct", ["qkv_proj", "o_proj"]),
+        ("someone/unknown-arch", "all-linear"),
+    ],
+)
+def test_target_modules_follow_the_family(write_config, base, modules):
+    _, d = resolve_text(write_config, config(base=base))
+    decision = d["model_config.fine_tuning.parameters.target_modules"]
+    assert decision.value == modules
+    assert decision.rule == "target_modules_for_family"
+
+
+def test_qlora_turns_on_gradient_checkpointing_unless_set(write_config):
+    _, d = resolve_text(write_config, config("  fine_tuning: {method: qlora}\n"))
+    assert d["model_config.fine_tuning.training.gradient_checkpointing"].value is True
+    _, d = resolve_text(
+        write_config,
+        config("  fine_tuning:\n    method: qlora\n    training: {gradient_checkpointing: false}\n"),
+    )
+    assert d["model_config.fine_tuning.training.gradient_checkpointing"].value is False
+
+
+def test_lora_parameters_with_full_fine_tuning_are_an_error(write_config):
+    with pytest.raises(CompileError) as info:
+        analyze(write_config(config("  fine_tuning:\n    method: full\n    parameters: {r: 8}\n")))
+    [error] = [d for d in info.value.diagnostics if d.level == "error"]
+    assert "parameter 'r' does not apply to method 'full'" in error.message
+    assert error.location is not None and error.location.line == 5
+
+
+def test_full_fine_tuning_drops_lora_defaults(write_config):
+    analysis, d = resolve_text(write_config, config("  fine_tuning: {method: full}\n"))
+    assert "model_config.fine_tuning.parameters.r" not in d
+    assert "r" not in analysis.resolved.config["fine_tuning"]["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("base", "gpu", "method"),
+    [
+        ("meta-llama/Llama-2-70b-hf", "1x_a10g", "qlora"),
+        ("meta-llama/Llama-2-70b-hf", None, "qlora"),
+        ("meta-llama/Llama-2-7b-hf", "1x_a10g", "lora"),
+        ("meta-llama/Llama-2-13b-hf", "1x_h100", "lora"),
+    ],
+)
+def test_method_auto_follows_the_seed_decision_tree(write_config, base, gpu, method):
+    deploy = f"  deployment: {{resources: {{gpu: {gpu}}}}}\n" if gpu else ""
+    _, d = resolve_text(write_config, config(f"  fine_tuning: {{method: auto}}\n{deploy}", base=base))
+    decision = d["model_config.fine_tuning.method"]
+    assert (decision.value, decision.rule) == (method, "method_auto")
+
+
+def test_model_size_and_gpu_memory_parsing():
+    assert model_size_billions("meta-llama/Llama-2-7b-hf") == 7
+    assert model_size_billions("HuggingFaceTB/SmolLM2-360M") == pytest.approx(0.36)
+    assert model_size_billions("org/model") is None
+    assert gpu_memory_gib("1x_a100") == 40
+    assert gpu_memory_gib("h100") == 80
+    assert gpu_memory_gib("none") is None
+
+
+def test_document_sources_default_to_the_rag_folder(write_config):
+    analysis, d = resolve_text(write_config, config("  dataset: {source: {type: rag_documents}}\n"))
+    assert d["model_config.dataset.source.path"].value == "./rag/data/"
+
+
+def test_missing_dataset_defaults_with_a_warning(write_config):
+    analysis, d = resolve_text(write_config, config())
+    assert d["model_config.dataset.source.path"].value == "./data/train.jsonl"
+    assert any("no dataset.source.path" in w.message for w in analysis.diagnostics)
+
+
+def test_hub_dataset_needs_a_path(write_config):
+    with pytest.raises(CompileError, match="a hub dataset needs `path`"):
+        analyze(write_config(config("  dataset: {source: {type: hub}}\n")))
+
+
+def test_missing_local_paths_are_warnings_not_errors(write_config, tmp_path: Path):
+    analysis, _ = resolve_text(write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m"))
+    warned = [w.message for w in analysis.diagnostics if w.level == "warning"]
+    assert any("'./m' does not exist here" in m for m in warned)
+    assert any("'./nope.jsonl' does not exist here" in m for m in warned)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "nope.jsonl").write_text("{}\n")
+    analysis, _ = resolve_text(write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m"))
+    assert not [w for w in analysis.diagnostics if "does not exist" in w.message]
+
+
+def test_multi_gpu_with_strategy_none_becomes_ddp(write_config):
+    analysis, d = resolve_text(write_config, config("  distributed: {gpus: 4}\n"))
+    assert d["model_config.distributed.strategy"].value == "ddp"
+    assert analysis.resolved.derived["num_processes"] == 4
+    assert analysis.resolved.derived["accelerate_distributed_type"] == "MULTI_GPU"
+
+
+def test_eval_schedule_and_trackers(write_config):
+    analysis, _ = resolve_text(
+        write_config,
+        config("  dataset: {validation: {split_ratio: 0}}\n  monitoring: {wandb_project: p, tensorboard: true}\n"),
+    )
+    assert analysis.resolved.derived["eval_strategy"] == "no"
+    assert analysis.resolved.derived["report_to"] == ["wandb", "tensorboard"]
