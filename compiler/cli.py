@@ -46,8 +46,12 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _config_argument(command: Callable[..., Any]) -> Callable[..., Any]:
     """CONFIG as an argument (`lfm compile my.yaml`) or as --config (the seed's spelling)."""
-    command = click.argument("config_arg", metavar="CONFIG", required=False, type=click.Path())(command)
-    command = click.option("--config", "config_opt", type=click.Path(), help="The config file (same as CONFIG).")(command)
+    command = click.argument("config_arg", metavar="CONFIG", required=False, type=click.Path())(
+        command
+    )
+    command = click.option(
+        "--config", "config_opt", type=click.Path(), help="The config file (same as CONFIG)."
+    )(command)
     return command
 
 
@@ -118,10 +122,19 @@ def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -
 
 @click.command("compile")
 @_config_argument
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Bundle directory [default: build/NAME].")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Bundle directory [default: build/NAME].",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale."
+)
 @friendly_errors
-def compile_cmd(config_arg: str | None, config_opt: str | None, output: str | None, check: bool) -> None:
+def compile_cmd(
+    config_arg: str | None, config_opt: str | None, output: str | None, check: bool
+) -> None:
     """Compile a config into a bundle (train.py, accelerate.yaml, lock file, ...)."""
     from .pipeline import compile_config
     from .write import check_bundle, write_bundle
@@ -134,12 +147,16 @@ def compile_cmd(config_arg: str | None, config_opt: str | None, output: str | No
         diffs = check_bundle(result.files, bundle_dir)
         if diffs:
             click.echo("".join(diffs), nl=False)
-            click.echo(f"{bundle_dir} is stale: run `lfm compile {config} -o {bundle_dir}`", err=True)
+            click.echo(
+                f"{bundle_dir} is stale: run `lfm compile {config} -o {bundle_dir}`", err=True
+            )
             sys.exit(EXIT_ERROR)
         click.echo(f"{bundle_dir} is up to date")
         return
     write_bundle(result.files, bundle_dir)
-    click.echo(f"wrote {bundle_dir}/ ({len(result.files)} files); run: python {bundle_dir / 'train.py'}")
+    click.echo(
+        f"wrote {bundle_dir}/ ({len(result.files)} files); run: python {bundle_dir / 'train.py'}"
+    )
 
 
 @click.command("schema")
@@ -156,10 +173,21 @@ def schema_cmd(output: str | None) -> None:
 
 @click.command("train")
 @_config_argument
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Bundle directory [default: build/NAME].")
-@click.option("--dataset", type=click.Path(), help="Train on this JSONL/JSON file instead of the config's dataset.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Bundle directory [default: build/NAME].",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(),
+    help="Train on this JSONL/JSON file instead of the config's dataset.",
+)
 @friendly_errors
-def train_cmd(config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None) -> None:
+def train_cmd(
+    config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None
+) -> None:
     """Compile a config and run its train.py (the seed's `models train`)."""
     from .pipeline import compile_config
     from .write import write_bundle
@@ -169,7 +197,10 @@ def train_cmd(config_arg: str | None, config_opt: str | None, output: str | None
     if dataset:
         # The flag's path is relative to where the user is; config paths are relative to the config.
         relative = os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))
-        overrides[("dataset", "source")] = {"type": "local", "path": f"./{Path(relative).as_posix()}"}
+        overrides[("dataset", "source")] = {
+            "type": "local",
+            "path": f"./{Path(relative).as_posix()}",
+        }
     bundle_dir = Path(output) if output else _default_bundle_dir(config)
     result = compile_config(config, bundle_dir, overrides=overrides)
     _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])

@@ -33,8 +33,10 @@ def print_explanation(analysis: Analysis, *, as_json: bool = False) -> None:
     # Piped output gets a wide table rather than rich's 80-column default.
     console = Console(highlight=False, soft_wrap=False, width=None if _is_tty() else 160)
     if analysis.normalized.shape != "model_config":
-        console.print(f"[bold]{analysis.config_path}[/]: the `{analysis.normalized.shape}` shape "
-                      "was normalized into `model_config`.")
+        console.print(
+            f"[bold]{analysis.config_path}[/]: the `{analysis.normalized.shape}` shape "
+            "was normalized into `model_config`."
+        )
     table = Table(title=f"{analysis.config_path}: resolved values", show_lines=False)
     table.add_column("key", overflow="fold")
     table.add_column("value", overflow="fold")

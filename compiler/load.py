@@ -81,8 +81,15 @@ def load_config(path: str | Path) -> LoadedConfig:
     bad = list(_invalid_text(data, ()))
     if bad:
         raise CompileError(
-            [Diagnostic("error", "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode",
-                        p, source.locate(p)) for p in bad]
+            [
+                Diagnostic(
+                    "error",
+                    "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode",
+                    p,
+                    source.locate(p),
+                )
+                for p in bad
+            ]
         )
     return LoadedConfig(path, name, data, source, hashlib.sha256(raw).hexdigest())
 
@@ -110,7 +117,9 @@ def _parse_yaml(text: str, name: str) -> Any:
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         if "duplicate key" in problem or "found duplicate key" in str(exc):
             problem = _duplicate_key_message(exc)
-        raise CompileError([Diagnostic("error", f"YAML syntax error: {problem}", (), where)])
+        raise CompileError(
+            [Diagnostic("error", f"YAML syntax error: {problem}", (), where)]
+        ) from None
     except YAMLError as exc:
         raise _fail(f"YAML syntax error: {exc}", name) from None
 
@@ -135,9 +144,13 @@ def _parse_json(text: str, name: str) -> Any:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         where = Location(name, exc.lineno, exc.colno)
-        raise CompileError([Diagnostic("error", f"JSON syntax error: {exc.msg}", (), where)]) from None
+        raise CompileError(
+            [Diagnostic("error", f"JSON syntax error: {exc.msg}", (), where)]
+        ) from None
     except _DuplicateKey as exc:
-        raise _fail(f"duplicate key '{exc.key}' (each key may appear once in an object)", name) from None
+        raise _fail(
+            f"duplicate key '{exc.key}' (each key may appear once in an object)", name
+        ) from None
 
 
 class _DuplicateKey(Exception):

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LORA_PARAMETERS = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "modules_to_save", "use_rslora")
+LORA_PARAMETERS = (
+    "r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "bias",
+    "modules_to_save",
+    "use_rslora",
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,11 @@ def register(method: Method) -> Method:
     return method
 
 
-register(Method("lora", "LoRA: low-rank adapters on the target modules", "LoraConfig", LORA_PARAMETERS, 2e-4))
+register(
+    Method(
+        "lora", "LoRA: low-rank adapters on the target modules", "LoraConfig", LORA_PARAMETERS, 2e-4
+    )
+)
 register(
     Method(
         "qlora",
@@ -45,7 +57,9 @@ register(
     )
 )
 register(
-    Method("dora", "DoRA: weight-decomposed LoRA", "LoraConfig", LORA_PARAMETERS, 2e-4, use_dora=True)
+    Method(
+        "dora", "DoRA: weight-decomposed LoRA", "LoraConfig", LORA_PARAMETERS, 2e-4, use_dora=True
+    )
 )
 register(Method("full", "Full fine-tuning: every weight is trained", None, (), 2e-5))
 

@@ -100,7 +100,9 @@ class _Mover:
         fmt = dataset.pop("format", None)
         if fmt == "auto_generate_qa":
             self.put(
-                ("dataset", "preprocessing", "qa_generation", "enabled"), True, ("dataset", "format")
+                ("dataset", "preprocessing", "qa_generation", "enabled"),
+                True,
+                ("dataset", "format"),
             )
         elif fmt is not None:
             self.put(("dataset", "preprocessing", "format"), fmt, ("dataset", "format"))
@@ -113,7 +115,9 @@ class _Mover:
             match = _HOLDOUT.match(str(test_set))
             if match:
                 ratio = int(match.group(1)) / 100
-                self.put(("dataset", "validation", "split_ratio"), ratio, ("evaluation", "test_set"))
+                self.put(
+                    ("dataset", "validation", "split_ratio"), ratio, ("evaluation", "test_set")
+                )
             else:
                 self.put(("evaluation", "test_set"), test_set, ("evaluation", "test_set"))
         for key in list(evaluation):
@@ -146,7 +150,10 @@ class _Mover:
     def _copy_positions(self, old: JsonPath, new: JsonPath, *, absolute: bool = False) -> None:
         old_full = old if absolute else (self.shape, *old)
         new_full = new if absolute else ("model_config", *new)
-        for table_old, table_new in ((self.old.keys, self.new.keys), (self.old.values, self.new.values)):
+        for table_old, table_new in (
+            (self.old.keys, self.new.keys),
+            (self.old.values, self.new.values),
+        ):
             for path, loc in table_old.items():
                 if path[: len(old_full)] == old_full:
                     table_new[new_full + path[len(old_full) :]] = loc

@@ -26,7 +26,9 @@ def rebase(value: str, config_dir: Path, bundle_dir: Path) -> str:
     """A config-relative local path -> the same file, relative to the bundle directory."""
     if value.startswith(("/", "~")):
         return value
-    posix = relative_posix(Path(os.path.normpath(os.path.join(os.path.abspath(config_dir), value))), bundle_dir)
+    posix = relative_posix(
+        Path(os.path.normpath(os.path.join(os.path.abspath(config_dir), value))), bundle_dir
+    )
     return posix if posix.startswith("../") or posix == ".." else f"./{posix}"
 
 

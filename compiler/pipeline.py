@@ -52,11 +52,14 @@ def analyze(config_path: str | Path, overrides: Overrides | None = None) -> Anal
     resolved = resolve(normalized.data["model_config"], normalized.source, loaded.path)
     found += resolved.diagnostics
     _stop_on_errors(found)
-    return Analysis(loaded.path, loaded.sha256, normalized, resolved, tuple(sorted(found, key=sort_key)))
+    return Analysis(
+        loaded.path, loaded.sha256, normalized, resolved, tuple(sorted(found, key=sort_key))
+    )
 
 
-def compile_config(config_path: str | Path, bundle_dir: str | Path,
-                   overrides: Overrides | None = None) -> Compilation:
+def compile_config(
+    config_path: str | Path, bundle_dir: str | Path, overrides: Overrides | None = None
+) -> Compilation:
     analysis = analyze(config_path, overrides)
     plan = build_plan(
         analysis.resolved,

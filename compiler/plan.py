@@ -64,7 +64,11 @@ class DataPlan:
     @property
     def summary(self) -> str:
         loss = "prompt and response tokens" if self.train_on_inputs else "the response tokens only"
-        held = f"{self.holdout_ratio:.0%} of examples held out" if self.holdout_ratio else "no holdout split"
+        held = (
+            f"{self.holdout_ratio:.0%} of examples held out"
+            if self.holdout_ratio
+            else "no holdout split"
+        )
         return f"{self.format} records -> token ids; loss on {loss}; {held}."
 
 
@@ -114,8 +118,9 @@ class Plan:
     resolved_json: str  # the complete model_config, canonical JSON
 
 
-def build_plan(resolved: Resolved, *, config_path: Path, config_sha256: str, shape: str,
-               bundle_dir: Path) -> Plan:
+def build_plan(
+    resolved: Resolved, *, config_path: Path, config_sha256: str, shape: str, bundle_dir: Path
+) -> Plan:
     cfg, derived = resolved.config, resolved.derived
     config_dir = config_path.parent
     ft, train = cfg["fine_tuning"], cfg["fine_tuning"]["training"]
@@ -187,8 +192,9 @@ def _data_plan(cfg: dict[str, Any], config_dir: Path, bundle_dir: Path) -> DataP
     )
 
 
-def _training_plan(cfg: dict[str, Any], derived: dict[str, Any], config_dir: Path,
-                   bundle_dir: Path) -> TrainingPlan:
+def _training_plan(
+    cfg: dict[str, Any], derived: dict[str, Any], config_dir: Path, bundle_dir: Path
+) -> TrainingPlan:
     t = cfg["fine_tuning"]["training"]
     if "output_dir" in t:
         value = t["output_dir"]
@@ -224,7 +230,9 @@ def _training_plan(cfg: dict[str, Any], derived: dict[str, Any], config_dir: Pat
         Arg("include_num_input_tokens_seen", True),
         Arg("remove_unused_columns", False),
     ]
-    return TrainingPlan(output_dir=output, precision=t["precision"], seed=t["seed"], arguments=tuple(args))
+    return TrainingPlan(
+        output_dir=output, precision=t["precision"], seed=t["seed"], arguments=tuple(args)
+    )
 
 
 def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:

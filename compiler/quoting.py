@@ -19,7 +19,9 @@ class Quoted(str):
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!-]+)?$")
+_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!-]+)?$"
+)
 
 
 def python_literal(value: Any) -> Quoted:
@@ -95,7 +97,9 @@ def _yaml(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{double_quoted(str(k))}: {_yaml(v)}" for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"{double_quoted(str(k))}: {_yaml(v)}" for k, v in value.items()) + "}"
+        )
     return json.dumps(value, allow_nan=False)  # numbers, true/false, null: JSON spelling is YAML
 
 

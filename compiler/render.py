@@ -61,7 +61,11 @@ def lock_text(plan: Plan) -> str:
         "lfm_version": plan.lfm_version,
         "name": plan.name,
         "version": plan.version,
-        "source": {"config": plan.config_file, "sha256": plan.config_sha256, "shape": plan.config_shape},
+        "source": {
+            "config": plan.config_file,
+            "sha256": plan.config_sha256,
+            "shape": plan.config_shape,
+        },
         "model_config": json.loads(plan.resolved_json),
         "decisions": [dataclasses.asdict(d) for d in plan.decisions],
         "requirements": list(plan.requirements),

@@ -114,8 +114,9 @@ def resolve(model_config: dict[str, Any], source: SourceMap, config_path: Path) 
     return Resolved(ctx.config, dict(ctx.derived), decisions, tuple(ctx.diagnostics))
 
 
-def _record_config_and_defaults(ctx: Context, schema: dict[str, Any], path: tuple[str, ...],
-                                source: SourceMap) -> None:
+def _record_config_and_defaults(
+    ctx: Context, schema: dict[str, Any], path: tuple[str, ...], source: SourceMap
+) -> None:
     for name, prop in schema.get("properties", {}).items():
         sub = (*path, name)
         if prop.get("type") == "object" and "properties" in prop:
@@ -126,9 +127,16 @@ def _record_config_and_defaults(ctx: Context, schema: dict[str, Any], path: tupl
             continue
         if ctx.user_set(*sub):
             reason = _written_at(source, (*ROOT, *sub), ctx.config_path.name)
-            ctx.decisions[dotted((*ROOT, *sub))] = Decision(dotted((*ROOT, *sub)), ctx.get(*sub), "config", reason)
+            ctx.decisions[dotted((*ROOT, *sub))] = Decision(
+                dotted((*ROOT, *sub)), ctx.get(*sub), "config", reason
+            )
         elif "default" in prop:
-            ctx.decide(sub, copy.deepcopy(prop["default"]), "default", _first_sentence(prop.get("description", "")))
+            ctx.decide(
+                sub,
+                copy.deepcopy(prop["default"]),
+                "default",
+                _first_sentence(prop.get("description", "")),
+            )
 
 
 def _written_at(source: SourceMap, path: JsonPath, file_name: str) -> str:

@@ -29,8 +29,5 @@ def subschema(path: tuple[str | int, ...]) -> dict[str, Any] | None:
     for part in path:
         if node is None:
             return None
-        if isinstance(part, int):
-            node = node.get("items")
-        else:
-            node = node.get("properties", {}).get(part)
+        node = node.get("items") if isinstance(part, int) else node.get("properties", {}).get(part)
     return node

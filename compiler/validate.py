@@ -45,7 +45,9 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
         return [_at(source, path, f"missing required key '{missing}'", key=True)]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]
-        hint = did_you_mean(str(error.instance), choices) if isinstance(error.instance, str) else None
+        hint = (
+            did_you_mean(str(error.instance), choices) if isinstance(error.instance, str) else None
+        )
         message = f"{_show(error.instance)} is not one of: {', '.join(choices)}"
         return [_at(source, path, message, hint=hint)]
     if kind == "type":
@@ -56,7 +58,13 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
     if kind == "oneOf" and path and path[-1] == "target_modules":
         return [_at(source, path, "expected a list of module names or 'all-linear'")]
     if kind in _BOUNDS:
-        return [_at(source, path, f"must be {_BOUNDS[kind]} {error.validator_value}, got {_show(error.instance)}")]
+        return [
+            _at(
+                source,
+                path,
+                f"must be {_BOUNDS[kind]} {error.validator_value}, got {_show(error.instance)}",
+            )
+        ]
     if kind == "pattern":
         return [_at(source, path, f"{_show(error.instance)} {_pattern_hint(path)}")]
     if kind in ("minLength", "minItems", "minProperties"):
@@ -88,7 +96,9 @@ def _pattern_hint(path: tuple[Any, ...]) -> str:
     }.get(str(field), "does not have the expected form")
 
 
-def _unknown_keys(error: ValidationError, path: tuple[Any, ...], source: SourceMap) -> list[Diagnostic]:
+def _unknown_keys(
+    error: ValidationError, path: tuple[Any, ...], source: SourceMap
+) -> list[Diagnostic]:
     allowed = list(error.schema.get("properties", {}))
     instance = error.instance if isinstance(error.instance, dict) else {}
     out = []
@@ -97,19 +107,36 @@ def _unknown_keys(error: ValidationError, path: tuple[Any, ...], source: SourceM
             continue
         where = "at the top level" if not path else f"in {'.'.join(map(str, path))}"
         out.append(
-            _at(source, (*path, key), f"unknown key '{key}' {where}", key=True,
-                hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}")
+            _at(
+                source,
+                (*path, key),
+                f"unknown key '{key}' {where}",
+                key=True,
+                hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}",
+            )
         )
     return out
 
 
-def _at(source: SourceMap, path: tuple[Any, ...], message: str, *, key: bool = False,
-        hint: str | None = None) -> Diagnostic:
+def _at(
+    source: SourceMap,
+    path: tuple[Any, ...],
+    message: str,
+    *,
+    key: bool = False,
+    hint: str | None = None,
+) -> Diagnostic:
     return Diagnostic("error", message, path, source.locate(path, key=key), hint)
 
 
 def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
 
 
 def _describe(value: Any) -> str:

@@ -57,7 +57,11 @@ def _swap_in(staging: Path, out_dir: Path, written: set[str]) -> None:
     previous = _manifest_paths(out_dir) | {MANIFEST}
     # Keep what training put in the old bundle (output/, checkpoints, logs): move it across.
     for entry in sorted(out_dir.iterdir()):
-        if entry.name not in written and entry.name not in previous and not _is_generated_dir(entry, previous):
+        if (
+            entry.name not in written
+            and entry.name not in previous
+            and not _is_generated_dir(entry, previous)
+        ):
             os.rename(entry, staging / entry.name)
     retired = out_dir.with_name(f".{out_dir.name}.lfm-old")
     shutil.rmtree(retired, ignore_errors=True)

@@ -4,7 +4,6 @@ import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.utils import DistributedType
-
 from lfm.compiler.pipeline import compile_config
 
 
@@ -14,11 +13,17 @@ from lfm.compiler.pipeline import compile_config
         ("{strategy: none}", DistributedType.NO, 1),
         ("{strategy: ddp, gpus: 4}", DistributedType.MULTI_GPU, 4),
         ("{strategy: deepspeed_zero2, gpus: 8}", DistributedType.DEEPSPEED, 8),
-        ("{strategy: deepspeed_zero3, gpus: 8, nodes: 2, offload_optimizer: true}", DistributedType.DEEPSPEED, 16),
+        (
+            "{strategy: deepspeed_zero3, gpus: 8, nodes: 2, offload_optimizer: true}",
+            DistributedType.DEEPSPEED,
+            16,
+        ),
         ("{strategy: fsdp, gpus: 2}", DistributedType.FSDP, 2),
     ],
 )
-def test_accelerate_reads_the_emitted_config(write_config, tmp_path, distributed, expected_type, processes):
+def test_accelerate_reads_the_emitted_config(
+    write_config, tmp_path, distributed, expected_type, processes
+):
     path = write_config(f"model_config:\n  base_model: m\n  distributed: {distributed}\n")
     files = compile_config(path, "bundle").files
     config_file = tmp_path / "accelerate.yaml"

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lfm.compiler.golden import PENDING, bundle_dir_for, example_configs
 from lfm.compiler.pipeline import compile_config
 from lfm.compiler.write import check_bundle
@@ -45,8 +44,19 @@ def test_output_is_identical_across_hash_seeds(tmp_path):
         out = tmp_path / seed
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "lfm.compiler.cli_main", "compile", "examples/seed_unified.json", "-o", str(out)],
-            cwd=REPO, env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "lfm.compiler.cli_main",
+                "compile",
+                "examples/seed_unified.json",
+                "-o",
+                str(out),
+            ],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1] == outputs[2]

@@ -36,6 +36,9 @@ def test_compile_side_commands_stay_light(args, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "HEAVY:\n" in done.stdout or done.stdout.rstrip().endswith("HEAVY:"), done.stdout[-500:]

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from lfm.compiler.diagnostics import CompileError
 from lfm.compiler.load import load_config
 
@@ -17,7 +16,9 @@ def test_yaml_positions_are_one_based_line_and_column(write_config):
 
 
 def test_json_is_parsed_exactly_and_positions_recorded(write_config):
-    path = write_config('{\n  "model_config": {\n    "lr": 2e-4,\n    "n": [1, 2]\n  }\n}\n', "c.json")
+    path = write_config(
+        '{\n  "model_config": {\n    "lr": 2e-4,\n    "n": [1, 2]\n  }\n}\n', "c.json"
+    )
     loaded = load_config(path)
     assert loaded.data == {"model_config": {"lr": 2e-4, "n": [1, 2]}}
     assert loaded.source.values[("model_config", "n", 1)].line == 4
@@ -38,7 +39,11 @@ def test_yaml_scalars_become_plain_python(write_config):
 @pytest.mark.parametrize(
     ("text", "name", "message"),
     [
-        ("model_config:\n  r: 1\n  r: 2\n", "c.yaml", "c.yaml:3:3: error: YAML syntax error: duplicate key 'r'"),
+        (
+            "model_config:\n  r: 1\n  r: 2\n",
+            "c.yaml",
+            "c.yaml:3:3: error: YAML syntax error: duplicate key 'r'",
+        ),
         ('{"a": 1, "a": 2}', "c.json", "error: duplicate key 'a'"),
         ("model_config: [1\n", "c.yaml", "c.yaml:2:1: error: YAML syntax error"),
         ('{"a": }', "c.json", "c.json:1:7: error: JSON syntax error: Expecting value"),

@@ -50,9 +50,10 @@ def test_phase3_shape_keeps_blocks_and_defaults_the_base_model():
 
 
 def test_unknown_keys_in_a_legacy_block_are_reported_at_their_line(write_config):
-    path = write_config('{\n  "fine_tuning": {\n    "method": "lora",\n    "epocs": 3\n  }\n}\n', "p2.json")
+    path = write_config(
+        '{\n  "fine_tuning": {\n    "method": "lora",\n    "epocs": 3\n  }\n}\n', "p2.json"
+    )
     import pytest
-
     from lfm.compiler.diagnostics import CompileError
 
     with pytest.raises(CompileError) as info:

@@ -8,11 +8,10 @@ import shlex
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
-
 from lfm.compiler import quoting
 from lfm.compiler.pipeline import compile_config
 from lfm.compiler.render import environment
+from ruamel.yaml import YAML
 
 HOSTILE = [
     '"""; import os; os.system("echo pwned") #',
@@ -26,8 +25,14 @@ HOSTILE = [
 ]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -80,7 +85,9 @@ def test_hostile_config_strings_reach_artifacts_only_as_data(write_config, evil)
             "model_config": {
                 "description": evil,
                 "base_model": evil,
-                "fine_tuning": {"parameters": {"target_modules": [evil], "modules_to_save": [evil]}},
+                "fine_tuning": {
+                    "parameters": {"target_modules": [evil], "modules_to_save": [evil]}
+                },
                 "dataset": {"source": {"type": "hub", "path": evil, "split": evil}},
                 "monitoring": {"wandb_project": evil},
             }
@@ -93,11 +100,19 @@ def test_hostile_config_strings_reach_artifacts_only_as_data(write_config, evil)
     assert evil in constants  # the value arrived, as a string constant
     calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert not any("system" in c or c == "exec" or c == "eval" for c in calls)
-    imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    imports = {
+        a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    }
     assert "os" not in imports
     YAML(typ="safe").load(result.files["accelerate.yaml"])
     json.loads(result.files["lfm.lock.json"])
-    assert all(line.startswith("#") or "==" in line for line in result.files["requirements.txt"].splitlines())
+    assert all(
+        line.startswith("#") or "==" in line
+        for line in result.files["requirements.txt"].splitlines()
+    )
 
 
 def test_lone_surrogates_are_rejected_when_loading(write_config):

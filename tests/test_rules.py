@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from lfm.compiler.diagnostics import CompileError
 from lfm.compiler.pipeline import analyze
 from lfm.compiler.rules.methods import gpu_memory_gib, model_size_billions
@@ -65,7 +64,9 @@ def test_qlora_turns_on_gradient_checkpointing_unless_set(write_config):
     assert d["model_config.fine_tuning.training.gradient_checkpointing"].value is True
     _, d = resolve_text(
         write_config,
-        config("  fine_tuning:\n    method: qlora\n    training: {gradient_checkpointing: false}\n"),
+        config(
+            "  fine_tuning:\n    method: qlora\n    training: {gradient_checkpointing: false}\n"
+        ),
     )
     assert d["model_config.fine_tuning.training.gradient_checkpointing"].value is False
 
@@ -95,7 +96,9 @@ def test_full_fine_tuning_drops_lora_defaults(write_config):
 )
 def test_method_auto_follows_the_seed_decision_tree(write_config, base, gpu, method):
     deploy = f"  deployment: {{resources: {{gpu: {gpu}}}}}\n" if gpu else ""
-    _, d = resolve_text(write_config, config(f"  fine_tuning: {{method: auto}}\n{deploy}", base=base))
+    _, d = resolve_text(
+        write_config, config(f"  fine_tuning: {{method: auto}}\n{deploy}", base=base)
+    )
     decision = d["model_config.fine_tuning.method"]
     assert (decision.value, decision.rule) == (method, "method_auto")
 
@@ -126,13 +129,17 @@ def test_hub_dataset_needs_a_path(write_config):
 
 
 def test_missing_local_paths_are_warnings_not_errors(write_config, tmp_path: Path):
-    analysis, _ = resolve_text(write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m"))
+    analysis, _ = resolve_text(
+        write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m")
+    )
     warned = [w.message for w in analysis.diagnostics if w.level == "warning"]
     assert any("'./m' does not exist here" in m for m in warned)
     assert any("'./nope.jsonl' does not exist here" in m for m in warned)
     (tmp_path / "m").mkdir()
     (tmp_path / "nope.jsonl").write_text("{}\n")
-    analysis, _ = resolve_text(write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m"))
+    analysis, _ = resolve_text(
+        write_config, config("  dataset: {source: {path: ./nope.jsonl}}\n", base="./m")
+    )
     assert not [w for w in analysis.diagnostics if "does not exist" in w.message]
 
 
@@ -146,7 +153,9 @@ def test_multi_gpu_with_strategy_none_becomes_ddp(write_config):
 def test_eval_schedule_and_trackers(write_config):
     analysis, _ = resolve_text(
         write_config,
-        config("  dataset: {validation: {split_ratio: 0}}\n  monitoring: {wandb_project: p, tensorboard: true}\n"),
+        config(
+            "  dataset: {validation: {split_ratio: 0}}\n  monitoring: {wandb_project: p, tensorboard: true}\n"
+        ),
     )
     assert analysis.resolved.derived["eval_strategy"] == "no"
     assert analysis.resolved.derived["report_to"] == ["wandb", "tensorboard"]

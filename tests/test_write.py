@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from lfm.compiler.diagnostics import CompileError
 from lfm.compiler.write import MANIFEST, check_bundle, with_manifest, write_bundle
 

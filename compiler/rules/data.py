@@ -23,7 +23,11 @@ def dataset_source(ctx: Context) -> None:
             "document source without a path: the seed's RAG document folder",
         )
     elif kind == "hub":
-        ctx.error(("dataset", "source", "path"), "a hub dataset needs `path`: the dataset id", "e.g. path: tatsu-lab/alpaca")
+        ctx.error(
+            ("dataset", "source", "path"),
+            "a hub dataset needs `path`: the dataset id",
+            "e.g. path: tatsu-lab/alpaca",
+        )
     else:
         ctx.decide(
             ("dataset", "source", "path"),
@@ -31,8 +35,11 @@ def dataset_source(ctx: Context) -> None:
             "dataset_source",
             "no dataset path given; expects JSONL training data next to the config",
         )
-        ctx.warn(("dataset",), f"no dataset.source.path set; the script will read {DEFAULT_DATASET}",
-                 "set model_config.dataset.source.path")
+        ctx.warn(
+            ("dataset",),
+            f"no dataset.source.path set; the script will read {DEFAULT_DATASET}",
+            "set model_config.dataset.source.path",
+        )
 
 
 def local_paths_exist(ctx: Context) -> None:

@@ -27,7 +27,9 @@ def process_layout(ctx: Context) -> None:
             f"strategy none with {world} GPUs in all: plain data parallel (DDP) uses them",
         )
         strategy = "ddp"
-    ctx.derive("num_processes", world, "process_layout", f"{gpus} GPU(s) per node x {nodes} node(s)")
+    ctx.derive(
+        "num_processes", world, "process_layout", f"{gpus} GPU(s) per node x {nodes} node(s)"
+    )
     ctx.derive(
         "accelerate_distributed_type",
         ACCELERATE_TYPE[strategy],

@@ -10,8 +10,20 @@ from ..resolve import Context
 # Per-GPU memory (GiB) of the names the seed and common clouds use. Conservative where a model
 # ships in two sizes (A100 40/80 GB -> 40).
 GPU_MEMORY_GIB = {
-    "t4": 16, "v100": 16, "a10": 24, "a10g": 24, "l4": 24, "rtx3090": 24, "rtx4090": 24,
-    "l40": 48, "l40s": 48, "a6000": 48, "a100": 40, "a100_80gb": 80, "h100": 80, "h200": 141,
+    "t4": 16,
+    "v100": 16,
+    "a10": 24,
+    "a10g": 24,
+    "l4": 24,
+    "rtx3090": 24,
+    "rtx4090": 24,
+    "l40": 48,
+    "l40s": 48,
+    "a6000": 48,
+    "a100": 40,
+    "a100_80gb": 80,
+    "h100": 80,
+    "h200": 141,
 }
 
 # Attention projections per architecture family: the LoRA targets of the original papers and
@@ -62,10 +74,21 @@ def method_auto(ctx: Context) -> None:
     size_text = f"{size:g}B parameters" if size is not None else "an unknown size"
     memory_text = f"{memory} GiB per GPU" if memory is not None else "unknown GPU memory"
     if size is not None and size > 13 and (memory is None or memory < 80):
-        method, why = "qlora", "a model over 13B on limited GPU memory: QLoRA (decision tree: limited memory, >13B)"
+        method, why = (
+            "qlora",
+            "a model over 13B on limited GPU memory: QLoRA (decision tree: limited memory, >13B)",
+        )
     else:
-        method, why = "lora", "LoRA fits: general-purpose default (decision tree: <=13B or ample memory)"
-    ctx.decide(("fine_tuning", "method"), method, "method_auto", f"method: auto with {size_text} and {memory_text}; {why}")
+        method, why = (
+            "lora",
+            "LoRA fits: general-purpose default (decision tree: <=13B or ample memory)",
+        )
+    ctx.decide(
+        ("fine_tuning", "method"),
+        method,
+        "method_auto",
+        f"method: auto with {size_text} and {memory_text}; {why}",
+    )
 
 
 def method_parameters_apply(ctx: Context) -> None:

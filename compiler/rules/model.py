@@ -14,4 +14,9 @@ def base_model_location(ctx: Context) -> None:
         where = "a local directory, relative to the config file, loaded by path (works offline)"
     else:
         where = "a Hugging Face hub id, downloaded or read from the HF cache when the script starts"
-    ctx.derive("base_model_source", "local" if is_local(base) else "hub", "base_model_location", f"{base!r} is {where}")
+    ctx.derive(
+        "base_model_source",
+        "local" if is_local(base) else "hub",
+        "base_model_location",
+        f"{base!r} is {where}",
+    )

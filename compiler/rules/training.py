@@ -11,11 +11,26 @@ def evaluation_schedule(ctx: Context) -> None:
     ratio = ctx.get("dataset", "validation", "split_ratio") or 0
     steps = ctx.get("fine_tuning", "training", "eval_steps") or 0
     if ratio == 0:
-        ctx.derive("eval_strategy", "no", "evaluation_schedule", "dataset.validation.split_ratio is 0: no holdout split to evaluate")
+        ctx.derive(
+            "eval_strategy",
+            "no",
+            "evaluation_schedule",
+            "dataset.validation.split_ratio is 0: no holdout split to evaluate",
+        )
     elif steps:
-        ctx.derive("eval_strategy", "steps", "evaluation_schedule", f"evaluate the holdout split every {steps} steps")
+        ctx.derive(
+            "eval_strategy",
+            "steps",
+            "evaluation_schedule",
+            f"evaluate the holdout split every {steps} steps",
+        )
     else:
-        ctx.derive("eval_strategy", "epoch", "evaluation_schedule", "eval_steps is 0: evaluate the holdout split once per epoch")
+        ctx.derive(
+            "eval_strategy",
+            "epoch",
+            "evaluation_schedule",
+            "eval_steps is 0: evaluate the holdout split once per epoch",
+        )
 
 
 def report_to(ctx: Context) -> None:
@@ -30,7 +45,9 @@ def report_to(ctx: Context) -> None:
     if ctx.get("monitoring", "tensorboard"):
         targets.append("tensorboard")
         reasons.append("monitoring.tensorboard is true")
-    reason = "; ".join(reasons) or "no tracker configured in monitoring; metrics.json is always written"
+    reason = (
+        "; ".join(reasons) or "no tracker configured in monitoring; metrics.json is always written"
+    )
     ctx.derive("report_to", targets or ["none"], "report_to", reason)
 
 
