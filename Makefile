@@ -1,7 +1,7 @@
 # make test: the default test run (what CI runs); make regen: rebuild the golden bundles.
 PYTHON ?= python
 
-.PHONY: test test-all lint regen bench
+.PHONY: test test-all lint regen bench quickstart
 
 test:
 	$(PYTHON) -m pytest -q
@@ -20,3 +20,11 @@ regen:
 
 bench:
 	$(PYTHON) benchmarks/compile_latency.py
+
+# Install, build a tiny local model, compile the quickstart and train it on the CPU.
+quickstart:
+	$(PYTHON) -m pip install torch==2.13.0
+	$(PYTHON) -m pip install -e '.[train]'
+	lfm dev tiny-model examples/tiny-model --force
+	lfm compile examples/quickstart.yaml -o build/quickstart
+	$(PYTHON) build/quickstart/train.py
