@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +65,15 @@ def load_config(path: str | Path) -> LoadedConfig:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _fail(f"{name} is not UTF-8 text (byte {exc.start})") from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        where = Location(name, raw.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1)
+        raise CompileError(
+            [Diagnostic("error", "the file is not UTF-8 text", (), where, "save it as UTF-8")]
+        ) from None
 
     source = SourceMap(name)
+    if not text.strip():
+        raise _fail("the file is empty: expected a mapping with a `model_config` key", name)
     if path.suffix.lower() == ".json":
         data = _parse_json(text, name)
         _record_positions(_yaml_or_none(text), (), source)
@@ -75,9 +82,11 @@ def load_config(path: str | Path) -> LoadedConfig:
         _record_positions(node, (), source)
         data = _plain(node)
     if data is None:
-        raise _fail(f"{name} is empty: expected a mapping with a `model_config` key", name)
+        raise _fail("the file is empty: expected a mapping with a `model_config` key", name)
     if not isinstance(data, dict):
-        raise _fail(f"{name} must hold a mapping (`model_config: ...`), not a {_kind(data)}", name)
+        raise _fail(
+            f"the file must hold a mapping (`model_config: ...`), not a {_kind(data)}", name
+        )
     bad = list(_invalid_text(data, ()))
     if bad:
         raise CompileError(
@@ -115,13 +124,26 @@ def _parse_yaml(text: str, name: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "duplicate key" in problem or "found duplicate key" in str(exc):
+        hint = _yaml_hint(problem)
+        if "duplicate key" in problem:
             problem = _duplicate_key_message(exc)
+        elif exc.context and exc.context_mark and exc.context_mark != exc.problem_mark:
+            # e.g. "while parsing a flow sequence" at the '[' that was never closed
+            ctx = exc.context_mark
+            problem += f" ({' '.join(str(exc.context).split())} that starts at {ctx.line + 1}:{ctx.column + 1})"
         raise CompileError(
-            [Diagnostic("error", f"YAML syntax error: {problem}", (), where)]
+            [Diagnostic("error", f"YAML syntax error: {problem}", (), where, hint)]
         ) from None
     except YAMLError as exc:
         raise _fail(f"YAML syntax error: {exc}", name) from None
+
+
+def _yaml_hint(problem: str) -> str | None:
+    if "'\\t'" in problem or "\\t" in problem:
+        return "indent with spaces: YAML does not allow tabs"
+    if "mapping values are not allowed" in problem:
+        return "check the indentation, and quote a value that contains ': '"
+    return None
 
 
 def _duplicate_key_message(exc: MarkedYAMLError) -> str:
@@ -143,14 +165,41 @@ def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        where = Location(name, exc.lineno, exc.colno)
+        where, message = Location(name, exc.lineno, exc.colno), exc.msg
+        comma = _trailing_comma(text, exc.pos)
+        if comma is not None:
+            where = _location_of(text, comma, name)
+            message = "trailing comma before a closing bracket is not allowed in JSON"
         raise CompileError(
-            [Diagnostic("error", f"JSON syntax error: {exc.msg}", (), where)]
+            [Diagnostic("error", f"JSON syntax error: {message}", (), where)]
         ) from None
     except _DuplicateKey as exc:
-        raise _fail(
-            f"duplicate key '{exc.key}' (each key may appear once in an object)", name
-        ) from None
+        where = _second_occurrence(text, exc.key, name)
+        message = f"duplicate key '{exc.key}' (each key may appear once in an object)"
+        raise CompileError([Diagnostic("error", message, (), where)]) from None
+
+
+def _trailing_comma(text: str, pos: int) -> int | None:
+    """Offset of the comma when a JSON error is a comma followed by `}` or `]`."""
+    rest = text[pos:].lstrip()
+    before = text[:pos].rstrip()
+    if rest[:1] in ("}", "]") and before.endswith(","):
+        return len(before) - 1
+    return None
+
+
+def _second_occurrence(text: str, key: str, name: str) -> Location:
+    needle = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+    matches = list(needle.finditer(text))
+    return (
+        _location_of(text, matches[1].start(), name) if len(matches) > 1 else Location(name, 1, 1)
+    )
+
+
+def _location_of(text: str, offset: int, name: str) -> Location:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Location(name, line, column)
 
 
 class _DuplicateKey(Exception):
@@ -176,7 +225,7 @@ def _record_positions(node: Any, path: JsonPath, source: SourceMap) -> None:
         for key in node:
             child = (*path, str(key))
             kline, kcol = node.lc.key(key)
-            vline, vcol = node.lc.value(key)
+            vline, vcol = node.lc.value(key) if node[key] is not None else (kline, kcol)
             source.keys[child] = Location(source.file, kline + 1, kcol + 1)
             source.values[child] = Location(source.file, vline + 1, vcol + 1)
             _record_positions(node[key], child, source)

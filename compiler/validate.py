@@ -45,9 +45,7 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
         return [_at(source, path, f"missing required key '{missing}'", key=True)]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]
-        hint = (
-            did_you_mean(str(error.instance), choices) if isinstance(error.instance, str) else None
-        )
+        hint = _enum_hint(error.instance, choices)
         message = f"{_show(error.instance)} is not one of: {', '.join(choices)}"
         return [_at(source, path, message, hint=hint)]
     if kind == "type":
@@ -56,7 +54,16 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         return [_at(source, path, f"expected {wanted}, got {_describe(error.instance)}")]
     if kind == "oneOf" and path and path[-1] == "target_modules":
+        if isinstance(error.instance, list):  # a list with a problem: say which one
+            return [
+                d
+                for sub in error.context or []
+                if sub.schema_path[0] == 0
+                for d in _explain(sub, source)
+            ]
         return [_at(source, path, "expected a list of module names or 'all-linear'")]
+    if kind == "minProperties" and not path:
+        return [_at(source, path, "the config is empty: expected a `model_config` mapping")]
     if kind in _BOUNDS:
         return [
             _at(
@@ -70,8 +77,41 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
     if kind in ("minLength", "minItems", "minProperties"):
         return [_at(source, path, "must not be empty")]
     if kind == "uniqueItems":
-        return [_at(source, path, "has duplicate entries")]
+        items = error.instance
+        first = next(i for i, v in enumerate(items) if v in items[:i])
+        return [_at(source, (*path, first), f"duplicate entry {_show(items[first])}")]
     return [_at(source, path, error.message)]
+
+
+# Common spellings from other tools that string similarity does not catch.
+_ALIASES = {
+    "float16": "fp16",
+    "half": "fp16",
+    "bfloat16": "bf16",
+    "float32": "fp32",
+    "fp8": "bf16",
+    "huggingface": "hub",
+    "hf": "hub",
+    "jsonl": "local",
+    "json": "local",
+    "file": "local",
+    "zero1": "deepspeed_zero1",
+    "zero2": "deepspeed_zero2",
+    "zero3": "deepspeed_zero3",
+    "deepspeed": "deepspeed_zero2",
+    "data_parallel": "ddp",
+    "single": "none",
+    "full_finetune": "full",
+    "full_fine_tuning": "full",
+    "peft": "lora",
+}
+
+
+def _enum_hint(value: Any, choices: list[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    alias = _ALIASES.get(value.lower())
+    return f"did you mean '{alias}'?" if alias in choices else did_you_mean(value, choices)
 
 
 _BOUNDS = {

@@ -47,7 +47,7 @@ def test_yaml_scalars_become_plain_python(write_config):
         ('{"a": 1, "a": 2}', "c.json", "error: duplicate key 'a'"),
         ("model_config: [1\n", "c.yaml", "c.yaml:2:1: error: YAML syntax error"),
         ('{"a": }', "c.json", "c.json:1:7: error: JSON syntax error: Expecting value"),
-        ("", "c.yaml", "c.yaml is empty"),
+        ("", "c.yaml", "c.yaml:1:1: error: the file is empty"),
         ("- a\n- b\n", "c.yaml", "must hold a mapping"),
     ],
 )

@@ -79,3 +79,12 @@ def test_target_modules_accepts_a_list_or_all_linear_only(write_config):
 
 def test_a_valid_config_has_no_errors(write_config):
     assert errors(write_config, "model_config:\n  base_model: m\n") == []
+
+
+def test_the_method_enum_is_exactly_the_registered_methods():
+    from lfm.compiler.methods import METHODS
+
+    method = load_schema()["$defs"]["model_config"]["properties"]["fine_tuning"]["properties"][
+        "method"
+    ]
+    assert sorted(method["enum"]) == sorted([*METHODS, "auto"])
