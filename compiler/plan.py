@@ -227,7 +227,7 @@ def _training_plan(
         Arg("seed", t["seed"]),
         Arg("dataloader_num_workers", t["dataloader_num_workers"]),
         Arg("report_to", derived["report_to"]),
-        Arg("include_num_input_tokens_seen", True),
+        Arg("include_num_input_tokens_seen", "non_padding"),
         Arg("remove_unused_columns", False),
     ]
     return TrainingPlan(

@@ -19,6 +19,7 @@ from pathlib import Path
 from transformers import Trainer, TrainingArguments
 
 from lfm.runtime import data, modeling, training
+from lfm.runtime.errors import RuntimeConfigError
 
 BUNDLE_DIR = Path(__file__).resolve().parent
 OUTPUT_DIR = BUNDLE_DIR / "output"
@@ -74,7 +75,7 @@ def main() -> None:
         seed=42,
         dataloader_num_workers=0,
         report_to=["tensorboard"],
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         bf16=bf16,
         fp16=fp16,
@@ -92,4 +93,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeConfigError as error:  # a config or data mistake: one line, no traceback
+        raise SystemExit(f"error: {error}") from None

@@ -20,6 +20,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import Trainer, TrainingArguments
 
 from lfm.runtime import data, modeling, training
+from lfm.runtime.errors import RuntimeConfigError
 
 BUNDLE_DIR = Path(__file__).resolve().parent
 OUTPUT_DIR = BUNDLE_DIR / "output"
@@ -86,7 +87,7 @@ def main() -> None:
         seed=42,
         dataloader_num_workers=0,
         report_to=["none"],
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         bf16=bf16,
         fp16=fp16,
@@ -104,4 +105,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeConfigError as error:  # a config or data mistake: one line, no traceback
+        raise SystemExit(f"error: {error}") from None

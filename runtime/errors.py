@@ -1,0 +1,9 @@
+"""The one exception type a user's mistake raises at training time."""
+
+
+class RuntimeConfigError(Exception):
+    """A problem the user can fix in their config, data or environment.
+
+    The message is a single line naming the field or file at fault and the fix, so
+    a bundle's ``train.py`` can print it instead of a traceback.
+    """

@@ -1,0 +1,157 @@
+"""Load the base model and tokenizer named by ``base_model``.
+
+Both loaders turn the usual failures (a local path that does not exist, a hub id
+that cannot be fetched offline) into a one-line :class:`RuntimeConfigError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import RuntimeConfigError
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+# Config spelling -> the value handed to from_pretrained's ``dtype=`` argument.
+_DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def load_tokenizer(
+    name_or_path: str,
+    *,
+    base_dir: PathLike | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    """Load a tokenizer ready for causal-LM training (pad token set, right padding)."""
+    from transformers import AutoTokenizer
+
+    source = _source(name_or_path, base_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _load_error("tokenizer", name_or_path, source, exc) from exc
+    _ensure_pad_token(tokenizer, name_or_path)
+    # Right padding keeps each example's tokens at the positions they were labelled at.
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(
+    name_or_path: str,
+    *,
+    base_dir: PathLike | None = None,
+    dtype: str = "auto",
+    gradient_checkpointing: bool = False,
+    attn_implementation: str | None = None,
+    quantization_config: Any = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    """Load ``AutoModelForCausalLM`` weights, optionally with gradient checkpointing on.
+
+    With a ``quantization_config`` (QLoRA's 4-bit ``BitsAndBytesConfig``) the weights are
+    quantized on load; bitsandbytes must be installed and have a backend for this device.
+    """
+    from transformers import AutoModelForCausalLM
+
+    source = _source(name_or_path, base_dir)
+    kwargs: dict[str, Any] = {"dtype": _torch_dtype(dtype), "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if quantization_config is not None:
+        _require_bitsandbytes()
+        kwargs["quantization_config"] = quantization_config
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error("model", name_or_path, source, exc) from exc
+    if gradient_checkpointing:
+        _enable_gradient_checkpointing(model)
+    return model
+
+
+def _require_bitsandbytes() -> None:
+    """QLoRA needs bitsandbytes; say so before transformers fails deep inside loading."""
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeConfigError(
+            "fine_tuning.method 'qlora' needs bitsandbytes: pip install bitsandbytes "
+            "(it quantizes the base model to 4-bit NF4)"
+        )
+
+
+def _source(name_or_path: str, base_dir: PathLike | None) -> str:
+    """Resolve a local path and check it exists; pass a hub id through."""
+    source = paths.resolve(name_or_path, base_dir)
+    if paths.is_local(name_or_path) and not Path(source).exists():
+        raise RuntimeConfigError(
+            f"base_model: local path {source} does not exist; fix the path, or create a small "
+            f"local model for a quick run with `lfm dev tiny-model DIR`"
+        )
+    return source
+
+
+def _load_error(what: str, name_or_path: str, source: str, exc: Exception) -> RuntimeConfigError:
+    """Explain a from_pretrained failure in one line."""
+    reason = _first_line(exc)
+    if paths.is_local(name_or_path):
+        return RuntimeConfigError(
+            f"base_model: could not load a {what} from {source} ({reason}); the directory must "
+            f"hold a saved Hugging Face {what} (e.g. from `lfm dev tiny-model DIR`)"
+        )
+    return RuntimeConfigError(
+        f"base_model: could not load the {what} for hub id {name_or_path!r} ({reason}); check "
+        f"the id and your network, pre-download it and set HF_HUB_OFFLINE=1, or point "
+        f"base_model at a local directory (./path)"
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _ensure_pad_token(tokenizer: Any, name_or_path: str) -> None:
+    """Reuse eos (or unk) as the pad token: adding a new token would resize the model."""
+    if tokenizer.pad_token is not None:
+        return
+    fallback = tokenizer.eos_token or tokenizer.unk_token
+    if fallback is None:
+        raise RuntimeConfigError(
+            f"base_model: the tokenizer of {name_or_path} has no pad, eos or unk token to pad "
+            f"with; use a tokenizer that defines an eos token"
+        )
+    tokenizer.pad_token = fallback
+
+
+def _torch_dtype(dtype: str) -> Any:
+    """Map a config dtype name to what ``from_pretrained(dtype=...)`` accepts."""
+    if dtype not in _DTYPES:
+        raise RuntimeConfigError(
+            f"model dtype {dtype!r} is not supported; use one of {', '.join(_DTYPES)}"
+        )
+    if dtype == "auto":
+        return "auto"
+    import torch
+
+    return getattr(torch, dtype)
+
+
+def _enable_gradient_checkpointing(model: Any) -> None:
+    """Trade compute for memory in a way that also works once PEFT freezes the base."""
+    # Later 5.x releases renamed the method and deprecated the old name; use what exists.
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is None:
+        enable = model.gradient_checkpointing_enable
+    # Non-reentrant checkpointing is torch's recommended mode and tolerates frozen inputs.
+    enable({"use_reentrant": False})
+    # The KV cache is useless in training and conflicts with checkpointing.
+    model.config.use_cache = False
+    # With PEFT the embeddings are frozen; this keeps a grad path into checkpointed blocks.
+    model.enable_input_require_grads()

@@ -1,0 +1,106 @@
+"""End to end: compile the quickstart, run its train.py on a tiny local model on the CPU.
+
+Checks what a user relies on: the loss falls, the saved adapter loads with
+`PeftModel.from_pretrained` and changes the model's output, and a run killed mid-way resumes
+from its last checkpoint when started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+
+
+def lfm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lfm.compiler.cli_main", *args],
+        cwd=cwd, env=ENV, capture_output=True, text=True, check=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of examples/ with a freshly built tiny model, as a user has after the quickstart."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model"))
+    lfm("dev", "tiny-model", "examples/tiny-model", cwd=root)
+    return root
+
+
+def compile_and_train(project: Path, config: str, bundle: str) -> tuple[Path, subprocess.CompletedProcess]:
+    lfm("compile", config, "-o", bundle, cwd=project)
+    done = subprocess.run(
+        [sys.executable, f"{bundle}/train.py"], cwd=project, env=ENV, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return project / bundle, done
+
+
+def test_quickstart_trains_and_the_adapter_changes_the_model(project):
+    bundle, _ = compile_and_train(project, "examples/quickstart.yaml", "build/quickstart")
+    output = bundle / "output"
+    metrics = json.loads((output / "metrics.json").read_text())
+    losses = [s["loss"] for s in metrics["steps"]]
+    assert len(losses) >= 10
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 * 0.9, losses
+    assert metrics["tokens_per_second"] > 0 and metrics["train_runtime"] > 0
+    assert (output / "adapter_config.json").is_file()
+    assert (output / "tokenizer_config.json").is_file()
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_dir = project / "examples" / "tiny-model"
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    inputs = tokenizer("Translate to French.", return_tensors="pt")
+    base = AutoModelForCausalLM.from_pretrained(base_dir)
+    with torch.no_grad():
+        before = base(**inputs).logits
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), output)
+    with torch.no_grad():
+        after = tuned(**inputs).logits
+    assert not torch.allclose(before, after, atol=1e-4)
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(project):
+    config = project / "examples" / "resume.yaml"
+    text = (project / "examples" / "quickstart.yaml").read_text()
+    text = text.replace("epochs: 4", "epochs: 12").replace("save_steps: 10", "save_steps: 5")
+    config.write_text(text)
+    lfm("compile", "examples/resume.yaml", "-o", "build/resume", cwd=project)
+    output = project / "build" / "resume" / "output"
+
+    first = subprocess.Popen(
+        [sys.executable, "build/resume/train.py"], cwd=project, env=ENV,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not (output / "checkpoint-5" / "trainer_state.json").exists():
+        assert first.poll() is None, "training ended before the first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint within 5 minutes"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not (output / "metrics.json").exists(), "the run finished before it was killed"
+
+    second = subprocess.run(
+        [sys.executable, "build/resume/train.py"], cwd=project, env=ENV, capture_output=True, text=True
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    steps = [s["step"] for s in metrics["steps"]]
+    assert steps == sorted(set(steps)) and steps[0] == 1, steps
+    assert metrics["global_step"] == steps[-1] == 72  # 12 epochs x 6 steps: none lost, none repeated
+    assert "resum" in (second.stdout + second.stderr).lower()
