@@ -193,7 +193,7 @@ def train_cmd(
     from .write import write_bundle
 
     config = _pick_config(config_arg, config_opt)
-    overrides = {}
+    overrides: dict[tuple[str, ...], Any] = {}
     if dataset:
         # The flag's path is relative to where the user is; config paths are relative to the config.
         relative = os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))

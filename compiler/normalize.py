@@ -131,20 +131,21 @@ class _Mover:
         for key in data:
             self._copy_positions((key,), (key,), absolute=True)
 
-    def move(self, old: JsonPath, new: JsonPath) -> None:
+    def move(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         if old[0] in self.block:
             self.put(new, self.block.pop(old[0]), old)
 
-    def put(self, new: JsonPath, value: Any, old: JsonPath) -> None:
+    def put(self, new: tuple[str, ...], value: Any, old: JsonPath) -> None:
         target = self.model
         for part in new[:-1]:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 return  # a conflicting non-mapping value: validation reports it
-        if new[-1] in target and isinstance(target[new[-1]], dict) and isinstance(value, dict):
-            target[new[-1]].update(value)
+        last = new[-1]
+        if isinstance(target.get(last), dict) and isinstance(value, dict):
+            target[last].update(value)
         else:
-            target[new[-1]] = value
+            target[last] = value
         self._copy_positions(old, new)
 
     def _copy_positions(self, old: JsonPath, new: JsonPath, *, absolute: bool = False) -> None:
