@@ -105,17 +105,22 @@ class MetricsCallback(TrainerCallback):
         self.output_dir = Path(output_dir)
         self._started = 0.0
         self._tokens_at_start = 0
+        self._step_at_start = 0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # The Trainer restores a checkpoint's state before this hook: count this session only.
         self._started = time.perf_counter()
         self._tokens_at_start = state.num_input_tokens_seen or 0
+        self._step_at_start = state.global_step
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
+        path = self.output_dir / METRICS_FILE
+        if state.global_step == self._step_at_start and path.exists():
+            return  # restarted after the run had finished: keep the real run's numbers
         metrics = self._collect(args, state)
-        _write_json_atomic(self.output_dir / METRICS_FILE, metrics)
+        _write_json_atomic(path, metrics)
 
     def _collect(self, args: Any, state: Any) -> dict[str, Any]:
         history = state.log_history

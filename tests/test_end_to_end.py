@@ -19,13 +19,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
 def lfm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "lfm.compiler.cli_main", *args],
-        cwd=cwd, env=ENV, capture_output=True, text=True, check=True,
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
 
@@ -33,12 +42,16 @@ def lfm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def project(tmp_path_factory) -> Path:
     """A copy of examples/ with a freshly built tiny model, as a user has after the quickstart."""
     root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model"))
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model")
+    )
     lfm("dev", "tiny-model", "examples/tiny-model", cwd=root)
     return root
 
 
-def compile_and_train(project: Path, config: str, bundle: str) -> tuple[Path, subprocess.CompletedProcess]:
+def compile_and_train(
+    project: Path, config: str, bundle: str
+) -> tuple[Path, subprocess.CompletedProcess]:
     lfm("compile", config, "-o", bundle, cwd=project)
     done = subprocess.run(
         [sys.executable, f"{bundle}/train.py"], cwd=project, env=ENV, capture_output=True, text=True
@@ -83,8 +96,11 @@ def test_a_killed_run_resumes_from_its_checkpoint(project):
     output = project / "build" / "resume" / "output"
 
     first = subprocess.Popen(
-        [sys.executable, "build/resume/train.py"], cwd=project, env=ENV,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "build/resume/train.py"],
+        cwd=project,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
     while not (output / "checkpoint-5" / "trainer_state.json").exists():
@@ -96,11 +112,17 @@ def test_a_killed_run_resumes_from_its_checkpoint(project):
     assert not (output / "metrics.json").exists(), "the run finished before it was killed"
 
     second = subprocess.run(
-        [sys.executable, "build/resume/train.py"], cwd=project, env=ENV, capture_output=True, text=True
+        [sys.executable, "build/resume/train.py"],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
     )
     assert second.returncode == 0, second.stderr[-3000:]
     metrics = json.loads((output / "metrics.json").read_text())
     steps = [s["step"] for s in metrics["steps"]]
     assert steps == sorted(set(steps)) and steps[0] == 1, steps
-    assert metrics["global_step"] == steps[-1] == 72  # 12 epochs x 6 steps: none lost, none repeated
+    assert (
+        metrics["global_step"] == steps[-1] == 72
+    )  # 12 epochs x 6 steps: none lost, none repeated
     assert "resum" in (second.stdout + second.stderr).lower()

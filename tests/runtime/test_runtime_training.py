@@ -161,3 +161,13 @@ def test_resume_keeps_earlier_steps_in_metrics(
     assert trainer.state.global_step == 5
     metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     assert [s["step"] for s in metrics["steps"]] == [1, 2, 3, 4, 5]
+
+
+def test_restarting_a_finished_run_keeps_its_metrics(
+    run: tuple[Path, Path], tiny_model_dir: Path
+) -> None:
+    data_file, output = run
+    _train(tiny_model_dir, data_file, output, max_steps=6)  # ends on a checkpoint (save_steps=3)
+    before = (output / "metrics.json").read_text(encoding="utf-8")
+    _train(tiny_model_dir, data_file, output, max_steps=6)  # resumes at step 6: nothing to train
+    assert (output / "metrics.json").read_text(encoding="utf-8") == before
