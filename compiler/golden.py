@@ -18,9 +18,7 @@ from .write import check_bundle, write_bundle
 EXAMPLES = Path("examples")
 BUILD = Path("build")
 # Seed examples that need a later feature to compile are listed here with the reason.
-PENDING: dict[str, str] = {
-    "seed_phase3_distributed": "method hybrid_lora_adapter (multi-adapter methods) is not implemented yet",
-}
+PENDING: dict[str, str] = {}
 
 
 def example_configs(root: Path = Path(".")) -> list[Path]:

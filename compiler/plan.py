@@ -12,20 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .methods import METHODS
+from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
 from .requirements import requirements_for
 from .resolve import Decision, Resolved
 
 LOCK_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One keyword argument of an emitted call, written literally: `name=value`."""
-
-    name: str
-    value: Any
 
 
 @dataclass(frozen=True)
@@ -41,13 +33,26 @@ class ModelPlan:
 class MethodPlan:
     name: str
     summary: str
-    peft_config: str | None  # None: full fine-tuning
-    peft_args: tuple[Arg, ...]
+    adapters: tuple[Adapter, ...]  # none: full fine-tuning; several: trained one after another
+    quantize_4bit: bool
     merge_on_save: bool
 
     @property
     def artifact(self) -> str:
-        return "model" if self.peft_config is None else "adapter"
+        if not self.adapters:
+            return "model"
+        if len(self.adapters) == 1:
+            return "adapter"
+        return "adapters (one folder each: " + ", ".join(a.name for a in self.adapters) + ")"
+
+    @property
+    def peft_imports(self) -> tuple[str, ...]:
+        if not self.adapters:
+            return ()
+        names = {a.config.class_name for a in self.adapters} | {"get_peft_model"}
+        if self.quantize_4bit:
+            names.add("prepare_model_for_kbit_training")
+        return tuple(sorted(names, key=lambda n: (n[0].islower(), n)))
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ class DataPlan:
             if self.holdout_ratio
             else "no holdout split"
         )
-        return f"{self.format} records -> token ids; loss on {loss}; {held}."
+        records = "records (format detected from the first)" if self.format == "auto" else f"{self.format} records"
+        return f"{records} -> token ids; loss on {loss}; {held}."
 
 
 @dataclass(frozen=True)
@@ -159,17 +165,11 @@ def build_plan(
 def _method_plan(ft: dict[str, Any], name: str) -> MethodPlan:
     method = METHODS[name]
     params = ft.get("parameters", {})
-    args: list[Arg] = []
-    if method.peft_config == "LoraConfig":
-        args = [Arg("task_type", "CAUSAL_LM")]
-        args += [Arg(p, params[p]) for p in method.parameters if params.get(p) is not None]
-        if method.use_dora:
-            args.append(Arg("use_dora", True))
     return MethodPlan(
         name=method.name,
         summary=method.summary,
-        peft_config=method.peft_config,
-        peft_args=tuple(args),
+        adapters=method.build(params),
+        quantize_4bit=method.quantize_4bit,
         merge_on_save=bool(params.get("merge_on_save", False)),
     )
 

@@ -70,8 +70,9 @@ def test_validate_reports_errors_with_exit_1(tmp_path, monkeypatch):
     result = run(["validate", "bad.yaml"])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "bad.yaml:3:25: error: 'lorra' is not one of: lora, qlora, dora, full, auto; "
-        "did you mean 'lora'? (at model_config.fine_tuning.method)",
+        "bad.yaml:3:25: error: 'lorra' is not one of: lora, qlora, dora, full, adapters, "
+        "prefix_tuning, prompt_tuning, hybrid_lora_adapter, auto; did you mean 'lora'? "
+        "(at model_config.fine_tuning.method)",
         "1 error",
     ]
 

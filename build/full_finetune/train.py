@@ -28,12 +28,7 @@ BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # a Hugging Face hub id
 
 def main() -> None:
     training.seed_everything(42)
-
-    # ---- Model ----------------------------------------------------------------------------
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
-    model = modeling.load_model(
-        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=True
-    )
 
     # ---- Data -----------------------------------------------------------------------------
     # chatml records -> token ids; loss on the response tokens only; 5% of examples held out.
@@ -50,9 +45,14 @@ def main() -> None:
         tokenizer,
         base_dir=BUNDLE_DIR,
     )
+    bf16, fp16 = training.choose_precision("bf16")
+
+    # ---- Model ----------------------------------------------------------------------------
+    model = modeling.load_model(
+        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=True
+    )
 
     # ---- Training -------------------------------------------------------------------------
-    bf16, fp16 = training.choose_precision("bf16")
     args = TrainingArguments(
         output_dir=str(OUTPUT_DIR),
         num_train_epochs=2,

@@ -29,23 +29,7 @@ BASE_MODEL = "../../examples/tiny-model"  # a local directory, relative to this 
 
 def main() -> None:
     training.seed_everything(42)
-
-    # ---- Model ----------------------------------------------------------------------------
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
-    model = modeling.load_model(
-        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
-    )
-    peft_config = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=8,
-        lora_alpha=16,
-        lora_dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        bias="none",
-        use_rslora=False,
-    )
-    model = get_peft_model(model, peft_config)
-    model.print_trainable_parameters()
 
     # ---- Data -----------------------------------------------------------------------------
     # alpaca records -> token ids; loss on the response tokens only; 10% of examples held out.
@@ -62,9 +46,25 @@ def main() -> None:
         tokenizer,
         base_dir=BUNDLE_DIR,
     )
+    bf16, fp16 = training.choose_precision("auto")
+
+    # ---- Model ----------------------------------------------------------------------------
+    model = modeling.load_model(
+        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
+    )
+    peft_config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        bias="none",
+        use_rslora=False,
+    )
+    model = get_peft_model(model, peft_config)
+    model.print_trainable_parameters()
 
     # ---- Training -------------------------------------------------------------------------
-    bf16, fp16 = training.choose_precision("auto")
     args = TrainingArguments(
         output_dir=str(OUTPUT_DIR),
         num_train_epochs=4,

@@ -30,9 +30,26 @@ BASE_MODEL = "meta-llama/Llama-2-7b-hf"  # a Hugging Face hub id
 
 def main() -> None:
     training.seed_everything(42)
+    tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
+
+    # ---- Data -----------------------------------------------------------------------------
+    # records (format detected from the first) -> token ids; loss on the response tokens only; 20% of examples held out.
+    train_dataset, eval_dataset = data.load_sft_dataset(
+        data.DatasetSpec(
+            source_type="rag_documents",
+            path="../../examples/rag/data",
+            format="auto",
+            max_length=2048,
+            holdout_ratio=0.2,
+            train_on_inputs=False,
+            seed=42,
+        ),
+        tokenizer,
+        base_dir=BUNDLE_DIR,
+    )
+    bf16, fp16 = training.choose_precision("auto")
 
     # ---- Model ----------------------------------------------------------------------------
-    tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
     # QLoRA: the frozen base model is stored in 4-bit NF4; LoRA weights train in bf16.
     quantization_config = BitsAndBytesConfig(
         load_in_4bit=True,
@@ -56,24 +73,7 @@ def main() -> None:
     model = get_peft_model(model, peft_config)
     model.print_trainable_parameters()
 
-    # ---- Data -----------------------------------------------------------------------------
-    # auto records -> token ids; loss on the response tokens only; 20% of examples held out.
-    train_dataset, eval_dataset = data.load_sft_dataset(
-        data.DatasetSpec(
-            source_type="rag_documents",
-            path="../../examples/rag/data",
-            format="auto",
-            max_length=2048,
-            holdout_ratio=0.2,
-            train_on_inputs=False,
-            seed=42,
-        ),
-        tokenizer,
-        base_dir=BUNDLE_DIR,
-    )
-
     # ---- Training -------------------------------------------------------------------------
-    bf16, fp16 = training.choose_precision("auto")
     args = TrainingArguments(
         output_dir=str(OUTPUT_DIR),
         num_train_epochs=3,

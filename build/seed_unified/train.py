@@ -29,23 +29,7 @@ BASE_MODEL = "meta-llama/Llama-2-7b-hf"  # a Hugging Face hub id
 
 def main() -> None:
     training.seed_everything(42)
-
-    # ---- Model ----------------------------------------------------------------------------
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
-    model = modeling.load_model(
-        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
-    )
-    peft_config = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=16,
-        lora_alpha=32,
-        lora_dropout=0.1,
-        target_modules=["q_proj", "v_proj"],
-        bias="none",
-        use_rslora=False,
-    )
-    model = get_peft_model(model, peft_config)
-    model.print_trainable_parameters()
 
     # ---- Data -----------------------------------------------------------------------------
     # alpaca records -> token ids; loss on the response tokens only; 20% of examples held out.
@@ -62,9 +46,25 @@ def main() -> None:
         tokenizer,
         base_dir=BUNDLE_DIR,
     )
+    bf16, fp16 = training.choose_precision("auto")
+
+    # ---- Model ----------------------------------------------------------------------------
+    model = modeling.load_model(
+        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
+    )
+    peft_config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=16,
+        lora_alpha=32,
+        lora_dropout=0.1,
+        target_modules=["q_proj", "v_proj"],
+        bias="none",
+        use_rslora=False,
+    )
+    model = get_peft_model(model, peft_config)
+    model.print_trainable_parameters()
 
     # ---- Training -------------------------------------------------------------------------
-    bf16, fp16 = training.choose_precision("auto")
     args = TrainingArguments(
         output_dir=str(OUTPUT_DIR),
         num_train_epochs=3,

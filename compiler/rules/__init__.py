@@ -14,6 +14,7 @@ from .data import dataset_source, local_paths_exist
 from .distributed import process_layout
 from .identity import name_from_file
 from .methods import (
+    adapter_modules_for_family,
     gradient_checkpointing_for_qlora,
     learning_rate_for_method,
     method_auto,
@@ -32,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     method_parameters_apply,
     learning_rate_for_method,
     target_modules_for_family,
+    adapter_modules_for_family,
     gradient_checkpointing_for_qlora,
     dataset_source,
     local_paths_exist,

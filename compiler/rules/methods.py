@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..methods import ALWAYS_ALLOWED, LORA_PARAMETERS, METHODS
+from ..methods import ALWAYS_ALLOWED, METHODS
 from ..resolve import Context
 
 # Per-GPU memory (GiB) of the names the seed and common clouds use. Conservative where a model
@@ -45,6 +45,20 @@ FAMILY_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("smollm", ("q_proj", "v_proj")),
     ("opt", ("q_proj", "v_proj")),
 )
+
+# (IA)^3 layout per family: (target modules, the feed-forward ones among them), as in peft.
+IA3_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    **{
+        f: (("k_proj", "v_proj", "down_proj"), ("down_proj",))
+        for f in ("llama", "mistral", "mixtral", "qwen", "gemma", "smollm")
+    },
+    "gpt2": (("c_attn", "mlp.c_proj"), ("mlp.c_proj",)),
+    **{
+        f: (("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",))
+        for f in ("gpt-neox", "pythia", "falcon", "bloom")
+    },
+    **{f: (("qkv_proj", "down_proj"), ("down_proj",)) for f in ("phi-3", "phi3")},
+}
 
 _SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
@@ -108,11 +122,11 @@ def method_parameters_apply(ctx: Context) -> None:
                 f"parameter '{name}' does not apply to method '{method.name}'",
                 f"'{method.name}' uses: {', '.join(method.parameters + ALWAYS_ALLOWED)}",
             )
-    if not method.parameters:
-        # Drop LoRA defaults the schema filled in: they would only mislead a reader.
-        params = ctx.config.get("fine_tuning", {}).get("parameters", {})
-        for name in LORA_PARAMETERS:
-            params.pop(name, None)
+    # Drop schema defaults of fields this method does not read: they would only mislead.
+    params = ctx.config.get("fine_tuning", {}).get("parameters", {})
+    for name in list(params):
+        if name not in method.parameters and name not in ALWAYS_ALLOWED:
+            params.pop(name)
             ctx.decisions.pop(f"model_config.fine_tuning.parameters.{name}", None)
 
 
@@ -130,28 +144,71 @@ def learning_rate_for_method(ctx: Context) -> None:
     )
 
 
+def family_of(base_model: str) -> str | None:
+    name = base_model.lower()
+    return next((family for family, _ in FAMILY_TARGETS if family in name), None)
+
+
 def target_modules_for_family(ctx: Context) -> None:
+    """LoRA-family targets: the attention projections of the architecture."""
     method = METHODS.get(str(ctx.get("fine_tuning", "method")))
-    if method is None or "target_modules" not in method.parameters:
+    if method is None or not method.needs_lora_targets:
         return
     if ctx.user_set("fine_tuning", "parameters", "target_modules"):
         return
-    base = str(ctx.get("base_model") or "").lower()
-    for family, modules in FAMILY_TARGETS:
-        if family in base.rsplit("/", 1)[-1] or family in base:
-            ctx.decide(
-                ("fine_tuning", "parameters", "target_modules"),
-                list(modules),
-                "target_modules_for_family",
-                f"the attention projections of the {family} family, read from the base model's name",
-            )
-            return
+    family = family_of(str(ctx.get("base_model") or ""))
+    if family:
+        modules: list[str] | str = list(dict(FAMILY_TARGETS)[family])
+        reason = (
+            f"the attention projections of the {family} family, read from the base model's name"
+        )
+    else:
+        modules = "all-linear"
+        reason = "the base model's family is not known from its name; every linear layer but the output head"
     ctx.decide(
         ("fine_tuning", "parameters", "target_modules"),
-        "all-linear",
+        modules,
         "target_modules_for_family",
-        "the base model's family is not known from its name; every linear layer but the output head",
+        reason,
     )
+
+
+def adapter_modules_for_family(ctx: Context) -> None:
+    """Targets of the (IA)^3 family adapter: attention plus the feed-forward output layer."""
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if method is None or not method.needs_adapter_targets:
+        return
+    kind = ctx.get("fine_tuning", "parameters", "adapter_type") or "ia3"
+    key = "adapter_target_modules" if method.name == "hybrid_lora_adapter" else "target_modules"
+    family = family_of(str(ctx.get("base_model") or ""))
+    layout = IA3_TARGETS.get(family or "")
+    if not ctx.user_set("fine_tuning", "parameters", key):
+        if kind == "ia3" and layout:
+            targets: list[str] | str | None = list(layout[0])
+            reason = f"(IA)^3 on the {family} family's key/value and feed-forward output layers"
+        elif kind != "ia3" and family:
+            targets = list(dict(FAMILY_TARGETS)[family])
+            reason = f"{kind} on the attention projections of the {family} family"
+        elif kind != "ia3":
+            targets = "all-linear"
+            reason = "the base model's family is not known from its name; every linear layer"
+        else:
+            targets, reason = None, ""
+        if targets is not None:
+            ctx.decide(
+                ("fine_tuning", "parameters", key), targets, "adapter_modules_for_family", reason
+            )
+    if (
+        kind == "ia3"
+        and layout
+        and not ctx.user_set("fine_tuning", "parameters", "feedforward_modules")
+    ):
+        ctx.decide(
+            ("fine_tuning", "parameters", "feedforward_modules"),
+            list(layout[1]),
+            "adapter_modules_for_family",
+            f"the feed-forward layers among the {family} family's (IA)^3 targets",
+        )
 
 
 def gradient_checkpointing_for_qlora(ctx: Context) -> None:
