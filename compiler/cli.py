@@ -1,6 +1,7 @@
 """The `lfm` command line (and `llamafarm models ...`, the seed's spelling of the same commands).
 
-Compile-side commands import no torch: the runtime is imported only inside `train` and `dev`.
+Compile-side commands import no torch: only `dev tiny-model` imports the runtime, and `train`
+runs the emitted script in a new process.
 Every user mistake ends in one line per problem and exit status 1, never a traceback.
 """
 
@@ -62,15 +63,6 @@ def _pick_config(config_arg: str | None, config_opt: str | None) -> str:
     if not config:
         raise click.UsageError("missing CONFIG (a model_config YAML or JSON file)")
     return config
-
-
-def _default_bundle_dir(config: str) -> Path:
-    from .load import load_config
-
-    loaded = load_config(config)
-    model = loaded.data.get("model_config")
-    name = model.get("name") if isinstance(model, dict) else None
-    return Path("build") / (name if isinstance(name, str) and name else Path(config).stem)
 
 
 @click.command("init")
@@ -136,12 +128,12 @@ def compile_cmd(
     config_arg: str | None, config_opt: str | None, output: str | None, check: bool
 ) -> None:
     """Compile a config into a bundle (train.py, accelerate.yaml, lock file, ...)."""
-    from .pipeline import compile_config
+    from .pipeline import compile_config, default_bundle_dir
     from .write import check_bundle, write_bundle
 
     config = _pick_config(config_arg, config_opt)
-    bundle_dir = Path(output) if output else _default_bundle_dir(config)
-    result = compile_config(config, bundle_dir)
+    result = compile_config(config, output)
+    bundle_dir = Path(output) if output else default_bundle_dir(result.analysis)
     _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
     if check:
         diffs = check_bundle(result.files, bundle_dir)
@@ -165,7 +157,10 @@ def schema_cmd(output: str | None) -> None:
     """Print the model_config JSON Schema."""
     text = schema_text()
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
         click.echo(f"wrote {output}")
     else:
         click.echo(text, nl=False)
@@ -221,8 +216,11 @@ def dev_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite a non-empty DIRECTORY.")
 def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     """Build a few-MB Llama model and tokenizer from local text, for trying lfm on a CPU."""
-    from lfm.runtime.errors import RuntimeConfigError
-    from lfm.runtime.tiny import build_tiny_model
+    try:
+        from lfm.runtime.errors import RuntimeConfigError
+        from lfm.runtime.tiny import build_tiny_model
+    except ImportError as exc:  # the base install has no torch/transformers
+        raise click.ClickException(f"{exc}; install the training extra: pip install 'lfm[train]'") from None
 
     try:
         path = build_tiny_model(directory, chat_template=chat_template, overwrite=force)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -87,34 +88,27 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise _fail(
             f"the file must hold a mapping (`model_config: ...`), not a {_kind(data)}", name
         )
-    bad = list(_invalid_text(data, ()))
+    bad = list(_unrepresentable(data, ()))
     if bad:
-        raise CompileError(
-            [
-                Diagnostic(
-                    "error",
-                    "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode",
-                    p,
-                    source.locate(p),
-                )
-                for p in bad
-            ]
-        )
+        raise CompileError([Diagnostic("error", why, p, source.locate(p)) for p, why in bad])
     return LoadedConfig(path, name, data, source, hashlib.sha256(raw).hexdigest())
 
 
-def _invalid_text(node: Any, path: JsonPath) -> Iterator[JsonPath]:
-    """Paths of strings that cannot be written as UTF-8 (JSON allows escaped lone surrogates)."""
+def _unrepresentable(node: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
+    """Values no artifact can hold: lone surrogates (JSON can escape them) and inf/nan."""
     if isinstance(node, str):
         if any("\ud800" <= ch <= "\udfff" for ch in node):
-            yield path
+            yield path, "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode"
+    elif isinstance(node, float):
+        if not math.isfinite(node):
+            yield path, f"{node} is not a finite number"
     elif isinstance(node, dict):
         for key, value in node.items():
-            yield from _invalid_text(key, (*path, key))
-            yield from _invalid_text(value, (*path, key))
+            yield from _unrepresentable(key, (*path, key))
+            yield from _unrepresentable(value, (*path, key))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _invalid_text(value, (*path, index))
+            yield from _unrepresentable(value, (*path, index))
 
 
 def _parse_yaml(text: str, name: str) -> Any:
@@ -224,6 +218,8 @@ def _record_positions(node: Any, path: JsonPath, source: SourceMap) -> None:
     if isinstance(node, CommentedMap):
         for key in node:
             child = (*path, str(key))
+            if key not in node.lc.data:
+                continue  # a key merged in from an anchor (`<<: *defaults`): it has no line of its own
             kline, kcol = node.lc.key(key)
             vline, vcol = node.lc.value(key) if node[key] is not None else (kline, kcol)
             source.keys[child] = Location(source.file, kline + 1, kcol + 1)

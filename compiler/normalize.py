@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import Diagnostic, JsonPath
+from .diagnostics import CompileError, Diagnostic, JsonPath
 from .load import LoadedConfig, SourceMap
 
 SEED_BASE_MODEL = "meta-llama/Llama-2-7b-hf"
@@ -32,8 +32,26 @@ class Normalized:
     notes: tuple[Diagnostic, ...]
 
 
+SHAPES = ("model_config", "fine_tuning", "training_job")
+
+
 def normalize(config: LoadedConfig) -> Normalized:
     data = copy.deepcopy(config.data)
+    present = [key for key in SHAPES if key in data]
+    if len(present) > 1:
+        # Merging two shapes would silently pick one block's values over the other's.
+        raise CompileError(
+            [
+                Diagnostic(
+                    "error",
+                    f"the config has both `{present[0]}` and `{key}`: write one job per file",
+                    (key,),
+                    config.source.keys.get((key,)),
+                    f"move the settings into `{present[0]}`",
+                )
+                for key in present[1:]
+            ]
+        )
     shape = _shape_of(data)
     if shape == "fine_tuning":
         return _Mover(config, data, shape).phase2()

@@ -6,16 +6,16 @@ user sees every schema error at once), warnings and notes travel along to the en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .diagnostics import CompileError, Diagnostic, errors_in, sort_key
-from .load import load_config
+from .load import SourceMap, load_config
 from .normalize import Normalized, normalize
 from .plan import Plan, build_plan
 from .render import render
-from .resolve import Resolved, resolve
+from .resolve import Decision, Resolved, resolve
 from .validate import validate
 from .write import with_manifest
 
@@ -38,18 +38,26 @@ class Compilation:
     files: dict[str, str]  # relative path -> text, MANIFEST.sha256 included
 
 
-Overrides = dict[tuple[str, ...], Any]
+@dataclass(frozen=True)
+class Override:
+    """A model_config value replaced from the command line (e.g. `lfm train --dataset`)."""
+
+    path: tuple[str, ...]  # inside model_config
+    value: Any
+    reason: str  # recorded as the decision's reason, e.g. "--dataset on the command line"
 
 
-def analyze(config_path: str | Path, overrides: Overrides | None = None) -> Analysis:
-    """Load, normalize, validate and resolve. `overrides` replace model_config values by path."""
+def analyze(config_path: str | Path, overrides: tuple[Override, ...] = ()) -> Analysis:
+    """Load, normalize, validate and resolve the config, with `overrides` applied."""
     loaded = load_config(config_path)
     normalized = normalize(loaded)
-    for path, value in (overrides or {}).items():
-        _set(normalized.data.setdefault("model_config", {}), path, value)
+    for override in overrides:
+        _set(normalized.data.setdefault("model_config", {}), override.path, override.value)
+        _forget_positions(normalized.source, ("model_config", *override.path))
     found = [*normalized.notes, *validate(normalized.data, normalized.source)]
     _stop_on_errors(found)
     resolved = resolve(normalized.data["model_config"], normalized.source, loaded.path)
+    resolved = _credit_overrides(resolved, overrides)
     found += resolved.diagnostics
     _stop_on_errors(found)
     return Analysis(
@@ -58,9 +66,18 @@ def analyze(config_path: str | Path, overrides: Overrides | None = None) -> Anal
 
 
 def compile_config(
-    config_path: str | Path, bundle_dir: str | Path, overrides: Overrides | None = None
+    config_path: str | Path, bundle_dir: str | Path | None = None, overrides: tuple[Override, ...] = ()
 ) -> Compilation:
-    analysis = analyze(config_path, overrides)
+    """Compile into `bundle_dir` (default: build/<model name>)."""
+    return compile_analysis(analyze(config_path, overrides), bundle_dir)
+
+
+def default_bundle_dir(analysis: Analysis) -> Path:
+    return Path("build") / analysis.resolved.config["name"]
+
+
+def compile_analysis(analysis: Analysis, bundle_dir: str | Path | None = None) -> Compilation:
+    bundle_dir = default_bundle_dir(analysis) if bundle_dir is None else bundle_dir
     plan = build_plan(
         analysis.resolved,
         config_path=analysis.config_path,
@@ -69,6 +86,28 @@ def compile_config(
         bundle_dir=Path(bundle_dir),
     )
     return Compilation(analysis, plan, with_manifest(render(plan)))
+
+
+def _forget_positions(source: SourceMap, prefix: tuple[str, ...]) -> None:
+    """An overridden value was not written in the file: do not point diagnostics there."""
+    for table in (source.keys, source.values):
+        for path in [p for p in table if p[: len(prefix)] == prefix]:
+            del table[path]
+
+
+def _credit_overrides(resolved: Resolved, overrides: tuple[Override, ...]) -> Resolved:
+    """Decisions under an overridden path came from the command line, not the file."""
+    if not overrides:
+        return resolved
+    prefixes = {".".join(("model_config", *o.path)): o.reason for o in overrides}
+
+    def credit(d: Decision) -> Decision:
+        for prefix, reason in prefixes.items():
+            if (d.path == prefix or d.path.startswith(prefix + ".")) and d.rule == "config":
+                return replace(d, rule="command_line", reason=reason)
+        return d
+
+    return replace(resolved, decisions=tuple(credit(d) for d in resolved.decisions))
 
 
 def _set(node: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -15,6 +15,7 @@ import jinja2
 
 from .plan import LOCK_FORMAT, Plan
 from .quoting import FILTERS, Quoted
+from .write import LOCK
 
 # Artifact path in the bundle -> its template.
 TEMPLATES = {
@@ -24,7 +25,6 @@ TEMPLATES = {
     "README.md": "README.md.jinja",
     ".gitignore": "gitignore.jinja",
 }
-LOCK_FILE = "lfm.lock.json"
 
 
 def _require_quoted(value: Any) -> Any:
@@ -50,7 +50,7 @@ def environment() -> jinja2.Environment:
 def render(plan: Plan) -> dict[str, str]:
     env = environment()
     files = {path: env.get_template(name).render(plan=plan) for path, name in TEMPLATES.items()}
-    files[LOCK_FILE] = lock_text(plan)
+    files[LOCK] = lock_text(plan)
     return files
 
 

@@ -27,8 +27,11 @@ def with_manifest(files: dict[str, str]) -> dict[str, str]:
 
 
 def write_bundle(files: dict[str, str], out_dir: Path) -> None:
-    out_dir = Path(out_dir)
-    _refuse_foreign(out_dir)
+    shown = Path(out_dir)  # as the user wrote it, for messages
+    # Absolute, so that `-o .` has a real name and parent to stage beside.
+    out_dir = Path(os.path.abspath(out_dir))
+    _finish_interrupted_swap(out_dir)
+    _refuse_foreign(out_dir, shown)
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -43,31 +46,57 @@ def write_bundle(files: dict[str, str], out_dir: Path) -> None:
             target.write_text(text, encoding="utf-8", newline="\n")
         if (staging / "train.py").exists():
             (staging / "train.py").chmod(0o755 & ~_umask())
-        _swap_in(staging, out_dir, set(files))
+        _swap_in(staging, out_dir)
     except OSError as exc:
-        raise _error(f"cannot write bundle {out_dir}: {exc.strerror}") from None
+        raise _error(f"cannot write bundle {shown}: {exc.strerror}") from None
     finally:
+        # Staging only ever holds files rendered here, never the user's.
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap_in(staging: Path, out_dir: Path, written: set[str]) -> None:
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Replace out_dir by staging; what training left in the old bundle moves to the new one."""
     if not out_dir.exists():
         os.rename(staging, out_dir)
         return
-    previous = _manifest_paths(out_dir) | {MANIFEST}
-    # Keep what training put in the old bundle (output/, checkpoints, logs): move it across.
-    for entry in sorted(out_dir.iterdir()):
-        if (
-            entry.name not in written
-            and entry.name not in previous
-            and not _is_generated_dir(entry, previous)
-        ):
-            os.rename(entry, staging / entry.name)
-    retired = out_dir.with_name(f".{out_dir.name}.lfm-old")
-    shutil.rmtree(retired, ignore_errors=True)
+    retired = _retired(out_dir)
     os.rename(out_dir, retired)
     os.rename(staging, out_dir)
-    shutil.rmtree(retired, ignore_errors=True)
+    _finish_interrupted_swap(out_dir)
+
+
+def _finish_interrupted_swap(out_dir: Path) -> None:
+    """Complete a swap that stopped half-way (or just ran): carry user files, drop the old bundle.
+
+    The retired bundle is deleted only once nothing but files lfm generated is left in it.
+    """
+    retired = _retired(out_dir)
+    if not retired.exists():
+        return
+    if not out_dir.exists():
+        os.rename(retired, out_dir)  # stopped between the two renames: put the old bundle back
+        return
+    generated = _manifest_paths(retired) | {MANIFEST}
+    left = []
+    for entry in sorted(retired.iterdir()):
+        if entry.name in generated or _is_generated_dir(entry, generated):
+            continue
+        try:
+            if (out_dir / entry.name).exists():
+                raise FileExistsError(entry.name)
+            os.rename(entry, out_dir / entry.name)
+        except OSError:
+            left.append(entry.name)
+    if left:
+        raise _error(
+            f"could not move {', '.join(left)} from the previous bundle into {out_dir}",
+            f"they are safe in {retired}; move them yourself, then compile again",
+        )
+    shutil.rmtree(retired)
+
+
+def _retired(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.lfm-old")
 
 
 def _is_generated_dir(entry: Path, previous: set[str]) -> bool:
@@ -75,25 +104,35 @@ def _is_generated_dir(entry: Path, previous: set[str]) -> bool:
 
 
 def _manifest_paths(out_dir: Path) -> set[str]:
+    """The files a bundle's manifest lists: plain relative paths inside the bundle only."""
     try:
         text = (out_dir / MANIFEST).read_text(encoding="utf-8")
     except OSError:
         return {LOCK}
-    return {line.split("  ", 1)[1] for line in text.splitlines() if "  " in line}
+    names = {line.split("  ", 1)[1] for line in text.splitlines() if "  " in line}
+    return {n for n in names if _inside(n)}
 
 
-def _refuse_foreign(out_dir: Path) -> None:
+def _inside(name: str) -> bool:
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts
+
+
+def _refuse_foreign(out_dir: Path, shown: Path) -> None:
     if out_dir.is_file():
-        raise _error(f"{out_dir} is a file; choose a directory for the bundle")
+        raise _error(f"{shown} is a file; choose a directory for the bundle")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / LOCK).is_file():
         raise _error(
-            f"{out_dir} exists and is not an lfm bundle (no {LOCK}); refusing to overwrite it",
+            f"{shown} exists and is not an lfm bundle (no {LOCK}); refusing to overwrite it",
             "choose another -o/--output directory or remove it yourself",
         )
 
 
 def check_bundle(files: dict[str, str], out_dir: Path) -> list[str]:
-    """Unified diffs between the rendered bundle and the one on disk; empty when up to date."""
+    """What differs between the rendered bundle and the one on disk; empty when up to date."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return [f"{out_dir} does not exist: nothing to compare\n"]
     diffs = []
     on_disk = _manifest_paths(out_dir) | {MANIFEST} if (out_dir / MANIFEST).exists() else set()
     for rel in sorted(set(files) | on_disk):
@@ -102,13 +141,16 @@ def check_bundle(files: dict[str, str], out_dir: Path) -> list[str]:
         have = path.read_text(encoding="utf-8") if path.is_file() else None
         if want == have:
             continue
+        if want is None:
+            diffs.append(f"{out_dir}/{rel}: on disk but no longer generated\n")
+            continue
         diffs.append(
             "".join(
                 difflib.unified_diff(
                     (have or "").splitlines(keepends=True),
-                    (want or "").splitlines(keepends=True),
+                    want.splitlines(keepends=True),
                     f"{out_dir}/{rel} (on disk{'' if have is not None else ', missing'})",
-                    f"{out_dir}/{rel} (compiled{'' if want is not None else ', no longer generated'})",
+                    f"{out_dir}/{rel} (compiled)",
                 )
             )
         )

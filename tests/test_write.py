@@ -1,5 +1,6 @@
 """Writing bundles: atomic, refuses foreign folders, keeps training output, detects staleness."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,65 @@ def test_a_failed_write_leaves_the_old_bundle_intact(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
+def test_training_output_survives_a_swap_that_fails_half_way(tmp_path: Path, monkeypatch):
+    out = tmp_path / "b"
+    write_bundle(FILES, out)
+    (out / "output").mkdir()
+    (out / "output" / "adapter.bin").write_text("weights")
+    (out / "runs").mkdir()
+    import lfm.compiler.write as write
+
+    real_rename = os.rename
+    moved = []
+
+    def rename(src, dst):  # the first user entry moves, the second fails (e.g. a mount point)
+        if Path(src).parent.name == ".b.lfm-old":
+            moved.append(Path(src).name)
+            if len(moved) == 2:
+                raise OSError(18, "Invalid cross-device link")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(write.os, "rename", rename)
+    with pytest.raises(CompileError, match="safe in"):
+        write_bundle(FILES, out)
+    monkeypatch.setattr(write.os, "rename", real_rename)
+    survivors = list(tmp_path.rglob("adapter.bin")) + list(tmp_path.rglob("runs"))
+    assert len(survivors) == 2  # nothing the user made was deleted
+    write_bundle(FILES, out)  # the next compile finishes the move
+    assert (out / "output" / "adapter.bin").read_text() == "weights" and (out / "runs").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_an_interrupted_swap_is_undone_before_the_next_write(tmp_path: Path):
+    out = tmp_path / "b"
+    write_bundle(FILES, out)
+    (out / "output").mkdir()
+    os.rename(out, tmp_path / ".b.lfm-old")  # killed between the two renames
+    write_bundle(FILES, out)
+    assert (out / "output").is_dir() and not (tmp_path / ".b.lfm-old").exists()
+
+
+def test_check_ignores_manifest_paths_outside_the_bundle(tmp_path: Path):
+    out = tmp_path / "b"
+    write_bundle(FILES, out)
+    (tmp_path / "secret.txt").write_text("do not print me")
+    manifest = out / MANIFEST
+    manifest.write_text(manifest.read_text() + "0000  ../secret.txt\n0000  /etc/passwd\n")
+    diffs = "".join(check_bundle(FILES, out))
+    assert "do not print me" not in diffs  # the manifest diff names it; its content is never read
+
+
+def test_dot_as_output_directory(tmp_path: Path, monkeypatch):
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "b")
+    write_bundle(FILES, Path("."))
+    assert (tmp_path / "b" / "train.py").is_file()
+
+
 def test_check_reports_changed_missing_and_extra_files(tmp_path: Path):
     out = tmp_path / "b"
     write_bundle(FILES, out)
     (out / "train.py").write_text("edited by hand\n")
     diffs = check_bundle(FILES, out)
     assert len(diffs) == 1 and "-edited by hand" in diffs[0] and "+print('hi')" in diffs[0]
-    assert check_bundle(FILES, tmp_path / "missing")  # nothing on disk: stale
+    assert check_bundle(FILES, tmp_path / "missing") == [f"{tmp_path / 'missing'} does not exist: nothing to compare\n"]
