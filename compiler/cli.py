@@ -184,25 +184,32 @@ def train_cmd(
     config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None
 ) -> None:
     """Compile a config and run its train.py (the seed's `models train`)."""
-    from .pipeline import compile_config
+    from .pipeline import Override, analyze, compile_analysis, default_bundle_dir
     from .write import write_bundle
 
     config = _pick_config(config_arg, config_opt)
-    overrides: dict[tuple[str, ...], Any] = {}
+    overrides: tuple[Override, ...] = ()
     if dataset:
         # The flag's path is relative to where the user is; config paths are relative to the config.
-        relative = os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))
-        overrides[("dataset", "source")] = {
-            "type": "local",
-            "path": f"./{Path(relative).as_posix()}",
-        }
-    bundle_dir = Path(output) if output else _default_bundle_dir(config)
-    result = compile_config(config, bundle_dir, overrides=overrides)
+        relative = Path(
+            os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))
+        )
+        path = relative.as_posix() if relative.parts[0] == ".." else f"./{relative.as_posix()}"
+        reason = f"--dataset {dataset} on the command line"
+        overrides = (
+            Override(("dataset", "source", "type"), "local", reason),
+            Override(("dataset", "source", "path"), path, reason),
+        )
+    analysis = analyze(config, overrides)
+    bundle_dir = Path(output) if output else default_bundle_dir(analysis)
+    if dataset and not output:
+        # Not the config's own bundle, which `compile --check` compares with the config: a sibling.
+        bundle_dir = bundle_dir.with_name(f"{bundle_dir.name}-{Path(dataset).stem}")
+    result = compile_analysis(analysis, bundle_dir)
     _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
     write_bundle(result.files, bundle_dir)
     click.echo(f"wrote {bundle_dir}/; training: {sys.executable} {bundle_dir / 'train.py'}")
-    status = subprocess.call([sys.executable, str(bundle_dir / "train.py")])
-    sys.exit(status)
+    sys.exit(subprocess.call([sys.executable, str(bundle_dir / "train.py")]))
 
 
 @click.group("dev")
@@ -220,7 +227,9 @@ def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
         from lfm.runtime.errors import RuntimeConfigError
         from lfm.runtime.tiny import build_tiny_model
     except ImportError as exc:  # the base install has no torch/transformers
-        raise click.ClickException(f"{exc}; install the training extra: pip install 'lfm[train]'") from None
+        raise click.ClickException(
+            f"{exc}; install the training extra: pip install 'lfm[train]'"
+        ) from None
 
     try:
         path = build_tiny_model(directory, chat_template=chat_template, overwrite=force)

@@ -66,7 +66,9 @@ def analyze(config_path: str | Path, overrides: tuple[Override, ...] = ()) -> An
 
 
 def compile_config(
-    config_path: str | Path, bundle_dir: str | Path | None = None, overrides: tuple[Override, ...] = ()
+    config_path: str | Path,
+    bundle_dir: str | Path | None = None,
+    overrides: tuple[Override, ...] = (),
 ) -> Compilation:
     """Compile into `bundle_dir` (default: build/<model name>)."""
     return compile_analysis(analyze(config_path, overrides), bundle_dir)

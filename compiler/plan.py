@@ -7,6 +7,7 @@ keyword arguments of each Hugging Face call are listed in the order the script w
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
 from .requirements import requirements_for
 from .resolve import Decision, Resolved
+from .rules.distributed import ACCELERATE_TYPE, ZERO_STAGE
+from .rules.training import BUNDLE_OUTPUT
 
 LOCK_FORMAT = 1
 
@@ -24,9 +27,17 @@ LOCK_FORMAT = 1
 class ModelPlan:
     base_model: str  # a hub id, or a path relative to the bundle directory
     source: str  # "hub" | "local"
-    source_note: str
     gradient_checkpointing: bool
     quantize_4bit: bool
+    trains_all_weights: bool  # full fine-tuning: load fp32 master weights
+
+    @property
+    def source_note(self) -> str:
+        return (
+            "a local directory, relative to this file"
+            if self.source == "local"
+            else "a Hugging Face hub id"
+        )
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,11 @@ class DataPlan:
             if self.holdout_ratio
             else "no holdout split"
         )
-        records = "records (format detected from the first)" if self.format == "auto" else f"{self.format} records"
+        records = (
+            "records (format detected from the first)"
+            if self.format == "auto"
+            else f"{self.format} records"
+        )
         return f"{records} -> token ids; loss on {loss}; {held}."
 
 
@@ -84,6 +99,19 @@ class TrainingPlan:
     precision: str
     seed: int
     arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
+
+    @property
+    def output_is_absolute(self) -> bool:
+        return self.output_dir.startswith(("/", "~"))
+
+    @property
+    def output_in_bundle(self) -> str | None:
+        """The output folder's name when it is inside the bundle (for .gitignore), else None."""
+        return (
+            None
+            if self.output_is_absolute or self.output_dir.startswith("..")
+            else self.output_dir.removeprefix("./")
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +123,10 @@ class DistributedPlan:
     zero_stage: int | None
     offload_optimizer: bool
     offload_parameters: bool
+
+    @property
+    def zero3(self) -> bool:
+        return self.zero_stage == 3
 
     @property
     def offload_optimizer_device(self) -> str:
@@ -128,12 +160,14 @@ def build_plan(
     resolved: Resolved, *, config_path: Path, config_sha256: str, shape: str, bundle_dir: Path
 ) -> Plan:
     cfg, derived = resolved.config, resolved.derived
-    config_dir = config_path.parent
     ft, train = cfg["fine_tuning"], cfg["fine_tuning"]["training"]
-    method = METHODS[ft["method"]]
+    method = _method_plan(ft)
 
-    def for_bundle(value: str) -> str:
-        return rebase(value, config_dir, bundle_dir) if is_local(value) else value
+    def for_bundle(value: str, *, always_path: bool = False) -> str:
+        """A config value for the bundle: local paths rebased, hub ids as they are."""
+        if always_path and not is_local(value):
+            value = f"./{value}"  # a dataset or output path is a path even without ./
+        return rebase(value, config_path.parent, bundle_dir) if is_local(value) else value
 
     return Plan(
         name=cfg["name"],
@@ -146,24 +180,24 @@ def build_plan(
         model=ModelPlan(
             base_model=for_bundle(cfg["base_model"]),
             source=derived["base_model_source"],
-            source_note="a local directory, relative to this file"
-            if derived["base_model_source"] == "local"
-            else "a Hugging Face hub id",
             gradient_checkpointing=train["gradient_checkpointing"],
             quantize_4bit=method.quantize_4bit,
+            trains_all_weights=not method.adapters,
         ),
-        method=_method_plan(ft, method.name),
-        data=_data_plan(cfg, config_dir, bundle_dir),
-        training=_training_plan(cfg, derived, config_dir, bundle_dir),
+        method=method,
+        data=_data_plan(cfg, for_bundle),
+        training=_training_plan(cfg, derived, for_bundle),
         distributed=_distributed_plan(cfg, derived),
-        requirements=requirements_for(method, cfg),
+        requirements=requirements_for(
+            METHODS[method.name], cfg["distributed"]["strategy"], derived["report_to"]
+        ),
         decisions=resolved.decisions,
         resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),
     )
 
 
-def _method_plan(ft: dict[str, Any], name: str) -> MethodPlan:
-    method = METHODS[name]
+def _method_plan(ft: dict[str, Any]) -> MethodPlan:
+    method = METHODS[ft["method"]]
     params = ft.get("parameters", {})
     return MethodPlan(
         name=method.name,
@@ -174,12 +208,14 @@ def _method_plan(ft: dict[str, Any], name: str) -> MethodPlan:
     )
 
 
-def _data_plan(cfg: dict[str, Any], config_dir: Path, bundle_dir: Path) -> DataPlan:
+PathMapper = Callable[..., str]
+
+
+def _data_plan(cfg: dict[str, Any], for_bundle: PathMapper) -> DataPlan:
     ds = cfg["dataset"]
     source, pre = ds["source"], ds["preprocessing"]
-    path = source["path"]
-    if source["type"] != "hub":
-        path = rebase(path if is_local(path) else f"./{path}", config_dir, bundle_dir)
+    # A hub dataset's path is an id unless it looks like a path (a local dataset directory).
+    path = for_bundle(source["path"], always_path=source["type"] != "hub")
     return DataPlan(
         source_type=source["type"],
         path=path,
@@ -193,14 +229,10 @@ def _data_plan(cfg: dict[str, Any], config_dir: Path, bundle_dir: Path) -> DataP
 
 
 def _training_plan(
-    cfg: dict[str, Any], derived: dict[str, Any], config_dir: Path, bundle_dir: Path
+    cfg: dict[str, Any], derived: dict[str, Any], for_bundle: PathMapper
 ) -> TrainingPlan:
     t = cfg["fine_tuning"]["training"]
-    if "output_dir" in t:
-        value = t["output_dir"]
-        output = rebase(value if is_local(value) else f"./{value}", config_dir, bundle_dir)
-    else:
-        output = derived["bundle_output_dir"]
+    output = for_bundle(t["output_dir"], always_path=True) if "output_dir" in t else BUNDLE_OUTPUT
     evaluate = derived["eval_strategy"]
     args = [
         Arg("num_train_epochs", t["epochs"]),
@@ -238,13 +270,12 @@ def _training_plan(
 def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:
     d = cfg["distributed"]
     strategy = d["strategy"]
-    zero = int(strategy[-1]) if strategy.startswith("deepspeed_zero") else None
     return DistributedPlan(
         strategy=strategy,
-        accelerate_type=derived["accelerate_distributed_type"],
+        accelerate_type=ACCELERATE_TYPE[strategy],
         num_processes=derived["num_processes"],
         num_machines=d["nodes"],
-        zero_stage=zero,
+        zero_stage=ZERO_STAGE.get(strategy),
         offload_optimizer=d["offload_optimizer"],
         offload_parameters=d["offload_parameters"],
     )

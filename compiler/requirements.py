@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 from .methods import Method
 
@@ -27,18 +26,12 @@ def constraints() -> dict[str, str]:
     return pins
 
 
-def requirements_for(method: Method, cfg: dict[str, Any]) -> tuple[str, ...]:
+def requirements_for(method: Method, strategy: str, trackers: list[str]) -> tuple[str, ...]:
     names = ["torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers"]
     if method.quantize_4bit:
         names.append("bitsandbytes")
-    if cfg["distributed"]["strategy"].startswith("deepspeed"):
+    if strategy.startswith("deepspeed"):
         names.append("deepspeed")
-    monitoring = cfg.get("monitoring", {})
-    if monitoring.get("wandb_project"):
-        names.append("wandb")
-    if monitoring.get("mlflow_tracking_uri"):
-        names.append("mlflow")
-    if monitoring.get("tensorboard"):
-        names.append("tensorboard")
+    names += [tracker for tracker in trackers if tracker != "none"]
     pins = constraints()
     return tuple(sorted(pins[name] for name in names))

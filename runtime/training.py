@@ -56,6 +56,25 @@ def choose_precision(precision: str) -> tuple[bool, bool]:
     return precision == "bf16", precision == "fp16"
 
 
+def weights_dtype(bf16: bool, fp16: bool, *, trains_all_weights: bool) -> str:
+    """The dtype to load the base model's weights in, for ``modeling.load_model(dtype=...)``.
+
+    Weights that train stay fp32 (mixed precision keeps fp32 master weights and computes in
+    half precision); a frozen base under an adapter is loaded in half precision to save memory.
+    On a CPU (neither flag) everything is fp32.
+    """
+    if trains_all_weights or not (bf16 or fp16):
+        return "float32"
+    return "bfloat16" if bf16 else "float16"
+
+
+def compute_dtype(bf16: bool, fp16: bool) -> Any:
+    """The torch dtype QLoRA's 4-bit layers compute in: the run's half precision, else fp32."""
+    import torch
+
+    return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
+
+
 def last_checkpoint(output_dir: PathLike) -> str | None:
     """The newest complete ``checkpoint-N`` directory in ``output_dir``, or None.
 

@@ -126,3 +126,37 @@ def test_a_killed_run_resumes_from_its_checkpoint(project):
         metrics["global_step"] == steps[-1] == 72
     )  # 12 epochs x 6 steps: none lost, none repeated
     assert "resum" in (second.stdout + second.stderr).lower()
+
+
+def test_llamafarm_models_train_with_a_dataset_flag(project):
+    other = project / "more.jsonl"
+    other.write_bytes((project / "examples" / "data" / "quickstart.jsonl").read_bytes())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lfm.compiler.cli import llamafarm; llamafarm()",
+            "models",
+            "train",
+            "--config",
+            "examples/quickstart.yaml",
+            "--dataset",
+            "more.jsonl",
+        ],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    bundle = project / "build" / "quickstart-more"  # beside the config's own bundle, not over it
+    assert (bundle / "output" / "metrics.json").is_file()
+    lock = json.loads((bundle / "lfm.lock.json").read_text())
+    decisions = {d["path"]: d for d in lock["decisions"]}
+    path = decisions["model_config.dataset.source.path"]
+    assert (
+        path["rule"] == "command_line"
+        and path["value"] == "../more.jsonl"
+        or path["value"] == "./more.jsonl"
+    )
+    assert "--dataset more.jsonl" in path["reason"]

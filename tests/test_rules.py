@@ -147,7 +147,10 @@ def test_multi_gpu_with_strategy_none_becomes_ddp(write_config):
     analysis, d = resolve_text(write_config, config("  distributed: {gpus: 4}\n"))
     assert d["model_config.distributed.strategy"].value == "ddp"
     assert analysis.resolved.derived["num_processes"] == 4
-    assert analysis.resolved.derived["accelerate_distributed_type"] == "MULTI_GPU"
+    explicit, d = resolve_text(write_config, config("  distributed: {strategy: none, gpus: 4}\n"))
+    assert d["model_config.distributed.strategy"].value == "none"  # written by the user: kept
+    assert explicit.resolved.derived["num_processes"] == 1
+    assert any("only one process trains" in w.message for w in explicit.diagnostics)
 
 
 def test_eval_schedule_and_trackers(write_config):

@@ -116,4 +116,6 @@ def test_check_reports_changed_missing_and_extra_files(tmp_path: Path):
     (out / "train.py").write_text("edited by hand\n")
     diffs = check_bundle(FILES, out)
     assert len(diffs) == 1 and "-edited by hand" in diffs[0] and "+print('hi')" in diffs[0]
-    assert check_bundle(FILES, tmp_path / "missing") == [f"{tmp_path / 'missing'} does not exist: nothing to compare\n"]
+    assert check_bundle(FILES, tmp_path / "missing") == [
+        f"{tmp_path / 'missing'} does not exist: nothing to compare\n"
+    ]

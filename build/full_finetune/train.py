@@ -49,7 +49,10 @@ def main() -> None:
 
     # ---- Model ----------------------------------------------------------------------------
     model = modeling.load_model(
-        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=True
+        BASE_MODEL,
+        base_dir=BUNDLE_DIR,
+        dtype=training.weights_dtype(bf16, fp16, trains_all_weights=True),
+        gradient_checkpointing=True,
     )
 
     # ---- Training -------------------------------------------------------------------------

@@ -16,7 +16,6 @@ ends, the output directory holds the trained adapter, its tokenizer and metrics.
 
 from pathlib import Path
 
-import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import BitsAndBytesConfig, Trainer, TrainingArguments
 
@@ -50,12 +49,12 @@ def main() -> None:
     bf16, fp16 = training.choose_precision("auto")
 
     # ---- Model ----------------------------------------------------------------------------
-    # QLoRA: the frozen base model is stored in 4-bit NF4; LoRA weights train in bf16.
+    # QLoRA: the frozen base model is stored in 4-bit NF4 and computes in the run's precision.
     quantization_config = BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_compute_dtype=training.compute_dtype(bf16, fp16),
     )
     model = modeling.load_model(BASE_MODEL, base_dir=BUNDLE_DIR, quantization_config=quantization_config)
     model = prepare_model_for_kbit_training(

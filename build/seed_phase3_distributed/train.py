@@ -74,7 +74,10 @@ def main() -> None:
     ):
         output_dir = OUTPUT_DIR / adapter_name
         model = modeling.load_model(
-            BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
+            BASE_MODEL,
+            base_dir=BUNDLE_DIR,
+            dtype=training.weights_dtype(bf16, fp16, trains_all_weights=False),
+            gradient_checkpointing=False,
         )
         model = get_peft_model(model, peft_config)
         model.print_trainable_parameters()

@@ -50,7 +50,10 @@ def main() -> None:
 
     # ---- Model ----------------------------------------------------------------------------
     model = modeling.load_model(
-        BASE_MODEL, base_dir=BUNDLE_DIR, gradient_checkpointing=False
+        BASE_MODEL,
+        base_dir=BUNDLE_DIR,
+        dtype=training.weights_dtype(bf16, fp16, trains_all_weights=False),
+        gradient_checkpointing=False,
     )
     peft_config = LoraConfig(
         task_type="CAUSAL_LM",

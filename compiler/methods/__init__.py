@@ -8,7 +8,7 @@ equal it (a test checks), and registering a name twice is an error.
 
 from __future__ import annotations
 
-from .base import Adapter, Arg, Method, PeftCall
+from .base import Adapter, Arg, Method, PeftCall, readable
 
 METHODS: dict[str, Method] = {}
 
@@ -20,13 +20,10 @@ def register(method: Method) -> Method:
     return method
 
 
-# Fields every method accepts.
-ALWAYS_ALLOWED = ("merge_on_save",)
-
 from . import adapters, full, hybrid, lora, prompt  # noqa: E402  (modules register themselves)
 
 for _module in (lora, full, adapters, prompt, hybrid):
     for _method in _module.METHODS:
         register(_method)
 
-__all__ = ["ALWAYS_ALLOWED", "METHODS", "Adapter", "Arg", "Method", "PeftCall", "register"]
+__all__ = ["METHODS", "Adapter", "Arg", "Method", "PeftCall", "readable", "register"]

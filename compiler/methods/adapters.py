@@ -55,5 +55,6 @@ METHODS = (
         3e-3,
         lambda p: (family_adapter(p),),
         needs_adapter_targets=True,
+        mergeable=True,
     ),
 )

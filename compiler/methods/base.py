@@ -38,10 +38,11 @@ Params = dict[str, Any]
 class Method:
     name: str
     summary: str
-    parameters: tuple[str, ...]  # fine_tuning.parameters fields this method reads
+    parameters: tuple[str, ...]  # fine_tuning.parameters fields this method reads (+ merge_on_save)
     default_learning_rate: float
     build: Callable[[Params], tuple[Adapter, ...]]  # resolved parameters -> adapters to train
     quantize_4bit: bool = False
+    mergeable: bool = False  # one adapter whose weights peft can fold into the base (merge_on_save)
     # Which fields need a per-architecture default when unset (see rules/methods.py).
     needs_lora_targets: bool = False
     needs_adapter_targets: bool = False
@@ -52,3 +53,8 @@ def call(class_name: str, params: Params, names: tuple[str, ...], **fixed: Any) 
     args = [Arg(k, v) for k, v in fixed.items()]
     args += [Arg(n, params[n]) for n in names if params.get(n) is not None]
     return PeftCall(class_name, tuple(args))
+
+
+def readable(method: Method) -> tuple[str, ...]:
+    """Every fine_tuning.parameters field the method accepts."""
+    return (*method.parameters, "merge_on_save") if method.mergeable else method.parameters

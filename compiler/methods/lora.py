@@ -16,11 +16,8 @@ LORA_PARAMETERS = (
 
 
 def lora_adapter(params: Params, *, use_dora: bool = False, name: str = "default") -> Adapter:
-    extra = {"use_dora": True} if use_dora else {}
-    config = call("LoraConfig", params, LORA_PARAMETERS, task_type="CAUSAL_LM")
-    if extra:
-        config = call("LoraConfig", params, LORA_PARAMETERS, task_type="CAUSAL_LM", **extra)
-    return Adapter(name, config)
+    dora = {"use_dora": True} if use_dora else {}
+    return Adapter(name, call("LoraConfig", params, LORA_PARAMETERS, task_type="CAUSAL_LM", **dora))
 
 
 METHODS = (
@@ -31,6 +28,7 @@ METHODS = (
         2e-4,
         lambda p: (lora_adapter(p),),
         needs_lora_targets=True,
+        mergeable=True,
     ),
     Method(
         "qlora",
@@ -48,5 +46,6 @@ METHODS = (
         2e-4,
         lambda p: (lora_adapter(p, use_dora=True),),
         needs_lora_targets=True,
+        mergeable=True,
     ),
 )

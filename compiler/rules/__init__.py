@@ -22,7 +22,7 @@ from .methods import (
     target_modules_for_family,
 )
 from .model import base_model_location
-from .training import evaluation_schedule, output_dir, report_to
+from .training import evaluation_schedule, report_to
 
 Rule = Callable[[Context], None]
 
@@ -39,6 +39,5 @@ RULES: tuple[Rule, ...] = (
     local_paths_exist,
     evaluation_schedule,
     report_to,
-    output_dir,
     process_layout,
 )

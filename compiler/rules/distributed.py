@@ -12,6 +12,7 @@ ACCELERATE_TYPE = {
     "deepspeed_zero3": "DEEPSPEED",
     "fsdp": "FSDP",
 }
+ZERO_STAGE = {"deepspeed_zero1": 1, "deepspeed_zero2": 2, "deepspeed_zero3": 3}
 
 
 def process_layout(ctx: Context) -> None:
@@ -19,7 +20,14 @@ def process_layout(ctx: Context) -> None:
     gpus = ctx.get("distributed", "gpus") or 1
     nodes = ctx.get("distributed", "nodes") or 1
     world = gpus * nodes
-    if strategy == "none" and world > 1:
+    if strategy == "none" and world > 1 and ctx.user_set("distributed", "strategy"):
+        ctx.warn(
+            ("distributed", "strategy"),
+            f"strategy none with {world} GPUs in all: only one process trains",
+            "set strategy: ddp (or a DeepSpeed/FSDP strategy) to use them all",
+        )
+        world = 1
+    elif strategy == "none" and world > 1:
         ctx.decide(
             ("distributed", "strategy"),
             "ddp",
@@ -29,12 +37,6 @@ def process_layout(ctx: Context) -> None:
         strategy = "ddp"
     ctx.derive(
         "num_processes", world, "process_layout", f"{gpus} GPU(s) per node x {nodes} node(s)"
-    )
-    ctx.derive(
-        "accelerate_distributed_type",
-        ACCELERATE_TYPE[strategy],
-        "process_layout",
-        f"accelerate's name for strategy {strategy}",
     )
     if nodes > 1:
         ctx.warn(

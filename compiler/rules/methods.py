@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..methods import ALWAYS_ALLOWED, METHODS
+from ..methods import METHODS, readable
 from ..resolve import Context
 
 # Per-GPU memory (GiB) of the names the seed and common clouds use. Conservative where a model
@@ -115,17 +115,18 @@ def method_parameters_apply(ctx: Context) -> None:
             f"available: {available}",
         )
         return
+    accepted = readable(method)
     for name in (ctx.user.get("fine_tuning", {}) or {}).get("parameters", {}) or {}:
-        if name not in method.parameters and name not in ALWAYS_ALLOWED:
+        if name not in accepted:
             ctx.error(
                 ("fine_tuning", "parameters", name),
                 f"parameter '{name}' does not apply to method '{method.name}'",
-                f"'{method.name}' uses: {', '.join(method.parameters + ALWAYS_ALLOWED)}",
+                f"'{method.name}' uses: {', '.join(accepted) or 'no parameters'}",
             )
     # Drop schema defaults of fields this method does not read: they would only mislead.
     params = ctx.config.get("fine_tuning", {}).get("parameters", {})
     for name in list(params):
-        if name not in method.parameters and name not in ALWAYS_ALLOWED:
+        if name not in accepted:
             params.pop(name)
             ctx.decisions.pop(f"model_config.fine_tuning.parameters.{name}", None)
 

@@ -49,14 +49,3 @@ def report_to(ctx: Context) -> None:
         "; ".join(reasons) or "no tracker configured in monitoring; metrics.json is always written"
     )
     ctx.derive("report_to", targets or ["none"], "report_to", reason)
-
-
-def output_dir(ctx: Context) -> None:
-    if ctx.user_set("fine_tuning", "training", "output_dir"):
-        return
-    ctx.derive(
-        "bundle_output_dir",
-        BUNDLE_OUTPUT,
-        "output_dir",
-        "no output_dir set: checkpoints and the trained model go to output/ inside the bundle",
-    )
