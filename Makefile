@@ -1,13 +1,10 @@
 # make test: the default test run (what CI runs); make regen: rebuild the golden bundles.
 PYTHON ?= python
 
-.PHONY: test test-all lint regen bench quickstart
+.PHONY: test lint regen bench quickstart
 
 test:
 	$(PYTHON) -m pytest -q
-
-test-all:
-	$(PYTHON) -m pytest -q -m "slow or not slow"
 
 lint:
 	ruff check compiler runtime tests benchmarks

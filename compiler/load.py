@@ -246,7 +246,7 @@ def _plain(node: Any) -> Any:
         return float(node)
     if isinstance(node, str):
         return str(node)
-    return str(node)  # dates and other YAML-only scalars: the schema reports the wrong type
+    return str(node)  # dates and other YAML-only scalars become their text
 
 
 def _kind(value: Any) -> str:

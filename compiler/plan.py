@@ -99,6 +99,7 @@ class TrainingPlan:
     precision: str
     seed: int
     arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
+    environment: tuple[Arg, ...]  # variables the experiment trackers read (WANDB_PROJECT, ...)
 
     @property
     def output_is_absolute(self) -> bool:
@@ -262,8 +263,21 @@ def _training_plan(
         Arg("include_num_input_tokens_seen", "non_padding"),
         Arg("remove_unused_columns", False),
     ]
+    monitoring = cfg["monitoring"]
+    environment = [
+        Arg(variable, monitoring[key])
+        for key, variable in (
+            ("wandb_project", "WANDB_PROJECT"),
+            ("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
+        )
+        if monitoring.get(key)
+    ]
     return TrainingPlan(
-        output_dir=output, precision=t["precision"], seed=t["seed"], arguments=tuple(args)
+        output_dir=output,
+        precision=t["precision"],
+        seed=t["seed"],
+        arguments=tuple(args),
+        environment=tuple(environment),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from typing import Any
 
 
@@ -82,10 +81,6 @@ def identifier(value: Any) -> Quoted:
     return Quoted(value)
 
 
-def json_literal(value: Any) -> Quoted:
-    return Quoted(json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False))
-
-
 def yaml_scalar(value: Any) -> Quoted:
     """A YAML flow scalar or collection; strings are always double-quoted (so `NO` stays a string)."""
     return Quoted(_yaml(value))
@@ -101,10 +96,6 @@ def _yaml(value: Any) -> str:
             "{" + ", ".join(f"{double_quoted(str(k))}: {_yaml(v)}" for k, v in value.items()) + "}"
         )
     return json.dumps(value, allow_nan=False)  # numbers, true/false, null: JSON spelling is YAML
-
-
-def shell_word(value: Any) -> Quoted:
-    return Quoted(shlex.quote(str(value)))
 
 
 def markdown_code(value: Any) -> Quoted:
@@ -124,9 +115,7 @@ FILTERS = {
     "pytext": python_text,
     "comment": python_text,
     "ident": identifier,
-    "json": json_literal,
     "yaml": yaml_scalar,
-    "sh": shell_word,
     "md": markdown_code,
     "req": requirement,
 }

@@ -73,13 +73,6 @@ class Context:
         key = f"derived.{name}"
         self.decisions[key] = Decision(key, value, rule, reason)
 
-    def explain(self, path: tuple[str, ...], extra: str) -> None:
-        """Append to the reason of an existing decision."""
-        key = dotted((*ROOT, *path))
-        if key in self.decisions:
-            old = self.decisions[key]
-            self.decisions[key] = Decision(key, old.value, old.rule, f"{old.reason}; {extra}")
-
     @property
     def config_dir(self) -> Path:
         return self.config_path.parent
@@ -148,7 +141,3 @@ def _written_at(source: SourceMap, path: JsonPath, file_name: str) -> str:
 def _first_sentence(text: str) -> str:
     head = text.split(". ")[0].rstrip(".")
     return f"schema default ({head})" if head else "schema default"
-
-
-def path_of(decision_path: str) -> JsonPath:
-    return tuple(decision_path.split("."))

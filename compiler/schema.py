@@ -21,13 +21,3 @@ def load_schema() -> dict[str, Any]:
 
 def model_config_schema() -> dict[str, Any]:
     return load_schema()["$defs"]["model_config"]
-
-
-def subschema(path: tuple[str | int, ...]) -> dict[str, Any] | None:
-    """The schema of the value at `path` inside model_config (None where the schema has none)."""
-    node: dict[str, Any] | None = model_config_schema()
-    for part in path:
-        if node is None:
-            return None
-        node = node.get("items") if isinstance(part, int) else node.get("properties", {}).get(part)
-    return node

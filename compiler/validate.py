@@ -2,7 +2,7 @@
 
 jsonschema finds the errors; this module only words them for people: unknown keys get a
 "did you mean", enum misses name the closest value, type errors say what was expected.
-Cross-field rules that JSON Schema cannot express live in `checks.py`.
+Cross-field rules that JSON Schema cannot express are resolver rules (`rules/`).
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ def load_records(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None = No
     """Load the raw (untokenized) records ``spec`` points at; never empty."""
     if spec.source_type in DOCUMENT_SOURCES:
         raise RuntimeConfigError(
-            f"dataset.source.type {spec.source_type!r} needs a built dataset: run "
-            f"`lfm dataset create --source PATH --output data.jsonl` and point "
-            f"dataset.source.path at the JSONL"
+            f"dataset.source.type {spec.source_type!r}: building training data from documents "
+            f"is not available in this lfm version; turn the documents into JSONL records "
+            f"(alpaca or chat) and set dataset.source.type: local with their path"
         )
     if spec.source_type == "hub":
         records, where = _load_hub(spec, base_dir), spec.path

@@ -3,7 +3,6 @@ through the whole compiler with hostile strings in every free-text field."""
 
 import ast
 import json
-import shlex
 
 import pytest
 from hypothesis import given, settings
@@ -58,14 +57,6 @@ def test_yaml_scalar_round_trips(value):
     assert YAML(typ="safe").load(f"key: {quoting.yaml_scalar(value)}\n") == {"key": value}
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text())
-def test_shell_word_is_one_word(text):
-    if "\x00" in text:
-        return
-    assert shlex.split(quoting.shell_word(text)) == [text]
-
-
 @given(st.text())
 def test_markdown_code_is_one_code_span(text):
     quoted = quoting.markdown_code(text)
@@ -78,41 +69,50 @@ def test_templates_refuse_unquoted_values():
         template.render(value="oops")
 
 
-@pytest.mark.parametrize("evil", HOSTILE)
-def test_hostile_config_strings_reach_artifacts_only_as_data(write_config, evil):
-    text = json.dumps(
+def _hostile_config(value: str) -> str:
+    # Backslashes in a path field are refused as Windows paths; put such values elsewhere only.
+    path = value if "\\" not in value else "./plain"
+    return json.dumps(
         {
             "model_config": {
-                "description": evil,
-                "base_model": evil,
+                "description": value,
+                "base_model": path,
                 "fine_tuning": {
-                    "parameters": {"target_modules": [evil], "modules_to_save": [evil]}
+                    "parameters": {"target_modules": [value], "modules_to_save": [value]}
                 },
-                "dataset": {"source": {"type": "hub", "path": evil, "split": evil}},
-                "monitoring": {"wandb_project": evil},
+                "dataset": {"source": {"type": "hub", "path": path, "split": value}},
+                "monitoring": {"wandb_project": value, "mlflow_tracking_uri": value},
             }
         }
     )
-    result = compile_config(write_config(text, "evil.json"), "bundle")
-    train = result.files["train.py"]
-    tree = ast.parse(train)
+
+
+def _shape(tree: ast.AST) -> str:
+    """The program with every string constant blanked: its structure alone."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = "_"
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+def test_hostile_config_strings_reach_artifacts_only_as_data(write_config, evil):
+    result = compile_config(write_config(_hostile_config(evil), "evil.json"), "bundle")
+    benign = compile_config(write_config(_hostile_config("plain"), "plain.json"), "bundle")
+
+    tree = ast.parse(result.files["train.py"])
     constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert evil in constants  # the value arrived, as a string constant
-    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    assert not any("system" in c or c == "exec" or c == "eval" for c in calls)
-    imports = {
-        a.name
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Import | ast.ImportFrom)
-        for a in n.names
-    }
-    assert "os" not in imports
-    YAML(typ="safe").load(result.files["accelerate.yaml"])
-    json.loads(result.files["lfm.lock.json"])
-    assert all(
-        line.startswith("#") or "==" in line
-        for line in result.files["requirements.txt"].splitlines()
+    # ... and changed nothing else: the same program as with a plain string.
+    assert _shape(tree) == _shape(ast.parse(benign.files["train.py"]))
+
+    accelerate = YAML(typ="safe").load(result.files["accelerate.yaml"])
+    assert accelerate.keys() == YAML(typ="safe").load(benign.files["accelerate.yaml"]).keys()
+    assert json.loads(result.files["lfm.lock.json"])["model_config"]["description"] == evil
+    assert len(result.files["requirements.txt"].splitlines()) == len(
+        benign.files["requirements.txt"].splitlines()
     )
+    assert result.files["README.md"].count("\n") == benign.files["README.md"].count("\n")
 
 
 def test_lone_surrogates_are_rejected_when_loading(write_config):

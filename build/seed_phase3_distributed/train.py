@@ -14,6 +14,7 @@ ends, the output directory holds the trained adapters (one folder each: lora, ia
 (loss per step, runtime, tokens per second).
 """
 
+import os
 from pathlib import Path
 
 from peft import IA3Config, LoraConfig, get_peft_model
@@ -25,6 +26,9 @@ from lfm.runtime.errors import RuntimeConfigError
 BUNDLE_DIR = Path(__file__).resolve().parent
 OUTPUT_DIR = BUNDLE_DIR / "output"
 BASE_MODEL = "meta-llama/Llama-2-7b-hf"  # a Hugging Face hub id
+
+# Experiment trackers read these; a value already set in the environment wins.
+os.environ.setdefault("WANDB_PROJECT", "llamafarm_models")
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..resolve import Context
-from .data import dataset_source, local_paths_exist
+from .coverage import settings_not_yet_used
+from .data import dataset_source, document_sources_not_built, local_paths_exist, portable_paths
 from .distributed import process_layout
 from .identity import name_from_file
 from .methods import (
@@ -36,7 +37,10 @@ RULES: tuple[Rule, ...] = (
     adapter_modules_for_family,
     gradient_checkpointing_for_qlora,
     dataset_source,
+    document_sources_not_built,
+    portable_paths,
     local_paths_exist,
+    settings_not_yet_used,
     evaluation_schedule,
     report_to,
     process_layout,

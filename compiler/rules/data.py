@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..paths import config_relative, is_local
 from ..resolve import Context
 
@@ -40,6 +42,36 @@ def dataset_source(ctx: Context) -> None:
             f"no dataset.source.path set; the script will read {DEFAULT_DATASET}",
             "set model_config.dataset.source.path",
         )
+
+
+def document_sources_not_built(ctx: Context) -> None:
+    kind = ctx.get("dataset", "source", "type")
+    if kind in DOCUMENT_TYPES:
+        ctx.warn(
+            ("dataset", "source", "type"),
+            f"dataset.source.type {kind}: this lfm version cannot build training data from "
+            "documents yet, so train.py will stop with an error",
+            "convert the documents to JSONL records and use type: local",
+        )
+
+
+_WINDOWS = re.compile(r"^[A-Za-z]:[\\/]|\\")
+
+
+def portable_paths(ctx: Context) -> None:
+    """Bundles run on Linux boxes: a Windows path would silently point nowhere."""
+    for path in (
+        ("base_model",),
+        ("dataset", "source", "path"),
+        ("fine_tuning", "training", "output_dir"),
+    ):
+        value = ctx.get(*path)
+        if isinstance(value, str) and _WINDOWS.search(value):
+            ctx.error(
+                path,
+                f"{value!r} is a Windows path",
+                "write paths with forward slashes, relative to the config file",
+            )
 
 
 def local_paths_exist(ctx: Context) -> None:

@@ -171,3 +171,17 @@ def test_restarting_a_finished_run_keeps_its_metrics(
     before = (output / "metrics.json").read_text(encoding="utf-8")
     _train(tiny_model_dir, data_file, output, max_steps=6)  # resumes at step 6: nothing to train
     assert (output / "metrics.json").read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize(
+    ("bf16", "fp16", "trains_all", "expected"),
+    [
+        (False, False, False, "float32"),  # CPU: fp32 everywhere
+        (True, False, False, "bfloat16"),  # frozen base under an adapter: half precision
+        (False, True, False, "float16"),
+        (True, False, True, "float32"),  # full fine-tuning keeps fp32 master weights
+        (False, True, True, "float32"),
+    ],
+)
+def test_weights_dtype_follows_precision_and_method(bf16, fp16, trains_all, expected) -> None:
+    assert training.weights_dtype(bf16, fp16, trains_all_weights=trains_all) == expected
