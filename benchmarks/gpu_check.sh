@@ -6,7 +6,7 @@
 # the [train] packages. Logs and metrics go to $OUT (default: .gpu/out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-CHECKS="lora_bf16 qlora full_bf16"
+CHECKS="lora_bf16 qlora full_bf16 hybrid prefix"
 
 if [ "${1:-}" = "compile" ]; then
   for c in $CHECKS; do lfm compile "benchmarks/gpu_check/$c.yaml" -o ".gpu/bundles/$c" || exit 1; done
@@ -36,13 +36,13 @@ run lora_restart python3 .gpu/bundles/lora_bf16/train.py
 grep -h "Resuming" "$OUT/lora_restart.log" | head -1
 for c in $CHECKS lora_accelerate; do
   python3 - "$c" <<'PY' | tee -a "$OUT/summary.txt"
-import json, sys
+import glob, json, sys
 name = sys.argv[1]
-m = json.load(open(f".gpu/bundles/{name}/output/metrics.json"))
-losses = [s["loss"] for s in m["steps"]]
-print(f"{name}: steps={m['global_step']} first_loss={losses[0]:.3f} last_loss={losses[-1]:.3f} "
-      f"runtime={m['train_runtime']:.1f}s tokens/s={m['tokens_per_second']:.0f}")
+for path in sorted(glob.glob(f".gpu/bundles/{name}/output/**/metrics.json", recursive=True)):
+    m = json.load(open(path))
+    losses, evals = [s["loss"] for s in m["steps"]], [e["eval_loss"] for e in m["eval"]]
+    print(f"{path.split('bundles/')[1]}: steps={m['global_step']} loss {losses[0]:.3f} -> {losses[-1]:.3f} "
+          f"eval {evals[0]:.3f} -> {evals[-1]:.3f} runtime={m['train_runtime']:.1f}s tokens/s={m['tokens_per_second']:.0f}")
 PY
 done
-grep -h "bf16\|Trainable\|trainable" "$OUT"/lora_bf16.log | head -3
 exit $status
