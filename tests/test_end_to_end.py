@@ -160,3 +160,24 @@ def test_llamafarm_models_train_with_a_dataset_flag(project):
         or path["value"] == "./more.jsonl"
     )
     assert "--dataset more.jsonl" in path["reason"]
+
+
+def test_accelerate_launch_runs_the_bundle(project):
+    lfm("compile", "examples/quickstart.yaml", "-o", "build/launched", cwd=project)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            "build/launched/accelerate.yaml",
+            "build/launched/train.py",
+        ],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((project / "build/launched/output/metrics.json").read_text())
+    assert metrics["global_step"] == 24

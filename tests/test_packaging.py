@@ -14,7 +14,9 @@ def test_every_data_file_is_packaged():
         folder = REPO / folders[package]
         for path in folder.iterdir():
             if path.is_file() and path.suffix != ".py" and path.name != "__pycache__":
-                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"{path} is not packaged"
+                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
+                    f"{path} is not packaged"
+                )
 
 
 def test_every_package_folder_is_listed():

@@ -75,7 +75,9 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["rag_documents", "documents"])
 def test_document_sources_need_a_built_dataset(kind: str) -> None:
-    with pytest.raises(RuntimeConfigError, match="building training data from documents is not available"):
+    with pytest.raises(
+        RuntimeConfigError, match="building training data from documents is not available"
+    ):
         load_records(spec("docs/", kind))
 
 
