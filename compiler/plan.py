@@ -156,6 +156,15 @@ class Plan:
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
 
+    @property
+    def runtime_modules(self) -> tuple[str, ...]:
+        """The lfm.runtime modules train.py imports."""
+        return (
+            ("data", "export", "modeling", "training")
+            if self.method.merge_on_save
+            else ("data", "modeling", "training")
+        )
+
 
 def build_plan(
     resolved: Resolved, *, config_path: Path, config_sha256: str, shape: str, bundle_dir: Path

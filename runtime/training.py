@@ -192,21 +192,3 @@ def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
     trainer.save_model(str(output_dir))
     if trainer.args.should_save:
         tokenizer.save_pretrained(str(output_dir))
-
-
-def save_merged(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
-    """Merge the trained adapter into the base weights and save a standalone model.
-
-    For deployments that serve one model without PEFT. Runs on the main process only.
-    """
-    if not trainer.args.should_save:
-        return
-    model = trainer.model
-    if not hasattr(model, "merge_and_unload"):
-        raise RuntimeConfigError(
-            "fine_tuning.parameters.merge_on_save applies to adapter methods; this model has no "
-            "adapter to merge"
-        )
-    merged = model.merge_and_unload()
-    merged.save_pretrained(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))

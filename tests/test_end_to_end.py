@@ -60,9 +60,15 @@ def compile_and_train(
     return project / bundle, done
 
 
-def test_quickstart_trains_and_the_adapter_changes_the_model(project):
+@pytest.fixture(scope="module")
+def quickstart(project) -> Path:
+    """The quickstart bundle, compiled and trained once."""
     bundle, _ = compile_and_train(project, "examples/quickstart.yaml", "build/quickstart")
-    output = bundle / "output"
+    return bundle
+
+
+def test_quickstart_trains_and_the_adapter_changes_the_model(project, quickstart):
+    output = quickstart / "output"
     metrics = json.loads((output / "metrics.json").read_text())
     losses = [s["loss"] for s in metrics["steps"]]
     assert len(losses) >= 10
@@ -181,3 +187,57 @@ def test_accelerate_launch_runs_the_bundle(project):
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((project / "build/launched/output/metrics.json").read_text())
     assert metrics["global_step"] == 24
+
+
+def test_export_merges_the_adapter_into_a_plain_model(project, quickstart):
+    merged = project / "merged"
+    done = lfm(
+        "export", "--model", str(quickstart / "output"), "--merge", "-o", str(merged), cwd=project
+    )
+    assert "max logit difference" in done.stdout
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    inputs = tokenizer("Add the two numbers.", return_tensors="pt")
+    plain = AutoModelForCausalLM.from_pretrained(merged)  # no PEFT involved
+    base = AutoModelForCausalLM.from_pretrained(project / "examples" / "tiny-model")
+    tuned = PeftModel.from_pretrained(base, quickstart / "output")
+    with torch.no_grad():
+        assert torch.allclose(plain(**inputs).logits, tuned(**inputs).logits, atol=1e-4)
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lfm.compiler.cli_main",
+            "export",
+            "--model",
+            str(quickstart / "output"),
+            "--merge",
+            "-o",
+            str(merged),
+        ],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_merge_on_save_writes_a_merged_model(project):
+    config = project / "examples" / "merged.yaml"
+    text = (project / "examples" / "quickstart.yaml").read_text()
+    config.write_text(
+        text.replace("lora_dropout: 0.0", "lora_dropout: 0.0\n      merge_on_save: true").replace(
+            "epochs: 4", "epochs: 1"
+        )
+    )
+    bundle, _ = compile_and_train(project, "examples/merged.yaml", "build/merged")
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(bundle / "output" / "merged")
+    assert not any("lora" in name for name, _ in model.named_parameters())

@@ -38,6 +38,7 @@ METHODS = (
         lambda p: (lora_adapter(p),),
         quantize_4bit=True,
         needs_lora_targets=True,
+        mergeable=True,  # merged into the base reloaded at full precision, not the 4-bit copy
     ),
     Method(
         "dora",
