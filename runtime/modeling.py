@@ -155,3 +155,28 @@ def _enable_gradient_checkpointing(model: Any) -> None:
     model.config.use_cache = False
     # With PEFT the embeddings are frozen; this keeps a grad path into checkpointed blocks.
     model.enable_input_require_grads()
+
+
+def check_target_modules(model: Any, peft_config: Any) -> None:
+    """Fail with the field's name when a configured target module is not in the model.
+
+    peft's own error is a traceback deep inside `get_peft_model`; this names the module, the
+    closest real one, and the model's linear layers.
+    """
+    import difflib
+
+    import torch
+
+    targets = getattr(peft_config, "target_modules", None)
+    if not targets or isinstance(targets, str):  # None: peft's defaults; a string: all-linear or a regex
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    leaves = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    for target in sorted(targets):
+        if not any(name == target or name.endswith(f".{target}") for name in names):
+            close = difflib.get_close_matches(target, leaves, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise RuntimeConfigError(
+                f"fine_tuning.parameters.target_modules: {target!r} matches no module of the base "
+                f"model; {hint}its linear layers are: {', '.join(leaves)}"
+            )

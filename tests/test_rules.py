@@ -172,3 +172,19 @@ def test_settings_without_an_artifact_yet_are_named(write_config):
     warned = " ".join(w.message for w in analysis.diagnostics)
     assert "evaluation is recorded in lfm.lock.json" in warned
     assert "cannot build training data from documents yet" in warned
+
+
+def test_target_modules_are_checked_against_a_local_models_config(write_config, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(CompileError, match="'q_proj' is not a module of gpt2 models"):
+        analyze(
+            write_config(
+                config("  fine_tuning: {parameters: {target_modules: [q_proj]}}\n", base="./m")
+            )
+        )
+    analyze(
+        write_config(
+            config("  fine_tuning: {parameters: {target_modules: [c_attn]}}\n", base="./m")
+        )
+    )

@@ -83,6 +83,7 @@ def main() -> None:
             dtype=training.weights_dtype(bf16, fp16, trains_all_weights=False),
             gradient_checkpointing=False,
         )
+        modeling.check_target_modules(model, peft_config)
         model = get_peft_model(model, peft_config)
         model.print_trainable_parameters()
         args = TrainingArguments(

@@ -64,6 +64,7 @@ def main() -> None:
         bias="none",
         use_rslora=False,
     )
+    modeling.check_target_modules(model, peft_config)
     model = get_peft_model(model, peft_config)
     model.print_trainable_parameters()
 

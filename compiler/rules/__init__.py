@@ -20,6 +20,7 @@ from .methods import (
     learning_rate_for_method,
     method_auto,
     method_parameters_apply,
+    target_modules_exist,
     target_modules_for_family,
 )
 from .model import base_model_location
@@ -35,6 +36,7 @@ RULES: tuple[Rule, ...] = (
     learning_rate_for_method,
     target_modules_for_family,
     adapter_modules_for_family,
+    target_modules_exist,
     gradient_checkpointing_for_qlora,
     dataset_source,
     document_sources_not_built,

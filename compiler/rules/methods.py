@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 
 from ..methods import METHODS, readable
+from ..paths import config_relative, is_local
 from ..resolve import Context
 
 # Per-GPU memory (GiB) of the names the seed and common clouds use. Conservative where a model
@@ -59,6 +62,84 @@ IA3_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     },
     **{f: (("qkv_proj", "down_proj"), ("down_proj",)) for f in ("phi-3", "phi3")},
 }
+
+_LLAMA_LIKE = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "lm_head",
+    "embed_tokens",
+)
+_FUSED_QKV = (
+    "query_key_value",
+    "dense",
+    "dense_h_to_4h",
+    "dense_4h_to_h",
+    "lm_head",
+    "embed_out",
+    "word_embeddings",
+)
+# Module names per family, for catching a mistyped target module at compile time.
+FAMILY_MODULES: dict[str, tuple[str, ...]] = {
+    **{f: _LLAMA_LIKE for f in ("llama", "mistral", "qwen", "gemma", "smollm")},
+    "mixtral": (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "w1",
+        "w2",
+        "w3",
+        "gate",
+        "lm_head",
+        "embed_tokens",
+    ),
+    "gpt2": (
+        "c_attn",
+        "c_proj",
+        "c_fc",
+        "attn.c_proj",
+        "mlp.c_proj",
+        "mlp.c_fc",
+        "lm_head",
+        "wte",
+        "wpe",
+    ),
+    **{f: _FUSED_QKV for f in ("gpt-neox", "pythia", "falcon", "bloom")},
+    **{
+        f: ("qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head", "embed_tokens")
+        for f in ("phi-3", "phi3")
+    },
+    "phi": ("q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2", "lm_head", "embed_tokens"),
+    "opt": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2", "lm_head", "embed_tokens"),
+}
+# config.json model_type -> family key above.
+MODEL_TYPES = {
+    "llama": "llama",
+    "mistral": "mistral",
+    "mixtral": "mixtral",
+    "qwen2": "qwen",
+    "qwen3": "qwen",
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gpt2": "gpt2",
+    "gpt_neox": "gpt-neox",
+    "falcon": "falcon",
+    "bloom": "bloom",
+    "phi3": "phi3",
+    "phi": "phi",
+    "opt": "opt",
+}
+MODULE_FIELDS = (
+    "target_modules",
+    "adapter_target_modules",
+    "feedforward_modules",
+    "modules_to_save",
+)
 
 _SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
@@ -224,3 +305,41 @@ def gradient_checkpointing_for_qlora(ctx: Context) -> None:
         "gradient_checkpointing_for_qlora",
         "QLoRA is chosen to save memory; checkpointing saves the most activations' memory",
     )
+
+
+def target_modules_exist(ctx: Context) -> None:
+    """A module name the architecture does not have is an error, when the architecture is known.
+
+    Known from a local base model's config.json when it is here, else from the model's name.
+    (Defaults never read config.json: a bundle must not depend on what exists where it compiled.)
+    """
+    base = str(ctx.get("base_model") or "")
+    family = _family_from_config(ctx, base) or family_of(base)
+    modules = FAMILY_MODULES.get(family or "")
+    if not modules:
+        return
+    for field in MODULE_FIELDS:
+        if not ctx.user_set("fine_tuning", "parameters", field):
+            continue
+        value = ctx.get("fine_tuning", "parameters", field)
+        for name in value if isinstance(value, list) else []:
+            if name not in modules and name.rsplit(".", 1)[-1] not in modules:
+                close = difflib.get_close_matches(name, modules, n=1)
+                ctx.error(
+                    ("fine_tuning", "parameters", field),
+                    f"{name!r} is not a module of {family} models",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"{family} modules: {', '.join(modules)}",
+                )
+
+
+def _family_from_config(ctx: Context, base: str) -> str | None:
+    if not is_local(base):
+        return None
+    config_file = config_relative(base, ctx.config_dir) / "config.json"
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return MODEL_TYPES.get(str(model_type))

@@ -73,3 +73,15 @@ def test_gradient_checkpointing_works_with_peft(tiny_model_dir: Path) -> None:
     model(input_ids=ids, labels=ids).loss.backward()
     lora = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora and all(p.grad is not None for p in lora)
+
+
+def test_a_missing_target_module_is_named_with_the_closest_real_one(tiny_model_dir) -> None:
+    from peft import LoraConfig
+
+    model = modeling.load_model(str(tiny_model_dir), dtype="float32")
+    modeling.check_target_modules(model, LoraConfig(target_modules=["q_proj", "v_proj"]))
+    modeling.check_target_modules(model, LoraConfig(target_modules="all-linear"))
+    with pytest.raises(
+        RuntimeConfigError, match="'q_projj' matches no module.*did you mean 'q_proj'"
+    ):
+        modeling.check_target_modules(model, LoraConfig(target_modules=["q_projj"]))
