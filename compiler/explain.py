@@ -47,5 +47,21 @@ def print_explanation(analysis: Analysis, *, as_json: bool = False) -> None:
         key = d.path.removeprefix("model_config.")
         table.add_row(key, json.dumps(d.value), f"[{style}]{d.rule}[/]", d.reason)
     console.print(table)
+    _print_memory(console, analysis.resolved.derived, analysis.resolved.config)
     for diagnostic in analysis.diagnostics:
         console.print(diagnostic.format(), markup=False)
+
+
+def _print_memory(console: Console, derived: dict, config: dict) -> None:
+    """The estimate's alternatives: the same run with each method, in GiB per GPU."""
+    by_method = derived.get("memory_by_method_gib")
+    if not by_method:
+        return
+    chosen = config["fine_tuning"]["method"]
+    table = Table(title="estimated peak memory per GPU (same run, each method)")
+    table.add_column("method")
+    table.add_column("GiB", justify="right")
+    for method, gib in sorted(by_method.items(), key=lambda item: item[1]):
+        mark = " (chosen)" if method == chosen else ""
+        table.add_row(f"{method}{mark}", f"{gib:.1f}")
+    console.print(table)

@@ -168,10 +168,18 @@ def check_target_modules(model: Any, peft_config: Any) -> None:
     import torch
 
     targets = getattr(peft_config, "target_modules", None)
-    if not targets or isinstance(targets, str):  # None: peft's defaults; a string: all-linear or a regex
+    if not targets or isinstance(
+        targets, str
+    ):  # None: peft's defaults; a string: all-linear or a regex
         return
     names = [name for name, _ in model.named_modules() if name]
-    leaves = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    leaves = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear)
+        }
+    )
     for target in sorted(targets):
         if not any(name == target or name.endswith(f".{target}") for name in names):
             close = difflib.get_close_matches(target, leaves, n=1)

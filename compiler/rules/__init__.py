@@ -2,7 +2,9 @@
 
 Each rule fills values the config left unset (or set to `auto`) and says why, through
 `Context.decide` and `Context.derive`; or it reports a cross-field problem through
-`Context.error` / `Context.warn`. A rule never overrides a value the user wrote.
+`Context.error` / `Context.warn`. A rule never overrides a value the user wrote, with one
+exception that keeps results the same: `fit_memory` may split a `batch_size` that does not fit
+the declared GPU into micro-batches with gradient accumulation (same effective batch).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from .coverage import settings_not_yet_used
 from .data import dataset_source, document_sources_not_built, local_paths_exist, portable_paths
 from .distributed import process_layout
 from .identity import name_from_file
+from .memory import fit_memory, method_auto
 from .methods import (
     adapter_modules_for_family,
     gradient_checkpointing_for_qlora,
     learning_rate_for_method,
-    method_auto,
     method_parameters_apply,
     target_modules_exist,
     target_modules_for_family,
@@ -38,6 +40,7 @@ RULES: tuple[Rule, ...] = (
     adapter_modules_for_family,
     target_modules_exist,
     gradient_checkpointing_for_qlora,
+    fit_memory,
     dataset_source,
     document_sources_not_built,
     portable_paths,

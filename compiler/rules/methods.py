@@ -160,32 +160,6 @@ def gpu_memory_gib(spec: str | None) -> int | None:
     return GPU_MEMORY_GIB.get(model)
 
 
-def method_auto(ctx: Context) -> None:
-    if ctx.get("fine_tuning", "method") != "auto":
-        return
-    base = str(ctx.get("base_model") or "")
-    size = model_size_billions(base)
-    memory = gpu_memory_gib(ctx.get("deployment", "resources", "gpu"))
-    size_text = f"{size:g}B parameters" if size is not None else "an unknown size"
-    memory_text = f"{memory} GiB per GPU" if memory is not None else "unknown GPU memory"
-    if size is not None and size > 13 and (memory is None or memory < 80):
-        method, why = (
-            "qlora",
-            "a model over 13B on limited GPU memory: QLoRA (decision tree: limited memory, >13B)",
-        )
-    else:
-        method, why = (
-            "lora",
-            "LoRA fits: general-purpose default (decision tree: <=13B or ample memory)",
-        )
-    ctx.decide(
-        ("fine_tuning", "method"),
-        method,
-        "method_auto",
-        f"method: auto with {size_text} and {memory_text}; {why}",
-    )
-
-
 def method_parameters_apply(ctx: Context) -> None:
     method = METHODS.get(str(ctx.get("fine_tuning", "method")))
     if method is None:

@@ -1,0 +1,158 @@
+"""Memory-driven choices: gradient checkpointing and micro-batch, from the estimate in memory.py."""
+
+from __future__ import annotations
+
+from ..memory import GIB, ModelShape, Run, estimate, find_shape
+from ..resolve import Context
+from .methods import gpu_memory_gib, model_size_billions
+
+HEADROOM = 0.9  # leave 10% of the GPU for the CUDA context, fragmentation and spikes
+
+
+def training_gpu_memory(ctx: Context, *, or_deployment: bool = False) -> tuple[float | None, str]:
+    """Per-GPU memory of the training hardware, and where that number came from.
+
+    Only `method: auto` falls back to the deployment GPU (the seed's tree asks "limited GPU
+    memory?" of the setup as a whole); settings that change train.py use `resources` alone.
+    """
+    if ctx.get("resources", "gpu_memory_gb"):
+        return float(ctx.get("resources", "gpu_memory_gb")), "resources.gpu_memory_gb"
+    places = [("resources", "gpu")] + (
+        [("deployment", "resources", "gpu")] if or_deployment else []
+    )
+    for path in places:
+        memory = gpu_memory_gib(ctx.get(*path))
+        if memory:
+            return float(memory), f"{'.'.join(path)} {ctx.get(*path)}"
+    return None, ""
+
+
+def model_shape(ctx: Context) -> ModelShape | None:
+    base = str(ctx.get("base_model") or "")
+    return find_shape(base, ctx.config_dir, model_size_billions(base))
+
+
+def run_of(
+    ctx: Context,
+    *,
+    method: str | None = None,
+    checkpointing: bool | None = None,
+    micro_batch: int | None = None,
+) -> Run:
+    train = ctx.get("fine_tuning", "training") or {}
+    targets = ctx.get("fine_tuning", "parameters", "target_modules")
+    return Run(
+        method=method or str(ctx.get("fine_tuning", "method")),
+        half_precision=train.get("precision") != "fp32",  # a GPU run: bf16 or fp16
+        micro_batch=micro_batch or train.get("batch_size", 1),
+        sequence=ctx.get("dataset", "preprocessing", "max_length") or 2048,
+        gradient_checkpointing=train.get("gradient_checkpointing", False)
+        if checkpointing is None
+        else checkpointing,
+        optimizer=train.get("optimizer", "adamw_torch"),
+        lora_rank=ctx.get("fine_tuning", "parameters", "r") or 16,
+        lora_targets_per_layer=len(targets) if isinstance(targets, list) else 7,
+    )
+
+
+def method_auto(ctx: Context) -> None:
+    """The seed's decision tree, checked against the memory estimate when the GPU is known."""
+    if ctx.get("fine_tuning", "method") != "auto":
+        return
+    size = model_size_billions(str(ctx.get("base_model") or ""))
+    shape = model_shape(ctx)
+    memory, where = training_gpu_memory(ctx, or_deployment=True)
+    if shape is not None:
+        size = shape.parameters / 1e9
+    facts = f"{size:g}B parameters" if size is not None else "an unknown model size"
+    facts += f", {memory:g} GiB per GPU ({where})" if memory else ", GPU memory not declared"
+    if size is not None and size > 13 and (memory is None or memory < 80):
+        method, why = "qlora", "limited memory and a model over 13B: QLoRA"
+    else:
+        method, why = "lora", "a model of 13B or less, or ample memory: LoRA"
+    if method == "lora" and memory and shape is not None:
+        lora = estimate(shape, run_of(ctx, method="lora", checkpointing=True)).total_gib
+        if lora > memory * HEADROOM:
+            method, why = "qlora", f"LoRA needs about {lora:.1f} GiB even with checkpointing: QLoRA"
+    ctx.decide(
+        ("fine_tuning", "method"), method, "method_auto", f"method: auto with {facts}; {why}"
+    )
+
+
+def fit_memory(ctx: Context) -> None:
+    shape = model_shape(ctx)
+    if shape is None:
+        return
+    memory, where = training_gpu_memory(ctx)
+    budget = memory * HEADROOM * GIB if memory else None
+    train = ("fine_tuning", "training")
+    if memory and budget and estimate(shape, run_of(ctx)).total > budget:
+        if not ctx.user_set(*train, "gradient_checkpointing") and not ctx.get(
+            *train, "gradient_checkpointing"
+        ):
+            needed = estimate(shape, run_of(ctx)).total_gib
+            ctx.decide(
+                (*train, "gradient_checkpointing"),
+                True,
+                "fit_memory",
+                f"estimated {needed:.1f} GiB without it > {memory:g} GiB ({where})",
+            )
+        _shrink_micro_batch(ctx, shape, budget, memory, where)
+    final = estimate(shape, run_of(ctx))
+    ctx.derive(
+        "memory_estimate_gib", round(final.total_gib, 2), "fit_memory", _breakdown(final, shape)
+    )
+    ctx.derive(
+        "memory_by_method_gib",
+        _alternatives(ctx, shape),
+        "fit_memory",
+        "the same run with each method (GiB per GPU)",
+    )
+    if budget and final.total > budget:
+        ctx.warn(
+            ("fine_tuning", "method"),
+            f"estimated peak memory {final.total_gib:.1f} GiB per GPU does not fit {memory:g} GiB ({where})",
+            "try method qlora, a smaller max_length or batch_size, or more GPUs with DeepSpeed/FSDP",
+        )
+
+
+def _shrink_micro_batch(
+    ctx: Context, shape: ModelShape, budget: float, memory: float, where: str
+) -> None:
+    """Halve the micro-batch and double accumulation (same effective batch) until it fits."""
+    train = ("fine_tuning", "training")
+    if ctx.user_set(*train, "gradient_accumulation_steps"):
+        return
+    batch, accumulation = (
+        ctx.get(*train, "batch_size"),
+        ctx.get(*train, "gradient_accumulation_steps"),
+    )
+    while (
+        batch > 1
+        and batch % 2 == 0
+        and estimate(shape, run_of(ctx, micro_batch=batch)).total > budget
+    ):
+        batch, accumulation = batch // 2, accumulation * 2
+    if batch != ctx.get(*train, "batch_size"):
+        reason = f"same effective batch in {memory:g} GiB ({where}): micro-batch {batch} x {accumulation} steps"
+        ctx.decide((*train, "batch_size"), batch, "fit_memory", reason)
+        ctx.decide((*train, "gradient_accumulation_steps"), accumulation, "fit_memory", reason)
+
+
+def _breakdown(e, shape: ModelShape) -> str:
+    parts = [
+        ("weights", e.weights),
+        ("gradients", e.gradients),
+        ("optimizer", e.optimizer),
+        ("activations", e.activations),
+        ("logits", e.logits),
+    ]
+    detail = ", ".join(f"{name} {value / GIB:.2f}" for name, value in parts)
+    return f"peak per GPU in GiB: {detail} ({shape.parameters / 1e9:.2f}B parameters, from the {shape.source})"
+
+
+def _alternatives(ctx: Context, shape: ModelShape) -> dict[str, float]:
+    return {
+        method: round(estimate(shape, run_of(ctx, method=method)).total_gib, 2)
+        for method in ("full", "lora", "qlora", "adapters", "prefix_tuning")
+    }

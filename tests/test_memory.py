@@ -1,0 +1,127 @@
+"""The memory estimate: the model's size from its config, the accounting, and the rules it drives."""
+
+from pathlib import Path
+
+import pytest
+from lfm.compiler.diagnostics import CompileError
+from lfm.compiler.memory import KNOWN_MODELS, Run, estimate, shape_from_config
+from lfm.compiler.pipeline import analyze
+
+LLAMA_7B = KNOWN_MODELS["meta-llama/llama-2-7b-hf"]
+
+
+def run(method: str, checkpointing: bool = True, batch: int = 4) -> Run:
+    return Run(method, True, batch, 2048, checkpointing, "adamw_torch", 16, 2)
+
+
+def test_estimates_fall_in_the_ranges_people_measure_for_a_7b_model():
+    # Public measurements for Llama-2-7B at 2k tokens: LoRA ~15-20 GiB with checkpointing,
+    # QLoRA ~6-10 GiB, full fine-tuning with AdamW over 100 GiB (16 bytes per parameter).
+    assert 12 < estimate(LLAMA_7B, run("lora")).total_gib < 22
+    assert 5 < estimate(LLAMA_7B, run("qlora")).total_gib < 11
+    assert estimate(LLAMA_7B, run("full")).total_gib > 100
+    assert estimate(LLAMA_7B, run("lora", checkpointing=False)).total_gib > 40
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 512,
+        },
+        {
+            "hidden_size": 512,
+            "intermediate_size": 1376,
+            "num_hidden_layers": 6,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 8,
+            "vocab_size": 8000,
+        },
+    ],
+)
+def test_parameter_count_from_config_matches_the_real_model(fields):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(**fields, tie_word_embeddings=False)
+    with torch.device("meta"):
+        real = LlamaForCausalLM(config).num_parameters()
+    shape = shape_from_config({**config.to_dict(), "model_type": "llama"})
+    assert shape is not None and abs(shape.parameters - real) / real < 0.01
+
+
+def config(extra: str, base: str = "meta-llama/Llama-2-7b-hf") -> str:
+    return f"model_config:\n  base_model: {base}\n  dataset: {{source: {{type: hub, path: a/b}}}}\n{extra}"
+
+
+def decisions(write_config, text):
+    analysis = analyze(write_config(text))
+    return analysis, {d.path: d for d in analysis.resolved.decisions}
+
+
+def test_a_small_gpu_turns_on_checkpointing_and_splits_the_batch(write_config):
+    analysis, d = decisions(
+        write_config,
+        config("  resources: {gpu: 1x_a10g}\n  fine_tuning: {training: {batch_size: 8}}\n"),
+    )
+    assert d["model_config.fine_tuning.training.gradient_checkpointing"].value is True
+    assert d["model_config.fine_tuning.training.gradient_checkpointing"].rule == "fit_memory"
+    batch = d["model_config.fine_tuning.training.batch_size"].value
+    accumulation = d["model_config.fine_tuning.training.gradient_accumulation_steps"].value
+    assert batch * accumulation == 8 and batch < 8
+    assert analysis.resolved.derived["memory_estimate_gib"] < 24 * 0.9
+
+
+def test_without_a_declared_gpu_nothing_changes_but_the_estimate_is_shown(write_config):
+    analysis, d = decisions(write_config, config(""))
+    assert d["model_config.fine_tuning.training.gradient_checkpointing"].rule == "default"
+    assert analysis.resolved.derived["memory_by_method_gib"]["full"] > 100
+
+
+def test_a_job_that_cannot_fit_is_a_warning(write_config):
+    analysis, _ = decisions(
+        write_config, config("  resources: {gpu_memory_gb: 24}\n  fine_tuning: {method: full}\n")
+    )
+    assert any("does not fit 24 GiB" in w.message for w in analysis.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("base", "gpu", "method"),
+    [
+        (
+            "meta-llama/Llama-2-7b-hf",
+            "t4",
+            "qlora",
+        ),  # LoRA's 13.5 GB of bf16 weights do not fit 16 GB
+        ("meta-llama/Llama-2-7b-hf", "a100", "lora"),
+        ("meta-llama/Llama-2-70b-hf", "h100", "qlora"),
+    ],
+)
+def test_method_auto_checks_the_tree_against_the_estimate(write_config, base, gpu, method):
+    _, d = decisions(
+        write_config,
+        config(f"  resources: {{gpu: {gpu}}}\n  fine_tuning: {{method: auto}}\n", base=base),
+    )
+    assert d["model_config.fine_tuning.method"].value == method
+
+
+def test_a_local_models_config_gives_its_size(write_config, tmp_path: Path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(
+        '{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,'
+        ' "num_attention_heads": 4, "vocab_size": 512}'
+    )
+    analysis, _ = decisions(write_config, config("", base="./m"))
+    assert "config.json" in next(
+        d.reason for d in analysis.resolved.decisions if d.path == "derived.memory_estimate_gib"
+    )
+
+
+def test_bad_resources_are_schema_errors(write_config):
+    with pytest.raises(CompileError, match="must be > 0"):
+        analyze(write_config(config("  resources: {gpu_memory_gb: 0}\n")))
