@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GIB = 1024**3
+# Measured on an H200 (benchmarks/results/memory_estimate_gpu.json): allocations beyond the
+# tensors themselves, mostly cuBLAS workspaces, about 0.3 GiB.
+CUDA_WORKSPACE = 0.3 * GIB
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,11 @@ class Estimate:
     optimizer: float
     activations: float
     logits: float
+    overhead: float  # CUDA/cuBLAS workspaces
 
     @property
     def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.logits
+        return self.weights + self.gradients + self.optimizer + self.activations + self.logits + self.overhead
 
     @property
     def total_gib(self) -> float:
@@ -119,6 +123,8 @@ def estimate(shape: ModelShape, run: Run) -> Estimate:
     if run.method == "full":
         trainable = shape.parameters
         weights = shape.parameters * 4  # fp32 master weights under mixed precision
+        if run.half_precision:
+            weights += shape.parameters * 2  # autocast keeps half-precision copies of them
     else:
         trainable = _adapter_parameters(shape, run)
         base_bytes = 0.5 + 0.0625 if run.method == "qlora" else half  # NF4 + double-quant constants
@@ -132,7 +138,8 @@ def estimate(shape: ModelShape, run: Run) -> Estimate:
     else:
         activations = shape.layers * per_layer
     logits = tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
-    return Estimate(weights, trainable, gradients, optimizer, activations, logits)
+    overhead = CUDA_WORKSPACE if run.half_precision else 0.0
+    return Estimate(weights, trainable, gradients, optimizer, activations, logits, overhead)
 
 
 def _adapter_parameters(shape: ModelShape, run: Run) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..memory import GIB, ModelShape, Run, estimate, find_shape
+from ..memory import GIB, Estimate, ModelShape, Run, estimate, find_shape
 from ..resolve import Context
 from .methods import gpu_memory_gib, model_size_billions
 
@@ -139,13 +139,14 @@ def _shrink_micro_batch(
         ctx.decide((*train, "gradient_accumulation_steps"), accumulation, "fit_memory", reason)
 
 
-def _breakdown(e, shape: ModelShape) -> str:
+def _breakdown(e: Estimate, shape: ModelShape) -> str:
     parts = [
         ("weights", e.weights),
         ("gradients", e.gradients),
         ("optimizer", e.optimizer),
         ("activations", e.activations),
         ("logits", e.logits),
+        ("workspace", e.overhead),
     ]
     detail = ", ".join(f"{name} {value / GIB:.2f}" for name, value in parts)
     return f"peak per GPU in GiB: {detail} ({shape.parameters / 1e9:.2f}B parameters, from the {shape.source})"
