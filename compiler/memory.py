@@ -108,7 +108,14 @@ class Estimate:
 
     @property
     def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.logits + self.overhead
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.logits
+            + self.overhead
+        )
 
     @property
     def total_gib(self) -> float:

@@ -125,3 +125,57 @@ def test_a_local_models_config_gives_its_size(write_config, tmp_path: Path):
 def test_bad_resources_are_schema_errors(write_config):
     with pytest.raises(CompileError, match="must be > 0"):
         analyze(write_config(config("  resources: {gpu_memory_gb: 0}\n")))
+
+
+@pytest.mark.parametrize(
+    ("extra", "method", "branch"),
+    [
+        (
+            "  resources: {gpu_memory_gb: 22}\n",
+            "lora",
+            "limited GPU memory (<24 GB) and a model of 13B or less",
+        ),
+        (
+            "  resources: {gpu: 1x_t4}\n",
+            "qlora",
+            "limited GPU memory",
+        ),  # and LoRA does not fit 16 GB
+        (
+            "  fine_tuning: {method: auto, selection: {domains: 3, switching: frequent}}\n",
+            "adapters",
+            "switched often",
+        ),
+        ("  fine_tuning: {method: auto, selection: {domains: 3}}\n", "lora", "multi-LoRA"),
+        (
+            "  fine_tuning: {method: auto, selection: {priority: quality, dataset_size: 500000}}\n",
+            "full",
+            "large dataset",
+        ),
+        (
+            "  fine_tuning: {method: auto, selection: {priority: quality, dataset_size: 2000}}\n",
+            "lora",
+            "without a large dataset",
+        ),
+        ("  deployment: {target: kubernetes}\n", "lora", "merged LoRA"),
+        ("", "lora", "general-purpose default"),
+    ],
+)
+def test_each_branch_of_the_seed_decision_tree(write_config, extra, method, branch):
+    text = config(extra if "fine_tuning" in extra else f"  fine_tuning: {{method: auto}}\n{extra}")
+    analysis, d = decisions(write_config, text)
+    decision = d["model_config.fine_tuning.method"]
+    assert decision.value == method and branch in decision.reason, decision.reason
+    if "dataset_size: 2000" in extra:
+        assert d["model_config.fine_tuning.parameters.r"].value == 64
+    if "kubernetes" in extra:
+        assert d["model_config.fine_tuning.parameters.merge_on_save"].value is True
+
+
+def test_full_fine_tuning_falls_back_to_lora_when_it_cannot_fit(write_config):
+    text = config(
+        "  resources: {gpu: a100}\n"
+        "  fine_tuning: {method: auto, selection: {priority: quality, dataset_size: 500000}}\n"
+    )
+    _, d = decisions(write_config, text)
+    assert d["model_config.fine_tuning.method"].value == "lora"
+    assert "so lora" in d["model_config.fine_tuning.method"].reason

@@ -56,27 +56,81 @@ def run_of(
 
 
 def method_auto(ctx: Context) -> None:
-    """The seed's decision tree, checked against the memory estimate when the GPU is known."""
+    """The seed's decision tree, then a check of the choice against the memory estimate."""
     if ctx.get("fine_tuning", "method") != "auto":
+        _drop_selection_hints(ctx)
         return
-    size = model_size_billions(str(ctx.get("base_model") or ""))
     shape = model_shape(ctx)
+    size = (
+        shape.parameters / 1e9 if shape else model_size_billions(str(ctx.get("base_model") or ""))
+    )
     memory, where = training_gpu_memory(ctx, or_deployment=True)
-    if shape is not None:
-        size = shape.parameters / 1e9
     facts = f"{size:g}B parameters" if size is not None else "an unknown model size"
     facts += f", {memory:g} GiB per GPU ({where})" if memory else ", GPU memory not declared"
-    if size is not None and size > 13 and (memory is None or memory < 80):
-        method, why = "qlora", "limited memory and a model over 13B: QLoRA"
-    else:
-        method, why = "lora", "a model of 13B or less, or ample memory: LoRA"
-    if method == "lora" and memory and shape is not None:
-        lora = estimate(shape, run_of(ctx, method="lora", checkpointing=True)).total_gib
-        if lora > memory * HEADROOM:
-            method, why = "qlora", f"LoRA needs about {lora:.1f} GiB even with checkpointing: QLoRA"
+    method, why = _decision_tree(ctx, size, memory)
+    if memory and shape is not None and method in ("full", "lora"):
+        fallback = {"full": "lora", "lora": "qlora"}[method]
+        needed = estimate(shape, run_of(ctx, method=method, checkpointing=True)).total_gib
+        if needed > memory * HEADROOM:
+            why += f"; but {method} needs about {needed:.1f} GiB even with checkpointing, so {fallback}"
+            method = fallback
     ctx.decide(
         ("fine_tuning", "method"), method, "method_auto", f"method: auto with {facts}; {why}"
     )
+
+
+def _drop_selection_hints(ctx: Context) -> None:
+    """Hints guide `method: auto` only; with an explicit method they would mislead a reader."""
+    if ctx.user_set("fine_tuning", "selection"):
+        ctx.warn(
+            ("fine_tuning", "selection"),
+            "fine_tuning.selection only guides method: auto; ignored here",
+        )
+    ctx.config["fine_tuning"].pop("selection", None)
+    for key in [k for k in ctx.decisions if k.startswith("model_config.fine_tuning.selection.")]:
+        del ctx.decisions[key]
+
+
+def _decision_tree(ctx: Context, size: float | None, memory: float | None) -> tuple[str, str]:
+    """The seed's "Quick Decision Tree", branch by branch; returns (method, the branch taken)."""
+    hints = ctx.get("fine_tuning", "selection") or {}
+    params = ("fine_tuning", "parameters")
+    if memory is not None and memory < 24:
+        if size is not None and size > 13:
+            return "qlora", "limited GPU memory (<24 GB) and a model over 13B: QLoRA"
+        return "lora", "limited GPU memory (<24 GB) and a model of 13B or less: LoRA"
+    if size is not None and size > 13 and (memory is None or memory < 80):
+        return "qlora", "a model over 13B without 80 GB GPUs: QLoRA"
+    if hints.get("domains", 1) > 1:
+        if hints.get("switching") == "frequent":
+            return "adapters", "several domains, switched often: small hot-swappable adapters"
+        return "lora", "several domains, deployed together: one LoRA per domain (multi-LoRA)"
+    if hints.get("priority") == "quality":
+        examples = hints.get("dataset_size")
+        if examples and examples > 100_000:
+            return (
+                "full",
+                f"maximum quality with a large dataset ({examples} examples): full fine-tuning",
+            )
+        if examples and examples < 10_000 and not ctx.user_set(*params, "r"):
+            ctx.decide(
+                (*params, "r"),
+                64,
+                "method_auto",
+                f"maximum quality with a small dataset ({examples} examples): LoRA with a higher rank",
+            )
+        return "lora", "maximum quality without a large dataset: LoRA"
+    if ctx.get("deployment", "target") in ("kubernetes", "docker") and not ctx.user_set(
+        *params, "merge_on_save"
+    ):
+        ctx.decide(
+            (*params, "merge_on_save"),
+            True,
+            "method_auto",
+            "a production deployment of one domain: serve LoRA merged into the base",
+        )
+        return "lora", "production deployment, single domain: merged LoRA"
+    return "lora", "the general-purpose default: LoRA"
 
 
 def fit_memory(ctx: Context) -> None:
