@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,12 @@ def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale."
 )
+@click.option(
+    "--strict", is_flag=True, help="Treat warnings (e.g. a job that will not fit the GPU) as errors."
+)
 @friendly_errors
 def compile_cmd(
-    config_arg: str | None, config_opt: str | None, output: str | None, check: bool
+    config_arg: str | None, config_opt: str | None, output: str | None, check: bool, strict: bool
 ) -> None:
     """Compile a config into a bundle (train.py, accelerate.yaml, lock file, ...)."""
     from .pipeline import compile_config, default_bundle_dir
@@ -134,7 +138,10 @@ def compile_cmd(
     config = _pick_config(config_arg, config_opt)
     result = compile_config(config, output)
     bundle_dir = Path(output) if output else default_bundle_dir(result.analysis)
-    _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
+    warnings = [d for d in result.analysis.diagnostics if d.level == "warning"]
+    if strict and warnings:
+        raise CompileError([replace(d, level="error") for d in warnings])
+    _print_diagnostics(warnings)
     if check:
         diffs = check_bundle(result.files, bundle_dir)
         if diffs:

@@ -115,3 +115,15 @@ def test_missing_config_is_a_usage_error():
     assert result.exit_code == 2 and "missing CONFIG" in result.output
     result = run(["validate", "does-not-exist.yaml"])
     assert result.exit_code == 1 and "config file not found: does-not-exist.yaml" in result.stderr
+
+
+def test_strict_turns_warnings_into_errors_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("big.yaml").write_text(
+        "model_config:\n  base_model: meta-llama/Llama-2-70b-hf\n  resources: {gpu: 1x_a10g}\n"
+        "  fine_tuning: {method: full}\n  dataset: {source: {type: hub, path: a/b}}\n"
+    )
+    assert run(["compile", "big.yaml", "-o", "b"]).exit_code == 0  # a warning only
+    result = run(["compile", "big.yaml", "-o", "strict", "--strict"])
+    assert result.exit_code == 1 and "error: estimated peak memory" in result.stderr
+    assert not Path("strict").exists()
