@@ -76,14 +76,20 @@ def load_model(
 
 
 def _require_bitsandbytes() -> None:
-    """QLoRA needs bitsandbytes; say so before transformers fails deep inside loading."""
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
+    """QLoRA needs a working bitsandbytes; say so before transformers fails deep inside loading."""
+    try:
+        import bitsandbytes  # noqa: F401  (import fails when no backend fits this machine)
+    except ImportError:
         raise RuntimeConfigError(
-            "fine_tuning.method 'qlora' needs bitsandbytes: pip install bitsandbytes "
-            "(it quantizes the base model to 4-bit NF4)"
-        )
+            "fine_tuning.method 'qlora' needs bitsandbytes: pip install 'lfm[qlora]' "
+            "(it quantizes the base model to 4-bit NF4; CUDA GPUs, and CPUs from 0.45)"
+        ) from None
+    except Exception as exc:  # installed, but it cannot run here (e.g. no native library)
+        raise RuntimeConfigError(
+            f"fine_tuning.method 'qlora': bitsandbytes is installed but cannot run here "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); install a build "
+            "for this device or use method: lora"
+        ) from None
 
 
 def _source(name_or_path: str, base_dir: PathLike | None) -> str:
