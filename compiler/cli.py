@@ -125,7 +125,9 @@ def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -
     "--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale."
 )
 @click.option(
-    "--strict", is_flag=True, help="Treat warnings (e.g. a job that will not fit the GPU) as errors."
+    "--strict",
+    is_flag=True,
+    help="Treat warnings (e.g. a job that will not fit the GPU) as errors.",
 )
 @friendly_errors
 def compile_cmd(

@@ -9,9 +9,7 @@ gone) and the logits of the loss. It is an estimate to choose settings with, not
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 GIB = 1024**3
 # Measured on an H200 (benchmarks/results/memory_estimate_gpu.json): allocations beyond the
@@ -69,18 +67,17 @@ def shape_from_size(billions: float) -> ModelShape:
     )
 
 
-def find_shape(base_model: str, config_dir: Path, billions: float | None) -> ModelShape | None:
+def find_shape(base_model: str, billions: float | None) -> ModelShape | None:
+    """The shape of a known model id, else a Llama-like guess from the size in its name.
+
+    A local model's config.json is deliberately not read: the estimate drives values written
+    into the bundle, and a bundle must not change with what happens to exist where it compiles
+    (`lfm compile --check` in CI, where the model is absent, would fail). shape_from_config
+    reads a config.json for tools that estimate a local model directly.
+    """
     known = KNOWN_MODELS.get(base_model.lower())
     if known:
         return known
-    config_file = (
-        (config_dir / base_model / "config.json") if base_model.startswith((".", "/")) else None
-    )
-    if config_file is not None and config_file.is_file():
-        try:
-            return shape_from_config(json.loads(config_file.read_text(encoding="utf-8")))
-        except ValueError:
-            return None
     return shape_from_size(billions) if billions else None
 
 

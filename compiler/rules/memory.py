@@ -29,7 +29,7 @@ def training_gpu_memory(ctx: Context, *, or_deployment: bool = False) -> tuple[f
 
 def model_shape(ctx: Context) -> ModelShape | None:
     base = str(ctx.get("base_model") or "")
-    return find_shape(base, ctx.config_dir, model_size_billions(base))
+    return find_shape(base, model_size_billions(base))
 
 
 def run_of(
