@@ -141,8 +141,9 @@ def compile_cmd(
     result = compile_config(config, output)
     bundle_dir = Path(output) if output else default_bundle_dir(result.analysis)
     warnings = [d for d in result.analysis.diagnostics if d.level == "warning"]
-    if strict and warnings:
-        raise CompileError([replace(d, level="error") for d in warnings])
+    strict_errors = [replace(d, level="error") for d in warnings if not d.about_this_machine]
+    if strict and strict_errors:
+        raise CompileError(strict_errors)
     _print_diagnostics(warnings)
     if check:
         diffs = check_bundle(result.files, bundle_dir)
@@ -229,7 +230,9 @@ def train_cmd(
     type=click.Path(file_okay=False),
     help="A trained adapter: the output directory of a training run.",
 )
-@click.option("--merge", is_flag=True, required=True, help="Merge the adapter into its base model.")
+@click.option(
+    "--merge", is_flag=True, help="Merge the adapter into its base model (the only export so far)."
+)
 @click.option(
     "-o",
     "--output",
@@ -258,6 +261,8 @@ def export_cmd(
     no_verify: bool,
 ) -> None:
     """Merge a LoRA/DoRA/(IA)^3-family adapter into its base: safetensors any HF loader reads."""
+    if not merge:
+        raise click.UsageError("say what to export: --merge (merge the adapter into its base)")
     try:
         from lfm.runtime.errors import RuntimeConfigError
         from lfm.runtime.export import merge_adapter

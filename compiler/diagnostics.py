@@ -33,6 +33,9 @@ class Diagnostic:
     path: JsonPath = ()
     location: Location | None = None
     hint: str | None = None
+    # Warnings about the machine that compiles rather than the config (e.g. a path missing
+    # here) are not made errors by --strict: the bundle runs elsewhere.
+    about_this_machine: bool = False
 
     def format(self) -> str:
         where = f"{self.location}: " if self.location else ""

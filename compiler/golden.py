@@ -17,13 +17,11 @@ from .write import check_bundle, write_bundle
 
 EXAMPLES = Path("examples")
 BUILD = Path("build")
-# Seed examples that need a later feature to compile are listed here with the reason.
-PENDING: dict[str, str] = {}
 
 
 def example_configs(root: Path = Path(".")) -> list[Path]:
     found = [*(root / EXAMPLES).glob("*.yaml"), *(root / EXAMPLES).glob("*.json")]
-    return sorted(p for p in found if p.stem not in PENDING)
+    return sorted(found)
 
 
 def bundle_dir_for(config: Path, root: Path = Path(".")) -> Path:

@@ -91,6 +91,10 @@ class Run:
     optimizer: str
     lora_rank: int = 16
     lora_targets_per_layer: int = 2  # e.g. q_proj, v_proj
+    world: int = 1  # data-parallel processes
+    sharding: str = "none"  # none | ddp | deepspeed_zero1/2/3 | fsdp (the distributed strategy)
+    offload_optimizer: bool = False
+    offload_parameters: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,28 @@ def estimate(shape: ModelShape, run: Run) -> Estimate:
         activations = shape.layers * per_layer
     logits = tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
     overhead = CUDA_WORKSPACE if run.half_precision else 0.0
+    weights, gradients, optimizer = _sharded(run, weights, gradients, optimizer)
     return Estimate(weights, trainable, gradients, optimizer, activations, logits, overhead)
+
+
+def _sharded(
+    run: Run, weights: float, gradients: float, optimizer: float
+) -> tuple[float, float, float]:
+    """Per-GPU share under ZeRO stage 1/2/3 or FSDP (full sharding), and CPU offload."""
+    stage = {"deepspeed_zero1": 1, "deepspeed_zero2": 2, "deepspeed_zero3": 3, "fsdp": 3}.get(
+        run.sharding, 0
+    )
+    if stage >= 1:
+        optimizer /= run.world
+    if stage >= 2:
+        gradients /= run.world
+    if stage >= 3:
+        weights /= run.world
+    if run.offload_optimizer and stage:
+        optimizer = 0.0
+    if run.offload_parameters and stage >= 3:
+        weights = 0.0
+    return weights, gradients, optimizer
 
 
 def _adapter_parameters(shape: ModelShape, run: Run) -> float:

@@ -29,6 +29,10 @@ def python_literal(value: Any) -> Quoted:
 
 
 def _py(value: Any) -> str:
+    from .methods.base import Code  # lfm's own expressions, e.g. `tokenizer.name_or_path`
+
+    if isinstance(value, Code):
+        return str(value)
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):

@@ -77,10 +77,19 @@ class Context:
     def config_dir(self) -> Path:
         return self.config_path.parent
 
-    def warn(self, path: tuple[str, ...], message: str, hint: str | None = None) -> None:
+    def warn(
+        self,
+        path: tuple[str, ...],
+        message: str,
+        hint: str | None = None,
+        *,
+        about_this_machine: bool = False,
+    ) -> None:
         full = (*ROOT, *path)
         where = self.source.locate(full) if self.source else None
-        self.diagnostics.append(Diagnostic("warning", message, full, where, hint))
+        self.diagnostics.append(
+            Diagnostic("warning", message, full, where, hint, about_this_machine)
+        )
 
     def error(self, path: tuple[str, ...], message: str, hint: str | None = None) -> None:
         full = (*ROOT, *path)

@@ -30,6 +30,12 @@ def write_bundle(files: dict[str, str], out_dir: Path) -> None:
     shown = Path(out_dir)  # as the user wrote it, for messages
     # Absolute, so that `-o .` has a real name and parent to stage beside.
     out_dir = Path(os.path.abspath(out_dir))
+    if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
+        # The swap renames the directory away: the shell would be left in a deleted folder.
+        raise _error(
+            f"cannot write the bundle into the current directory ({shown})",
+            "run lfm from its parent and name it with -o",
+        )
     _finish_interrupted_swap(out_dir)
     _refuse_foreign(out_dir, shown)
     parent = out_dir.parent

@@ -1,8 +1,10 @@
 """Merge a trained adapter into its base model: one standalone model, no PEFT needed to serve it.
 
 Used by `lfm export --merge` and by train.py when `merge_on_save` is set. The base model is
-loaded again at full precision (never the 4-bit QLoRA copy), so the merged weights are exact;
-with `verify`, the merged model's logits are compared with base + adapter on a short prompt.
+loaded again unquantized, in `dtype`; with `verify`, the merged model's logits are compared with
+base + adapter on a short prompt. A QLoRA adapter was trained against the 4-bit weights, so its
+merge into the unquantized base is close to, not the same as, the model that was trained (the
+check compares against the unquantized base and cannot see that difference).
 """
 
 from __future__ import annotations
@@ -88,7 +90,12 @@ def _adapter_config(adapter_dir: Path) -> dict[str, Any]:
             f"export: {adapter_dir} holds no adapter (no adapter_config.json); point --model at "
             "the output directory of an adapter training run"
         )
-    config = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RuntimeConfigError(f"export: cannot read {path} ({exc})") from None
+    if not isinstance(config, dict) or "base_model_name_or_path" not in config:
+        raise RuntimeConfigError(f"export: {path} names no base model; pass --base")
     if config.get("peft_type") in PROMPT_LEARNING:
         raise RuntimeConfigError(
             f"export: a {config['peft_type'].lower()} adapter adds virtual tokens, not weight "

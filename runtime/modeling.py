@@ -163,7 +163,7 @@ def _enable_gradient_checkpointing(model: Any) -> None:
     model.enable_input_require_grads()
 
 
-def check_target_modules(model: Any, peft_config: Any) -> None:
+def check_target_modules(model: Any, peft_config: Any, field: str = "target_modules") -> None:
     """Fail with the field's name when a configured target module is not in the model.
 
     peft's own error is a traceback deep inside `get_peft_model`; this names the module, the
@@ -191,6 +191,6 @@ def check_target_modules(model: Any, peft_config: Any) -> None:
             close = difflib.get_close_matches(target, leaves, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise RuntimeConfigError(
-                f"fine_tuning.parameters.target_modules: {target!r} matches no module of the base "
+                f"fine_tuning.parameters.{field}: {target!r} matches no module of the base "
                 f"model; {hint}its linear layers are: {', '.join(leaves)}"
             )

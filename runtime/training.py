@@ -192,3 +192,14 @@ def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
     trainer.save_model(str(output_dir))
     if trainer.args.should_save:
         tokenizer.save_pretrained(str(output_dir))
+
+
+def release_memory() -> None:
+    """Return freed tensors' memory (between adapters trained one after another)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

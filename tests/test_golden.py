@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lfm.compiler.golden import PENDING, bundle_dir_for, example_configs
+from lfm.compiler.golden import bundle_dir_for, example_configs
 from lfm.compiler.pipeline import compile_config
 from lfm.compiler.write import check_bundle
 
@@ -30,12 +30,6 @@ def test_example_matches_its_golden_bundle(config, monkeypatch):
     out = bundle_dir_for(rel)
     diffs = check_bundle(compile_config(rel, out).files, out)
     assert not diffs, "".join(diffs) + "\nregenerate with: make regen"
-
-
-def test_pending_examples_exist_and_name_their_reason():
-    for name, reason in PENDING.items():
-        assert list((REPO / "examples").glob(f"{name}.*")), name
-        assert reason
 
 
 def test_output_is_identical_across_hash_seeds(tmp_path):

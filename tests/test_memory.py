@@ -87,7 +87,7 @@ def test_a_job_that_cannot_fit_is_a_warning(write_config):
     analysis, _ = decisions(
         write_config, config("  resources: {gpu_memory_gb: 24}\n  fine_tuning: {method: full}\n")
     )
-    assert any("does not fit 24 GiB" in w.message for w in analysis.diagnostics)
+    assert any("exceeds 21.6 GiB (90% of 24 GiB" in w.message for w in analysis.diagnostics)
 
 
 @pytest.mark.parametrize(
@@ -178,3 +178,28 @@ def test_full_fine_tuning_falls_back_to_lora_when_it_cannot_fit(write_config):
     _, d = decisions(write_config, text)
     assert d["model_config.fine_tuning.method"].value == "lora"
     assert "so lora" in d["model_config.fine_tuning.method"].reason
+
+
+def test_zero3_shards_the_training_state_across_gpus():
+    alone = estimate(LLAMA_7B, run("full"))
+    sharded = estimate(
+        LLAMA_7B,
+        Run("full", True, 4, 2048, True, "adamw_torch", world=8, sharding="deepspeed_zero3"),
+    )
+    assert sharded.weights == pytest.approx(alone.weights / 8)
+    assert sharded.optimizer == pytest.approx(alone.optimizer / 8)
+    assert sharded.total_gib < 40 < alone.total_gib
+
+
+def test_auto_steps_down_until_something_fits(write_config):
+    text = config(
+        "  resources: {gpu_memory_gb: 30}\n"
+        "  fine_tuning: {method: auto, selection: {priority: quality, dataset_size: 500000}}\n",
+        base="meta-llama/Llama-2-13b-hf",
+    )
+    _, d = decisions(write_config, text)
+    assert d["model_config.fine_tuning.method"].value == "qlora"
+    assert (
+        "so lora" in d["model_config.fine_tuning.method"].reason
+        and "so qlora" in d["model_config.fine_tuning.method"].reason
+    )

@@ -27,7 +27,14 @@ METHODS = [
     ("adapters", "{adapter_type: oft}", [""]),
     ("prefix_tuning", "{num_virtual_tokens: 8}", [""]),
     ("prompt_tuning", "{num_virtual_tokens: 8}", [""]),
+    (
+        "prompt_tuning",
+        "{num_virtual_tokens: 8, prompt_tuning_init: TEXT, prompt_tuning_init_text: Answer:}",
+        [""],
+    ),
+    ("adapters", "{adapter_type: ia3, target_modules: [k_proj, v_proj, down_proj]}", [""]),
     ("hybrid_lora_adapter", f"{{r: 8, {ATTENTION}}}", ["lora", "ia3"]),
+    ("hybrid_lora_adapter", f"{{r: 8, {ATTENTION}, adapter_type: oft}}", ["lora", "oft"]),
 ]
 
 
@@ -60,14 +67,16 @@ def project(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("method", "parameters", "saved"), METHODS, ids=[f"{m}-{p}" for m, p, _ in METHODS]
+    ("row", "method", "parameters", "saved"),
+    [(i, *row) for i, row in enumerate(METHODS)],
+    ids=[f"{m}-{p}" for m, p, _ in METHODS],
 )
-def test_method_trains_and_its_output_changes_the_model(project, method, parameters, saved):
+def test_method_trains_and_its_output_changes_the_model(project, row, method, parameters, saved):
     if method == "qlora":
         pytest.importorskip(
             "bitsandbytes", reason="QLoRA needs bitsandbytes (pip install bitsandbytes)"
         )
-    name = f"{method}_{abs(hash(parameters)) % 10_000}"
+    name = f"{method}_{row}"
     (project / f"{name}.yaml").write_text(config(method, parameters))
     bundle = project / "build" / name
     subprocess.run(

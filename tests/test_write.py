@@ -103,11 +103,12 @@ def test_check_ignores_manifest_paths_outside_the_bundle(tmp_path: Path):
     assert "do not print me" not in diffs  # the manifest diff names it; its content is never read
 
 
-def test_dot_as_output_directory(tmp_path: Path, monkeypatch):
+def test_the_current_directory_is_never_swapped_away(tmp_path: Path, monkeypatch):
     (tmp_path / "b").mkdir()
     monkeypatch.chdir(tmp_path / "b")
-    write_bundle(FILES, Path("."))
-    assert (tmp_path / "b" / "train.py").is_file()
+    with pytest.raises(CompileError, match="into the current directory"):
+        write_bundle(FILES, Path("."))
+    assert Path.cwd().exists() and not any(Path.cwd().iterdir())
 
 
 def test_check_reports_changed_missing_and_extra_files(tmp_path: Path):

@@ -57,6 +57,7 @@ def main() -> None:
     )
     peft_config = PromptTuningConfig(
         task_type="CAUSAL_LM",
+        tokenizer_name_or_path=tokenizer.name_or_path,
         num_virtual_tokens=32,
         prompt_tuning_init="TEXT",
         prompt_tuning_init_text="Answer briefly and correctly:",

@@ -123,6 +123,8 @@ def main() -> None:
         )
         trainer.train(resume_from_checkpoint=training.last_checkpoint(output_dir))
         training.save_outputs(trainer, tokenizer, output_dir)
+        del trainer, model  # free this adapter's model and optimizer before the next one loads
+        training.release_memory()
 
 
 if __name__ == "__main__":

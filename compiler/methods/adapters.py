@@ -14,6 +14,15 @@ ADAPTER_PARAMETERS = (
     "oft_block_size",
     "modules_to_save",
 )
+# The fields each adapter_type reads (beyond adapter_type and its target modules).
+TYPE_PARAMETERS = {
+    "ia3": ("feedforward_modules", "modules_to_save"),
+    "loha": ("r", "lora_alpha", "module_dropout", "modules_to_save"),
+    "lokr": ("r", "lora_alpha", "module_dropout", "modules_to_save"),
+    "oft": ("oft_block_size", "module_dropout", "modules_to_save"),
+}
+# The usual peak learning rate per adapter_type.
+TYPE_LEARNING_RATE = {"ia3": 3e-3, "loha": 4e-4, "lokr": 4e-4, "oft": 1e-4}
 
 
 def family_adapter(params: Params, *, targets_key: str = "target_modules") -> Adapter:

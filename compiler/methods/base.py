@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class Code(str):
+    """A Python expression written by lfm itself (never from a config), emitted unquoted."""
+
+
 @dataclass(frozen=True)
 class Arg:
     """One keyword argument of an emitted call, written literally: `name=value`."""

@@ -16,12 +16,14 @@ from .coverage import settings_not_yet_used
 from .data import dataset_source, document_sources_not_built, local_paths_exist, portable_paths
 from .distributed import process_layout
 from .identity import name_from_file
-from .memory import fit_memory, method_auto
+from .memory import fit_memory, gpu_names_known, method_auto
 from .methods import (
     adapter_modules_for_family,
     gradient_checkpointing_for_qlora,
     learning_rate_for_method,
     method_parameters_apply,
+    prompt_init_text,
+    qlora_merge_caveat,
     target_modules_exist,
     target_modules_for_family,
 )
@@ -35,11 +37,14 @@ RULES: tuple[Rule, ...] = (
     base_model_location,
     method_auto,
     method_parameters_apply,
+    prompt_init_text,
+    qlora_merge_caveat,
     learning_rate_for_method,
     target_modules_for_family,
     adapter_modules_for_family,
     target_modules_exist,
     gradient_checkpointing_for_qlora,
+    gpu_names_known,
     fit_memory,
     dataset_source,
     document_sources_not_built,

@@ -89,4 +89,8 @@ def local_paths_exist(ctx: Context) -> None:
         if path[0] == "base_model" and not is_local(value):
             continue
         if not config_relative(value, ctx.config_dir).exists():
-            ctx.warn(path, f"{value!r} does not exist here (it must exist where the bundle runs)")
+            ctx.warn(
+                path,
+                f"{value!r} does not exist here (it must exist where the bundle runs)",
+                about_this_machine=True,
+            )

@@ -27,6 +27,20 @@ def training_gpu_memory(ctx: Context, *, or_deployment: bool = False) -> tuple[f
     return None, ""
 
 
+def gpu_names_known(ctx: Context) -> None:
+    """A GPU name lfm has no memory figure for would silently disable the memory checks."""
+    for path in (("resources", "gpu"), ("deployment", "resources", "gpu")):
+        name = ctx.get(*path)
+        if name and name != "none" and gpu_memory_gib(name) is None:
+            if path[0] == "resources" and ctx.get("resources", "gpu_memory_gb"):
+                continue
+            ctx.warn(
+                path,
+                f"no memory figure for GPU {name!r}",
+                "set resources.gpu_memory_gb to enable the memory checks",
+            )
+
+
 def model_shape(ctx: Context) -> ModelShape | None:
     base = str(ctx.get("base_model") or "")
     return find_shape(base, model_size_billions(base))
@@ -52,6 +66,10 @@ def run_of(
         optimizer=train.get("optimizer", "adamw_torch"),
         lora_rank=ctx.get("fine_tuning", "parameters", "r") or 16,
         lora_targets_per_layer=len(targets) if isinstance(targets, list) else 7,
+        world=(ctx.get("distributed", "gpus") or 1) * (ctx.get("distributed", "nodes") or 1),
+        sharding=ctx.get("distributed", "strategy") or "none",
+        offload_optimizer=bool(ctx.get("distributed", "offload_optimizer")),
+        offload_parameters=bool(ctx.get("distributed", "offload_parameters")),
     )
 
 
@@ -68,12 +86,14 @@ def method_auto(ctx: Context) -> None:
     facts = f"{size:g}B parameters" if size is not None else "an unknown model size"
     facts += f", {memory:g} GiB per GPU ({where})" if memory else ", GPU memory not declared"
     method, why = _decision_tree(ctx, size, memory)
-    if memory and shape is not None and method in ("full", "lora"):
-        fallback = {"full": "lora", "lora": "qlora"}[method]
+    # Step down full -> lora -> qlora while the estimate (with checkpointing) does not fit.
+    fallback = {"full": "lora", "lora": "qlora"}
+    while memory and shape is not None and method in fallback:
         needed = estimate(shape, run_of(ctx, method=method, checkpointing=True)).total_gib
-        if needed > memory * HEADROOM:
-            why += f"; but {method} needs about {needed:.1f} GiB even with checkpointing, so {fallback}"
-            method = fallback
+        if needed <= memory * HEADROOM:
+            break
+        why += f"; {method} needs about {needed:.1f} GiB even with checkpointing, so {fallback[method]}"
+        method = fallback[method]
     ctx.decide(
         ("fine_tuning", "method"), method, "method_auto", f"method: auto with {facts}; {why}"
     )
@@ -162,10 +182,11 @@ def fit_memory(ctx: Context) -> None:
         "fit_memory",
         "the same run with each method (GiB per GPU)",
     )
-    if budget and final.total > budget:
+    if memory and budget and final.total > budget:
         ctx.warn(
             ("fine_tuning", "method"),
-            f"estimated peak memory {final.total_gib:.1f} GiB per GPU does not fit {memory:g} GiB ({where})",
+            f"estimated peak memory {final.total_gib:.1f} GiB per GPU exceeds {memory * HEADROOM:.1f} GiB "
+            f"(90% of {memory:g} GiB, {where})",
             "try method qlora, a smaller max_length or batch_size, or more GPUs with DeepSpeed/FSDP",
         )
 

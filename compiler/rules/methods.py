@@ -7,6 +7,7 @@ import json
 import re
 
 from ..methods import METHODS, readable
+from ..methods.adapters import TYPE_LEARNING_RATE, TYPE_PARAMETERS
 from ..paths import config_relative, is_local
 from ..resolve import Context
 
@@ -27,11 +28,15 @@ GPU_MEMORY_GIB = {
     "a100_80gb": 80,
     "h100": 80,
     "h200": 141,
+    "mi250": 64,
+    "mi300": 192,
+    "mi300x": 192,
 }
 
 # Attention projections per architecture family: the LoRA targets of the original papers and
 # of peft's own defaults. Matched against the base model's name.
 FAMILY_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("phi-4", ("qkv_proj", "o_proj")),
     ("phi-3", ("qkv_proj", "o_proj")),
     ("phi3", ("qkv_proj", "o_proj")),
     ("gpt2", ("c_attn",)),
@@ -60,7 +65,7 @@ IA3_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         f: (("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",))
         for f in ("gpt-neox", "pythia", "falcon", "bloom")
     },
-    **{f: (("qkv_proj", "down_proj"), ("down_proj",)) for f in ("phi-3", "phi3")},
+    **{f: (("qkv_proj", "down_proj"), ("down_proj",)) for f in ("phi-4", "phi-3", "phi3")},
 }
 
 _LLAMA_LIKE = (
@@ -112,7 +117,7 @@ FAMILY_MODULES: dict[str, tuple[str, ...]] = {
     **{f: _FUSED_QKV for f in ("gpt-neox", "pythia", "falcon", "bloom")},
     **{
         f: ("qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head", "embed_tokens")
-        for f in ("phi-3", "phi3")
+        for f in ("phi-4", "phi-3", "phi3")
     },
     "phi": ("q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2", "lm_head", "embed_tokens"),
     "opt": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2", "lm_head", "embed_tokens"),
@@ -171,13 +176,16 @@ def method_parameters_apply(ctx: Context) -> None:
         )
         return
     accepted = readable(method)
-    for name in (ctx.user.get("fine_tuning", {}) or {}).get("parameters", {}) or {}:
+    chosen = "" if ctx.user_set("fine_tuning", "method") else " (chosen by method: auto)"
+    user_params = (ctx.user.get("fine_tuning", {}) or {}).get("parameters", {}) or {}
+    for name in user_params:
         if name not in accepted:
             ctx.error(
                 ("fine_tuning", "parameters", name),
-                f"parameter '{name}' does not apply to method '{method.name}'",
+                f"parameter '{name}' does not apply to method '{method.name}'{chosen}",
                 f"'{method.name}' uses: {', '.join(accepted) or 'no parameters'}",
             )
+    _adapter_type_parameters_apply(ctx, method.name, user_params)
     # Drop schema defaults of fields this method does not read: they would only mislead.
     params = ctx.config.get("fine_tuning", {}).get("parameters", {})
     for name in list(params):
@@ -186,23 +194,65 @@ def method_parameters_apply(ctx: Context) -> None:
             ctx.decisions.pop(f"model_config.fine_tuning.parameters.{name}", None)
 
 
+def _adapter_type_parameters_apply(ctx: Context, method: str, user_params: dict) -> None:
+    """With `adapters`, each adapter_type reads its own fields; the others would be ignored."""
+    if method != "adapters":
+        return
+    kind = ctx.get("fine_tuning", "parameters", "adapter_type") or "ia3"
+    own = ("adapter_type", "target_modules", "merge_on_save", *TYPE_PARAMETERS[kind])
+    for name in user_params:
+        if name not in own:
+            ctx.error(
+                ("fine_tuning", "parameters", name),
+                f"parameter '{name}' does not apply to adapter_type '{kind}'",
+                f"'{kind}' uses: {', '.join(own)}",
+            )
+
+
+def prompt_init_text(ctx: Context) -> None:
+    params = ("fine_tuning", "parameters")
+    if ctx.get(*params, "prompt_tuning_init") == "TEXT" and not ctx.get(
+        *params, "prompt_tuning_init_text"
+    ):
+        ctx.error(
+            (*params, "prompt_tuning_init"),
+            "prompt_tuning_init TEXT needs prompt_tuning_init_text",
+            "the text whose token embeddings start the virtual tokens",
+        )
+
+
 def learning_rate_for_method(ctx: Context) -> None:
     if ctx.user_set("fine_tuning", "training", "learning_rate"):
         return
     method = METHODS.get(str(ctx.get("fine_tuning", "method")))
     if method is None:
         return
+    rate, what = method.default_learning_rate, method.summary.split(":")[0]
+    if method.name == "adapters":
+        kind = ctx.get("fine_tuning", "parameters", "adapter_type") or "ia3"
+        rate, what = TYPE_LEARNING_RATE[kind], kind
     ctx.decide(
         ("fine_tuning", "training", "learning_rate"),
-        method.default_learning_rate,
+        rate,
         "learning_rate_for_method",
-        f"the usual peak learning rate for {method.name} ({method.summary.split(':')[0]})",
+        f"the usual peak learning rate for {method.name} ({what})",
     )
 
 
 def family_of(base_model: str) -> str | None:
-    name = base_model.lower()
-    return next((family for family, _ in FAMILY_TARGETS if family in name), None)
+    """The architecture family a model's name announces, matched as a whole word.
+
+    `meta-llama/Llama-2-7b-hf` -> llama, `Qwen2.5-0.5B` -> qwen; `adopted-model` is not OPT.
+    """
+    words = "-" + re.sub(r"[^a-z0-9]+", "-", base_model.lower().rsplit("/", 1)[-1]) + "-"
+    return next(
+        (
+            family
+            for family, _ in FAMILY_TARGETS
+            if re.search(rf"-{re.escape(family)}(\d|-|z-)", words)
+        ),
+        None,
+    )
 
 
 def target_modules_for_family(ctx: Context) -> None:
@@ -254,16 +304,47 @@ def adapter_modules_for_family(ctx: Context) -> None:
             ctx.decide(
                 ("fine_tuning", "parameters", key), targets, "adapter_modules_for_family", reason
             )
-    if (
-        kind == "ia3"
-        and layout
-        and not ctx.user_set("fine_tuning", "parameters", "feedforward_modules")
-    ):
+    if kind != "ia3" or ctx.user_set("fine_tuning", "parameters", "feedforward_modules"):
+        _check_feedforward_subset(ctx, key)
+        return
+    targets = ctx.get("fine_tuning", "parameters", key)
+    if layout and isinstance(targets, list):
+        # Feed-forward layers must be among the targets: keep the family's that are.
+        feedforward = [m for m in layout[1] if m in targets]
         ctx.decide(
             ("fine_tuning", "parameters", "feedforward_modules"),
-            list(layout[1]),
+            feedforward,
             "adapter_modules_for_family",
-            f"the feed-forward layers among the {family} family's (IA)^3 targets",
+            f"the {family} family's feed-forward layers among the (IA)^3 targets",
+        )
+
+
+def _check_feedforward_subset(ctx: Context, key: str) -> None:
+    """peft requires feedforward_modules to be among the (IA)^3 target modules."""
+    feedforward = ctx.get("fine_tuning", "parameters", "feedforward_modules")
+    targets = ctx.get("fine_tuning", "parameters", key)
+    if isinstance(feedforward, list) and isinstance(targets, list):
+        stray = [m for m in feedforward if m not in targets]
+        if stray:
+            ctx.error(
+                ("fine_tuning", "parameters", "feedforward_modules"),
+                f"{', '.join(map(repr, stray))} must also be in {key}",
+                "(IA)^3 scales feed-forward layers among its target modules",
+            )
+
+
+def qlora_merge_caveat(ctx: Context) -> None:
+    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    if (
+        method is not None
+        and method.quantize_4bit
+        and ctx.get("fine_tuning", "parameters", "merge_on_save")
+    ):
+        ctx.warn(
+            ("fine_tuning", "parameters", "merge_on_save"),
+            "the QLoRA adapter trained against 4-bit weights; merged into the full-precision base, "
+            "the model differs slightly from the one trained",
+            "evaluate output/merged before serving it",
         )
 
 
