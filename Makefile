@@ -14,6 +14,7 @@ lint:
 # Recompile every example into build/<name>/ after an intended change to the compiler.
 regen:
 	$(PYTHON) -m lfm.compiler.golden --regen
+	$(PYTHON) -m lfm.compiler.reference
 
 bench:
 	$(PYTHON) benchmarks/compile_latency.py

@@ -163,9 +163,22 @@ def compile_cmd(
 
 @click.command("schema")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
-def schema_cmd(output: str | None) -> None:
-    """Print the model_config JSON Schema."""
+@click.option(
+    "--vscode",
+    is_flag=True,
+    help="Write .vscode/lfm.schema.json and map *.lfm.yaml and lfm.yaml to it in .vscode/settings.json.",
+)
+def schema_cmd(output: str | None, vscode: bool) -> None:
+    """Print the model_config JSON Schema (or set an editor up with it)."""
     text = schema_text()
+    if vscode:
+        from .editor import configure_vscode
+
+        try:
+            click.echo(configure_vscode(Path("."), text))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")

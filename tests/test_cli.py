@@ -127,3 +127,28 @@ def test_strict_turns_warnings_into_errors_and_writes_nothing(tmp_path, monkeypa
     result = run(["compile", "big.yaml", "-o", "strict", "--strict"])
     assert result.exit_code == 1 and "error: estimated peak memory" in result.stderr
     assert not Path("strict").exists()
+
+
+def test_schema_vscode_merges_without_clobbering(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path(".vscode").mkdir()
+    Path(".vscode/settings.json").write_text(
+        '{"editor.tabSize": 2, "yaml.schemas": {"other.json": ["x.yaml"]}}'
+    )
+    result = run(["schema", "--vscode"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(Path(".vscode/settings.json").read_text())
+    assert settings["editor.tabSize"] == 2
+    assert settings["yaml.schemas"]["other.json"] == ["x.yaml"]
+    assert "*.lfm.yaml" in settings["yaml.schemas"]["./.vscode/lfm.schema.json"]
+    assert json.loads(Path(".vscode/lfm.schema.json").read_text()) == load_schema()
+    Path(".vscode/settings.json").write_text("{// a comment\n}")
+    result = run(["schema", "--vscode"])
+    assert result.exit_code == 1 and "add this setting yourself" in result.output
+
+
+def test_config_reference_is_up_to_date(monkeypatch):
+    from lfm.compiler.reference import main
+
+    monkeypatch.chdir(REPO)
+    assert main(["--check"]) == 0, "regenerate with: python -m lfm.compiler.reference"
