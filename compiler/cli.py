@@ -77,14 +77,22 @@ def init_cmd(path: str, force: bool) -> None:
     if target.exists() and not force:
         raise click.ClickException(f"{path} exists; pass --force to overwrite it")
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in target.stem) or "my_model"
+    from .editor import SCHEMA_FILE
+
     text = resources.files("lfm.templates").joinpath("init.yaml").read_text(encoding="utf-8")
-    text = text.replace("{config}", path).replace("{name}", name)
+    # Editors find the schema through the modeline, relative to the config (written by --vscode).
+    schema = Path(
+        os.path.relpath(Path(SCHEMA_FILE).absolute(), target.absolute().parent)
+    ).as_posix()
+    text = text.replace("{config}", path).replace("{name}", name).replace("{schema}", schema)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"wrote {path}; next: lfm validate {path}")
+    if not Path(SCHEMA_FILE).exists():
+        click.echo("for completion in your editor: lfm schema --vscode")
 
 
 @click.command("validate")

@@ -18,7 +18,9 @@ def test_init_writes_a_config_that_validates_and_compiles(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = run(["init", "my.yaml"])
     assert result.exit_code == 0, result.output
-    assert Path("my.yaml").read_text().startswith("# lfm model_config")
+    first, second = Path("my.yaml").read_text().splitlines()[:2]
+    assert first == "# yaml-language-server: $schema=.vscode/lfm.schema.json"  # see schema --vscode
+    assert second.startswith("# lfm model_config")
     assert run(["validate", "my.yaml"]).exit_code == 0
     assert run(["compile", "my.yaml", "-o", "build/my"]).exit_code == 0
     assert Path("build/my/train.py").is_file()
