@@ -88,3 +88,15 @@ def test_the_method_enum_is_exactly_the_registered_methods():
         "method"
     ]
     assert sorted(method["enum"]) == sorted([*METHODS, "auto"])
+
+
+def test_every_enum_has_a_description_per_value_for_editors():
+    def walk(node, path):
+        for name, prop in node.get("properties", {}).items():
+            target = prop.get("items", prop) if prop.get("type") == "array" else prop
+            if "enum" in target:
+                docs = target.get("markdownEnumDescriptions", [])
+                assert len(docs) == len(target["enum"]), f"{path}.{name}"
+            walk(prop, f"{path}.{name}")
+
+    walk(load_schema()["$defs"]["model_config"], "model_config")
