@@ -57,6 +57,14 @@ def _config_argument(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+_output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Bundle directory [default: build/NAME].",
+)
+
+
 def _pick_config(config_arg: str | None, config_opt: str | None) -> str:
     if config_arg and config_opt and config_arg != config_opt:
         raise click.UsageError("give the config once: as CONFIG or as --config")
@@ -123,12 +131,7 @@ def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -
 
 @click.command("compile")
 @_config_argument
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False),
-    help="Bundle directory [default: build/NAME].",
-)
+@_output_option
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 with a diff if the bundle is stale."
 )
@@ -199,12 +202,7 @@ def schema_cmd(output: str | None, vscode: bool) -> None:
 
 @click.command("train")
 @_config_argument
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False),
-    help="Bundle directory [default: build/NAME].",
-)
+@_output_option
 @click.option(
     "--dataset",
     type=click.Path(),

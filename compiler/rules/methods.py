@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 
-from ..methods import METHODS, readable
+from ..methods import METHODS, Method, readable
 from ..methods.adapters import TYPE_LEARNING_RATE, TYPE_PARAMETERS
 from ..paths import config_relative, is_local
 from ..resolve import Context
@@ -166,7 +166,7 @@ def gpu_memory_gib(spec: str | None) -> int | None:
 
 
 def method_parameters_apply(ctx: Context) -> None:
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if method is None:
         available = ", ".join(sorted(METHODS))
         ctx.error(
@@ -224,7 +224,7 @@ def prompt_init_text(ctx: Context) -> None:
 def learning_rate_for_method(ctx: Context) -> None:
     if ctx.user_set("fine_tuning", "training", "learning_rate"):
         return
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if method is None:
         return
     rate, what = method.default_learning_rate, method.summary.split(":")[0]
@@ -237,6 +237,11 @@ def learning_rate_for_method(ctx: Context) -> None:
         "learning_rate_for_method",
         f"the usual peak learning rate for {method.name} ({what})",
     )
+
+
+def chosen_method(ctx: Context) -> Method | None:
+    """The registered method the config names (None for `auto` before it is resolved)."""
+    return METHODS.get(str(ctx.get("fine_tuning", "method")))
 
 
 def family_of(base_model: str) -> str | None:
@@ -257,7 +262,7 @@ def family_of(base_model: str) -> str | None:
 
 def target_modules_for_family(ctx: Context) -> None:
     """LoRA-family targets: the attention projections of the architecture."""
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if method is None or not method.needs_lora_targets:
         return
     if ctx.user_set("fine_tuning", "parameters", "target_modules"):
@@ -281,7 +286,7 @@ def target_modules_for_family(ctx: Context) -> None:
 
 def adapter_modules_for_family(ctx: Context) -> None:
     """Targets of the (IA)^3 family adapter: attention plus the feed-forward output layer."""
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if method is None or not method.needs_adapter_targets:
         return
     kind = ctx.get("fine_tuning", "parameters", "adapter_type") or "ia3"
@@ -334,7 +339,7 @@ def _check_feedforward_subset(ctx: Context, key: str) -> None:
 
 
 def qlora_merge_caveat(ctx: Context) -> None:
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if (
         method is not None
         and method.quantize_4bit
@@ -349,7 +354,7 @@ def qlora_merge_caveat(ctx: Context) -> None:
 
 
 def gradient_checkpointing_for_qlora(ctx: Context) -> None:
-    method = METHODS.get(str(ctx.get("fine_tuning", "method")))
+    method = chosen_method(ctx)
     if method is None or not method.quantize_4bit:
         return
     if ctx.user_set("fine_tuning", "training", "gradient_checkpointing"):
