@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_registry import REGISTRY_COMMANDS
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
 
@@ -338,6 +339,7 @@ COMMANDS = (
     train_cmd,
     export_cmd,
     dev_group,
+    *REGISTRY_COMMANDS,
 )
 
 

@@ -1,0 +1,63 @@
+"""The list of files a version holds, each with its sha256: what both backends store and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RegistryError
+
+CHUNK = 1 << 20
+# Training checkpoints (optimizer state, several times the adapter's size) are for resuming a
+# run, not for serving; a merged model is registered on its own, as type `merged`.
+SKIPPED_DIRS = ("checkpoint-", "merged")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative, '/'-separated
+    sha256: str
+    size: int
+    executable: bool = False
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_sha256(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
+    """One hash for a version's content: same files with the same bytes give the same hash."""
+    lines = "".join(
+        f"{f.sha256}  {f.size}  {f.path}\n" for f in sorted(files, key=lambda f: f.path)
+    )
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def artifact_files(model_dir: Path) -> list[Path]:
+    """Every regular file under ``model_dir`` that a version keeps, sorted by relative path."""
+    if not model_dir.exists():
+        raise RegistryError(f"model directory {model_dir} does not exist")
+    if not model_dir.is_dir():
+        raise RegistryError(f"{model_dir} is not a directory: --model takes a training output")
+    found = sorted(_walk(model_dir, model_dir), key=lambda p: p.relative_to(model_dir).as_posix())
+    if not found:
+        raise RegistryError(f"model directory {model_dir} holds no files to register")
+    return found
+
+
+def _walk(root: Path, folder: Path) -> Iterator[Path]:
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            skipped = folder == root and entry.name.startswith(SKIPPED_DIRS)
+            if not skipped and not entry.name.startswith("."):
+                yield from _walk(root, path)
+        elif entry.is_file() and not entry.name.startswith("."):
+            yield path

@@ -1,0 +1,209 @@
+"""register, list and show through the CLI, on a real adapter in a compiled bundle."""
+
+import json
+import os
+from pathlib import Path
+
+from conftest import make_adapter_copy
+from lfm.registry.manifest import sha256_file
+
+
+def _show(cli, ref):
+    return json.loads(cli("show", ref, "--json").output)
+
+
+def test_register_reads_lineage_from_the_bundle_and_eval_results(cli, bundle_dir, registry_env):
+    out = cli(
+        "register",
+        "--model",
+        str(bundle_dir / "output"),
+        "--name",
+        "medical_qa_specialist",
+        "--version",
+        "1.2.0",
+        "--tag",
+        "domain=medical",
+    ).output
+    assert "registered medical_qa_specialist:1.2.0 (adapter" in out
+    shown = _show(cli, "medical_qa_specialist:1.2.0")
+    lineage = shown["lineage"]
+    lock = json.loads((bundle_dir / "lfm.lock.json").read_text())
+    assert lineage["type"] == "adapter"
+    assert lineage["method"] == "lora"
+    assert lineage["method_params"]["r"] == lock["model_config"]["fine_tuning"]["parameters"]["r"]
+    assert lineage["dataset"] == "quickstart"
+    data_file = Path(__file__).resolve().parents[2] / "examples" / "data" / "quickstart.jsonl"
+    assert lineage["dataset_sha256"] == sha256_file(data_file)
+    assert lineage["config_sha256"] == lock["source"]["sha256"]
+    assert lineage["bundle_sha256"] == sha256_file(bundle_dir / "MANIFEST.sha256")
+    assert lineage["lfm_version"] == lock["lfm_version"]
+    assert lineage["libraries"]["peft"]
+    assert lineage["base_model"].endswith("tiny-model")  # from adapter_config.json
+    assert shown["metrics"]["benchmarks.mmlu.accuracy"] == 0.72
+    assert shown["metrics"]["benchmarks.medical_qa.improvement"] == 0.12
+    assert shown["metrics"]["rag_integration.latency_p95"] == 150
+    assert shown["metrics"]["train.final_loss"] == 1.25
+    assert shown["gates"] == {"max_perplexity": True}
+    assert shown["tags"] == {"domain": "medical"}
+    paths = {f["path"] for f in shown["files"]}
+    assert {"adapter_config.json", "adapter_model.safetensors", "metrics.json"} <= paths
+    assert not any(p.startswith("checkpoint-") for p in paths)  # resume state is not the model
+    assert shown["created_by"] == "tester"
+
+
+def test_name_and_version_default_to_the_bundles(cli, bundle_dir):
+    cli("register", "--model", str(bundle_dir / "output"))
+    assert _show(cli, "quickstart:0.1.0")["version"] == "0.1.0"
+
+
+def test_seed_spelling_with_explicit_lineage(cli, adapter_dir, tmp_path):
+    metrics = tmp_path / "eval_results.json"
+    metrics.write_text(json.dumps({"perplexity": 12.5}))
+    from click.testing import CliRunner
+    from lfm.compiler.cli import llamafarm
+
+    result = CliRunner().invoke(
+        llamafarm,
+        [
+            "models",
+            "register",
+            "--name",
+            "medical_qa_specialist",
+            "--version",
+            "1.2.0",
+            "--base-model",
+            "llama-2-7b",
+            "--method",
+            "lora",
+            "--dataset",
+            "medical_qa_v2",
+            "--performance-metrics",
+            str(metrics),
+            "--model",
+            str(adapter_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    shown = _show(cli, "medical_qa_specialist:1.2.0")
+    assert shown["lineage"]["base_model"] == "llama-2-7b"
+    assert shown["lineage"]["dataset"] == "medical_qa_v2"
+    assert shown["metrics"] == {"perplexity": 12.5}
+    listed = CliRunner().invoke(llamafarm, ["models", "list", "--filter", "base_model=llama-2-7b"])
+    assert "medical_qa_specialist" in listed.output
+
+
+def test_versions_are_immutable(cli, adapter_dir, tmp_path):
+    cli("register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0.0")
+    again = cli("register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0.0")
+    assert "already registered with identical content" in again.output
+    other = make_adapter_copy(adapter_dir, tmp_path / "other", "b")
+    refused = cli("register", "--model", str(other), "--name", "m", "--version", "1.0.0", expect=1)
+    assert "already registered with different content" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert _show(cli, "m:1.0.0")["manifest_sha256"] == _show(cli, "m:latest")["manifest_sha256"]
+
+
+def test_list_orders_semantically_and_filters(cli, adapter_dir, tmp_path):
+    for version, domain in [("1.10.0", "medical"), ("1.9.0", "legal"), ("1.2.0", "medical")]:
+        model = make_adapter_copy(adapter_dir, tmp_path / version, version)
+        cli(
+            "register",
+            "--model",
+            str(model),
+            "--name",
+            "m",
+            "--version",
+            version,
+            "--tag",
+            f"domain={domain}",
+        )
+    listed = json.loads(cli("list", "--json").output)
+    assert [r["version"] for r in listed] == ["1.2.0", "1.9.0", "1.10.0"]
+    medical = json.loads(cli("list", "--filter", "domain=medical", "--json").output)
+    assert [r["version"] for r in medical] == ["1.2.0", "1.10.0"]
+    assert json.loads(cli("list", "--type", "merged", "--json").output) == []
+    assert len(json.loads(cli("list", "--type", "adapters", "--json").output)) == 3
+    table = cli("list", "--filter", "domain=legal").output
+    assert "1.9.0" in table and "1.10.0" not in table
+    assert _show(cli, "m")["version"] == "1.10.0"  # latest is the highest version
+
+
+def test_identical_files_are_stored_once(cli, adapter_dir, tmp_path, registry_env):
+    for i in range(3):
+        model = make_adapter_copy(adapter_dir, tmp_path / f"a{i}", str(i))
+        cli("register", "--model", str(model), "--name", "m", "--version", f"1.0.{i}")
+    blobs = [p for p in (registry_env / "blobs").rglob("*") if p.is_file()]
+    # weights + adapter_config shared by all three; one README each
+    assert len(blobs) == 2 + 3
+    weights = (adapter_dir / "adapter_model.safetensors").stat().st_size
+    stored = sum(p.stat().st_size for p in blobs)
+    assert stored < 2 * weights
+
+
+def test_merged_and_full_models_are_typed(cli, adapter_dir, tmp_path):
+    base = adapter_dir.parent / "tiny-model"
+    cli("register", "--model", str(base), "--name", "tiny", "--version", "1.0.0")
+    assert _show(cli, "tiny:1.0.0")["type"] == "full"
+    cli(
+        "register",
+        "--model",
+        str(base),
+        "--name",
+        "tinym",
+        "--version",
+        "1.0.0",
+        "--type",
+        "merged",
+    )
+    assert _show(cli, "tinym:1.0.0")["type"] == "merged"
+
+
+def test_clean_one_line_errors(cli, adapter_dir, tmp_path):
+    cases = [
+        (
+            ["register", "--model", str(adapter_dir), "--name", "bad name", "--version", "1.0.0"],
+            "bad model name",
+        ),
+        (
+            ["register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0"],
+            "not a semantic version",
+        ),
+        (
+            ["register", "--model", str(tmp_path / "missing"), "--name", "m", "--version", "1.0.0"],
+            "does not exist",
+        ),
+        (["register", "--model", str(adapter_dir), "--version", "1.0.0"], "missing --name"),
+        (
+            [
+                "register",
+                "--model",
+                str(adapter_dir),
+                "--name",
+                "m",
+                "--version",
+                "1.0.0",
+                "--tag",
+                "nokey",
+            ],
+            "bad tag",
+        ),
+        (["show", "nobody:1.0.0"], "no model named 'nobody'"),
+        (["list", "--filter", "what?"], "bad filter"),
+        (["list", "--type", "banana"], "bad type"),
+    ]
+    for args, message in cases:
+        result = cli(*args, expect=1)
+        assert message in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert "Traceback" not in result.output
+    cli("register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0.0")
+    assert "has no version 2.0.0 (it has: 1.0.0)" in cli("show", "m:2.0.0", expect=1).output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (
+        "holds no files"
+        in cli(
+            "register", "--model", str(empty), "--name", "m", "--version", "3.0.0", expect=1
+        ).output
+    )
+    assert not os.listdir(tmp_path / "registry" / "tmp")
