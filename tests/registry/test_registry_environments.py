@@ -1,0 +1,121 @@
+"""promote, rollback, history of moves, evaluation gates, and the audit log."""
+
+import json
+
+import pytest
+from conftest import make_adapter_copy
+
+
+@pytest.fixture
+def three_versions(cli, adapter_dir, tmp_path):
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        model = make_adapter_copy(adapter_dir, tmp_path / version, version)
+        cli("register", "--model", str(model), "--name", "mqa", "--version", version)
+
+
+def _env(cli, name, env):
+    return json.loads(cli("show", f"{name}@{env}", "--json").output)["version"]
+
+
+def test_promote_and_rollback_walk_back_through_history(cli, three_versions):
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        cli("promote", f"mqa:{version}", "--env", "production")
+    assert _env(cli, "mqa", "production") == "1.2.0"
+    out = cli("rollback", "--name", "mqa", "--env", "production").output
+    assert "mqa@production -> 1.1.0 (rolled back from 1.2.0)" in out
+    cli("rollback", "mqa", "--env", "production")
+    assert _env(cli, "mqa", "production") == "1.0.0"
+    refused = cli("rollback", "mqa", "--env", "production", expect=1)
+    assert "no earlier version to roll back to" in refused.output
+
+
+def test_seed_rollback_to_a_named_version(cli, three_versions):
+    cli("promote", "mqa:1.2.0", "--env", "production")
+    cli("rollback", "--name", "mqa", "--version", "1.0.0")
+    assert _env(cli, "mqa", "production") == "1.0.0"
+    cli("rollback", "--name", "mqa")  # back to where the named rollback came from
+    assert _env(cli, "mqa", "production") == "1.2.0"
+
+
+def test_environments_are_independent_and_show_in_list(cli, three_versions):
+    cli("promote", "mqa:1.2.0", "--env", "staging")
+    cli("promote", "mqa:1.1.0", "--env", "production")
+    listed = {r["version"]: r["environments"] for r in json.loads(cli("list", "--json").output)}
+    assert listed == {"1.0.0": [], "1.1.0": ["production"], "1.2.0": ["staging"]}
+    again = cli("promote", "mqa:1.1.0", "--env", "production").output
+    assert "already points at 1.1.0" in again
+
+
+def test_history_records_every_move(cli, three_versions):
+    cli("promote", "mqa:1.0.0", "--env", "production")
+    cli("promote", "mqa:1.1.0", "--env", "production", "--reason", "better mmlu")
+    cli("rollback", "mqa")
+    history = json.loads(cli("show", "mqa:1.0.0", "--json").output)["history"]
+    assert [(m["action"], m["from_version"], m["to_version"]) for m in history] == [
+        ("promote", None, "1.0.0"),
+        ("promote", "1.0.0", "1.1.0"),
+        ("rollback", "1.1.0", "1.0.0"),
+    ]
+    assert history[1]["reason"] == "better mmlu"
+    assert all(m["who"] == "tester" and m["at"].endswith("Z") for m in history)
+    assert "production: 1.0.0 -> 1.1.0" in cli("show", "mqa:1.0.0").output
+
+
+def test_audit_log_has_who_when_what_from_to(cli, three_versions):
+    cli("promote", "mqa:1.0.0", "--env", "staging")
+    cli("promote", "mqa:1.1.0", "--env", "staging")
+    entries = json.loads(cli("registry", "audit", "--json").output)
+    assert [e["action"] for e in entries] == ["register"] * 3 + ["promote"] * 2
+    last = entries[-1]
+    assert (last["who"], last["env"], last["from_value"], last["to_value"]) == (
+        "tester",
+        "staging",
+        "1.0.0",
+        "1.1.0",
+    )
+    assert entries[0]["detail"]["manifest_sha256"]
+    text = cli("registry", "audit", "mqa").output
+    assert "promote  mqa:1.1.0@staging 1.0.0 -> 1.1.0" in text
+
+
+def test_gates_must_pass_when_required(cli, bundle_dir, adapter_dir, tmp_path):
+    cli("register", "--model", str(bundle_dir / "output"), "--name", "g", "--version", "1.0.0")
+    cli("promote", "g:1.0.0", "--env", "production", "--require-gates")  # gates passed
+    failing = tmp_path / "eval_results.json"
+    failing.write_text(json.dumps({"gates": {"max_perplexity": {"passed": False}}}))
+    model = make_adapter_copy(adapter_dir, tmp_path / "m2", "2")
+    cli(
+        "register",
+        "--model",
+        str(model),
+        "--name",
+        "g",
+        "--version",
+        "1.1.0",
+        "--performance-metrics",
+        str(failing),
+    )
+    refused = cli("promote", "g:1.1.0", "--env", "production", "--require-gates", expect=1)
+    assert "evaluation gate(s) failed: max_perplexity" in refused.output
+    model3 = make_adapter_copy(adapter_dir, tmp_path / "m3", "3")
+    cli("register", "--model", str(model3), "--name", "g", "--version", "1.2.0")
+    assert (
+        "no evaluation gates are recorded"
+        in cli("promote", "g:1.2.0", "--env", "production", "--require-gates", expect=1).output
+    )
+    assert _env(cli, "g", "production") == "1.0.0"
+    cli("promote", "g:1.1.0", "--env", "staging")  # no gates asked for
+
+
+def test_configured_environments_and_gates(cli, three_versions, tmp_path, monkeypatch):
+    config = tmp_path / "registry.yaml"
+    config.write_text("environments: [canary, prod]\nrequire_gates: [prod]\n")
+    monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(config))
+    cli("promote", "mqa:1.0.0", "--env", "canary")
+    assert (
+        "unknown environment 'production'"
+        in cli("promote", "mqa:1.0.0", "--env", "production", expect=1).output
+    )
+    assert "no evaluation gates" in cli("promote", "mqa:1.0.0", "--env", "prod", expect=1).output
+    config.write_text("enviroments: [x]\n")
+    assert "unknown key(s) enviroments" in cli("list", expect=1).output

@@ -1,0 +1,55 @@
+"""Which registry a command uses: flag, then LFM_REGISTRY, then the config, then the data dir."""
+
+from pathlib import Path
+
+import pytest
+from lfm.registry.errors import RegistryError
+from lfm.registry.location import settings
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    for var in ("LFM_REGISTRY", "LFM_REGISTRY_BACKEND", "LFM_REGISTRY_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(tmp_path / "registry.yaml"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_default_is_under_the_user_data_dir(clean_env):
+    found = settings()
+    assert found.backend == "embedded"
+    assert found.path == clean_env / "data" / "lfm" / "registry"
+
+
+def test_precedence_flag_env_config(clean_env, monkeypatch):
+    (clean_env / "registry.yaml").write_text("path: /from/config\n")
+    assert settings().path == Path("/from/config")
+    monkeypatch.setenv("LFM_REGISTRY", "/from/env")
+    assert settings().path == Path("/from/env")
+    assert settings("/from/flag").path == Path("/from/flag")
+
+
+def test_mlflow_backend_from_config_or_flags(clean_env, monkeypatch):
+    (clean_env / "registry.yaml").write_text("backend: mlflow\nuri: http://127.0.0.1:5000\n")
+    assert (settings().backend, settings().uri) == ("mlflow", "http://127.0.0.1:5000")
+    assert settings(uri="http://other:1").uri == "http://other:1"
+    assert settings(backend="embedded").backend == "embedded"
+    (clean_env / "registry.yaml").write_text("backend: mlflow\n")
+    with pytest.raises(RegistryError, match="needs a tracking server"):
+        settings()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    assert settings().uri == "http://mlflow:5000"
+
+
+def test_bad_config_is_one_clear_error(clean_env):
+    (clean_env / "registry.yaml").write_text("backend: [oops\n")
+    with pytest.raises(RegistryError, match="not readable YAML"):
+        settings()
+    (clean_env / "registry.yaml").write_text("backend: s3\n")
+    with pytest.raises(RegistryError, match="unknown registry backend 's3'"):
+        settings()
+
+
+def test_where_command(cli, registry_env):
+    assert cli("registry", "where").output.strip() == f"embedded {registry_env}"
