@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,22 @@ from .manifest import FileEntry, manifest_sha256
 from .materialize import materialize
 from .records import AuditEntry, Move, RegisterRequest, Resolved, VersionRecord
 from .references import Reference, check_env, latest_of, parse_reference, sort_versions
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An inter-process lock on ``lock_path`` (POSIX flock; elsewhere, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent resolves may both write; the last rename wins
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class EmbeddedRegistry:
@@ -231,7 +249,10 @@ class EmbeddedRegistry:
     def resolve(self, reference: str) -> Resolved:
         record = self.get(reference)
         checkout = self.root / "checkouts" / record.name / record.version
-        materialize(record, self.blobs, checkout, link=True, force=True, reuse=True)
+        checkout.parent.mkdir(parents=True, exist_ok=True)
+        # Serving replicas may resolve the same version at once: one writes the checkout.
+        with _exclusive(checkout.with_name(f".{record.version}.lock")):
+            materialize(record, self.blobs, checkout, link=True, force=True, reuse=True)
         return Resolved(reference, record.name, record.version, checkout, record)
 
     def verify(self, reference: str | None = None) -> list[str]:

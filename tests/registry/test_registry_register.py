@@ -207,3 +207,47 @@ def test_clean_one_line_errors(cli, adapter_dir, tmp_path):
         ).output
     )
     assert not os.listdir(tmp_path / "registry" / "tmp")
+
+
+def test_a_merged_output_in_a_bundle_is_typed_merged(cli, bundle_dir, adapter_dir, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, bundle)
+    shutil.copytree(adapter_dir.parent / "tiny-model", bundle / "output" / "merged")
+    cli(
+        "register",
+        "--model",
+        str(bundle / "output" / "merged"),
+        "--name",
+        "mm",
+        "--version",
+        "1.0.0",
+    )
+    shown = _show(cli, "mm:1.0.0")
+    assert shown["type"] == "merged" and shown["lineage"]["method"] == "lora"
+    cli("register", "--model", str(bundle / "output"), "--name", "ad", "--version", "1.0.0")
+    assert not any(f["path"].startswith("merged/") for f in _show(cli, "ad:1.0.0")["files"])
+
+
+def test_registry_commands_import_no_torch_or_mlflow(registry_env, adapter_dir):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from lfm.compiler.cli import lfm\n"
+        "try:\n    lfm.main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow', 'transformers')))"
+    )
+    for args in (
+        ["register", "--model", str(adapter_dir), "--name", "light", "--version", "1.0.0"],
+        ["list"],
+        ["pull", "light", "--to", str(registry_env.parent / "pulled")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LFM_REGISTRY": str(registry_env)},
+        )
+        assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout, done.stderr)

@@ -1,6 +1,7 @@
 """resolve(): what `lfm deploy` and serving call to turn a reference into verified local files."""
 
 import os
+from pathlib import Path
 
 import pytest
 from conftest import make_adapter_copy
@@ -79,3 +80,19 @@ def test_resolve_detects_a_tampered_checkout_and_never_serves_it(two_versions, r
 def test_resolve_errors(two_versions, reference, message):
     with pytest.raises(RegistryError, match=message):
         resolve(reference)
+
+
+def test_parallel_resolves_of_one_version_all_succeed(two_versions, registry_env):
+    import subprocess
+    import sys
+
+    code = "from lfm.registry import resolve; print(resolve('mqa@production').path)"
+    env = {**os.environ, "LFM_REGISTRY": str(registry_env)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    paths = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(paths) == 1
+    assert (Path(paths.pop()) / "README.md").read_text() == "adapter 1.0.0\n"
