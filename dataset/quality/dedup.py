@@ -1,0 +1,64 @@
+"""Exact and near-duplicate removal with MinHash LSH (datasketch), one record at a time.
+
+Exact duplicates are found by a hash of the normalized text; near duplicates by MinHash
+signatures of word trigrams in an LSH index at the configured Jaccard threshold. Signatures are
+computed where records are assessed (in worker processes); only the index lives here. Records
+of one group (an example and its augmentations) never remove each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+NUM_PERM = 64
+SCHEME = "affine32"  # named, so signatures made in workers are read back the same way
+_WORD = re.compile(r"\w+")
+
+
+def normalize(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def shingles(text: str) -> set[bytes]:
+    words = _WORD.findall(text.lower())
+    if len(words) < 3:
+        return {" ".join(words).encode()}
+    return {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
+
+
+def signature(text: str) -> Any:
+    """MinHash values of ``text`` (a numpy array, cheap to send between processes)."""
+    from datasketch import MinHash
+
+    minhash = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
+    minhash.update_batch(list(shingles(text)))
+    return minhash.hashvalues
+
+
+class Deduplicator:
+    def __init__(self, threshold: float) -> None:
+        from datasketch import MinHashLSH
+
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self.exact: set[bytes] = set()
+        self.groups: dict[str, str] = {}  # LSH key -> group
+        self.threshold = threshold
+
+    def check(self, text: str, group: str, values: Any) -> str | None:
+        """``exact_duplicate``/``near_duplicate`` if seen before, else remember it and None."""
+        from datasketch import MinHash
+
+        digest = hashlib.blake2b(normalize(text).encode(), digest_size=16).digest()
+        if digest in self.exact:
+            return "exact_duplicate"
+        minhash = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme=SCHEME)
+        for key in self.lsh.query(minhash):
+            if self.groups[key] != group:
+                return "near_duplicate"
+        key = str(len(self.groups))
+        self.lsh.insert(key, minhash)
+        self.groups[key] = group
+        self.exact.add(digest)
+        return None
