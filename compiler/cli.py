@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_dataset import create_dataset_cmd, dataset_group
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
 
@@ -338,6 +339,8 @@ COMMANDS = (
     train_cmd,
     export_cmd,
     dev_group,
+    dataset_group,
+    create_dataset_cmd,
 )
 
 

@@ -29,7 +29,11 @@ def write_histogram(lengths: list[int], path: Path) -> bool:
 
 
 def render_card(
-    report: dict[str, Any], examples: list[dict[str, Any]], names: dict[str, str], *, has_histogram: bool
+    report: dict[str, Any],
+    examples: list[dict[str, Any]],
+    names: dict[str, str],
+    *,
+    has_histogram: bool,
 ) -> str:
     records, docs, split = report["records"], report["documents"], report["split"]
     metrics = report["metrics"]

@@ -93,7 +93,9 @@ def _build(
             writer.close()
     if generator is not None:
         tally.generator_stats = dict(generator.stats)
-    report = build_report(options, tally, metrics.summary(tally.documents - len(tally.skipped), tally.chunks))
+    report = build_report(
+        options, tally, metrics.summary(tally.documents - len(tally.skipped), tally.chunks)
+    )
     write_outputs(report, metrics.lengths, tally.examples, staging)
     return report
 
@@ -108,7 +110,9 @@ def _results(files: list[SourceFile], options: CreateOptions) -> Iterator[Docume
         yield from _bounded_map(pool, work, files, window=workers * 8)
 
 
-def _bounded_map(pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int) -> Iterator:
+def _bounded_map(
+    pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int
+) -> Iterator:
     """``pool.imap`` with at most ``window`` results in flight, in order: a slow consumer (a
     remote generator) must not let finished documents pile up in memory."""
     it = iter(items)

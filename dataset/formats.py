@@ -82,15 +82,30 @@ def to_messages(record: Mapping[str, Any], fmt: str, index: int) -> Messages:
     if isinstance(example, runtime_formats.Alpaca):
         messages = example.messages()
         system = record.get("system")
-        return ([{"role": "system", "content": system}] if isinstance(system, str) else []) + messages
+        return (
+            [{"role": "system", "content": system}] if isinstance(system, str) else []
+        ) + messages
     if isinstance(example, runtime_formats.Chat):
         return [dict(m) for m in example.messages]
     return [{"role": "assistant", "content": example.text}]
 
 
+def detect(record: Mapping[str, Any]) -> str:
+    try:
+        return runtime_formats.detect_format(record)
+    except RuntimeConfigError:
+        raise DatasetError(
+            f"cannot tell the format of the first record (keys: {', '.join(sorted(record))}); "
+            f"give --from"
+        ) from None
+
+
 def convert(records: Iterator[dict[str, Any]], source_fmt: str, target: str) -> Iterator[dict]:
-    """Each record rewritten in ``target``; metadata carried along."""
+    """Each record rewritten in ``target``; metadata carried along. ``auto`` detects the format
+    from the first record, as training does, and holds every record to it."""
     for index, record in enumerate(records):
+        if source_fmt == "auto":
+            source_fmt = detect(record)
         messages = to_messages(record, source_fmt, index)
         if target != "completion" and not any(m["role"] == "user" for m in messages):
             raise DatasetError(

@@ -22,7 +22,7 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         if isinstance(data, dict):
             data = data.get("data")
         if not isinstance(data, list):
-            raise DatasetError(f"{path}: expected a list of records or {{\"data\": [...]}}")
+            raise DatasetError(f'{path}: expected a list of records or {{"data": [...]}}')
         yield from _objects(data, path)
         return
     with path.open(encoding="utf-8") as handle:

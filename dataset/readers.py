@@ -26,8 +26,10 @@ MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 RECORD_SUFFIXES = (".jsonl", ".json", ".csv")
 # Fields that hold a record's body or title, in the order they are looked for.
-BODY_KEYS = ("text", "content", "body", "page_content", "document", "abstract")
-TITLE_KEYS = ("title", "heading", "section", "name")
+BODY_KEYS = (
+    "text", "content", "body", "page_content", "document", "abstract", "definition", "description",
+)  # fmt: skip
+TITLE_KEYS = ("title", "heading", "section", "name", "term")
 _ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 

@@ -49,7 +49,9 @@ def process_file(file: SourceFile, options: CreateOptions) -> DocumentResult:
     return result
 
 
-def generate_and_assess(result: DocumentResult, generator: Generator, options: CreateOptions) -> None:
+def generate_and_assess(
+    result: DocumentResult, generator: Generator, options: CreateOptions
+) -> None:
     """Fill ``result.assessed`` with every item made from its chunks and each removal reason."""
     if options.format == "completion":
         items = [_chunk_item(chunk, options) for chunk in result.chunks]

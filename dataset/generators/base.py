@@ -47,9 +47,7 @@ class GenerationSettings:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise DatasetError(
-                f"generator {self.backend!r} is not one of {', '.join(BACKENDS)}"
-            )
+            raise DatasetError(f"generator {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.backend == "openai" and not self.base_url:
             raise DatasetError(
                 "the openai generator needs base_url (e.g. https://api.openai.com/v1 or "

@@ -28,7 +28,9 @@ Reply with the rewritten question only.
 
 Question: {question}"""
 
-_QA_LINES = re.compile(r"Q(?:uestion)?\s*[:.]\s*(.+?)\s*\n\s*A(?:nswer)?\s*[:.]\s*(.+?)(?=\n\s*Q|\Z)", re.S)
+_QA_LINES = re.compile(
+    r"Q(?:uestion)?\s*[:.]\s*(.+?)\s*\n\s*A(?:nswer)?\s*[:.]\s*(.+?)(?=\n\s*Q|\Z)", re.S
+)
 
 
 class LLMGenerator:

@@ -80,7 +80,7 @@ def _heading_question(heading: str) -> str:
     heading = heading.strip().rstrip(":.")
     if heading.endswith("?"):
         return heading
-    return f"What does the section \"{heading}\" explain?"
+    return f'What does the section "{heading}" explain?'
 
 
 def _key_sentence_pairs(said: list[str], chunk: Chunk) -> list[Pair]:
@@ -94,7 +94,7 @@ def _key_sentence_pairs(said: list[str], chunk: Chunk) -> list[Pair]:
         score = sum(freq[w] for w in set(words)) / len(set(words)) ** 0.5
         scored.append((-score, position, sentence, words))
     pairs = []
-    for _, _, sentence, words in sorted(scored)[:8]:
+    for _, _, sentence, _words in sorted(scored)[:8]:
         topic = _topic(sentence, freq, chunk.text)
         question = f"What does the text say about {topic}"
         if chunk.heading:

@@ -14,7 +14,7 @@ STOPWORDS = frozenset(
     more most my no nor not now of off on once only or other our ours out over own same she should
     so some such than that the their them then there these they this those through to too under
     until up very was we were what when where which while who whom why will with would you your
-    may might must shall one two many much use used using like also however therefore thus""".split()
+    may might must shall one two many much use used using like also however therefore thus""".split()  # noqa: SIM905
 )
 
 

@@ -14,7 +14,7 @@ _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?!\w)"
 )
@@ -49,8 +49,16 @@ DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...]
     ("IBAN", _IBAN, None),
     ("IP_ADDRESS", _IPV4, _ip),
     ("IP_ADDRESS", _IPV6, _ip),
-    ("PHONE", _PHONE, lambda s: sum(c.isdigit() for c in s) >= 7),
+    ("PHONE", _PHONE, None),
 )
+
+
+def _phone(match: re.Match[str]) -> bool:
+    """7 to 15 digits, not part of a longer run of digit groups (an account or card number)."""
+    digits = sum(c.isdigit() for c in match.group(0))
+    before = match.string[: match.start()].rstrip(" -.")[-1:]
+    after = match.string[match.end() :].lstrip(" -.")[:1]
+    return 7 <= digits <= 15 and not before.isdigit() and not after.isdigit()
 
 
 def find_pii(text: str) -> dict[str, int]:
@@ -65,6 +73,8 @@ def redact(text: str) -> tuple[str, dict[str, int]]:
 
         def replace(match: re.Match[str], kind: str = kind, check=check) -> str:  # type: ignore[no-untyped-def]
             if check is not None and not check(match.group(0)):
+                return match.group(0)
+            if kind == "PHONE" and not _phone(match):
                 return match.group(0)
             found[kind] = found.get(kind, 0) + 1
             return f"[{kind}]"

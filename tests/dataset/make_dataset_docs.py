@@ -78,27 +78,37 @@ Alerts arrive by email or text message.</p>
 """
 
 NOTES = [
-    {"title": "Firmware updates", "text": "Firmware is the software inside each probe. Updates "
-     "install over the radio at night so that readings are not interrupted."},
-    {"title": "Data export", "text": "Export is the feature that writes all readings to a CSV "
-     "file. Open the dashboard, choose a date range, then press the export button."},
+    {
+        "title": "Firmware updates",
+        "text": "Firmware is the software inside each probe. Updates "
+        "install over the radio at night so that readings are not interrupted.",
+    },
+    {
+        "title": "Data export",
+        "text": "Export is the feature that writes all readings to a CSV "
+        "file. Open the dashboard, choose a date range, then press the export button.",
+    },
 ]
 
 GLOSSARY_CSV = (
     "term,definition\n"
-    "Field capacity,\"Field capacity is the amount of water soil holds after excess water drains "
-    "away.\"\n"
-    "Wilting point,\"Wilting point is the moisture level below which plants cannot draw water "
-    "from the soil.\"\n"
+    'Field capacity,"Field capacity is the amount of water soil holds after excess water drains '
+    'away."\n'
+    'Wilting point,"Wilting point is the moisture level below which plants cannot draw water '
+    'from the soil."\n'
 )
 
 MANUAL_PAGES = [
-    ("Maintenance manual",
-     "Cleaning is the first maintenance task of each season. Wipe the electrodes with a damp "
-     "cloth and check the cable for cracks. A cracked cable lets water reach the electronics."),
-    ("Storage",
-     "Winter storage is the practice of removing probes before the ground freezes. Store the "
-     "probes indoors in a dry box and remove the battery packs."),
+    (
+        "Maintenance manual",
+        "Cleaning is the first maintenance task of each season. Wipe the electrodes with a damp "
+        "cloth and check the cable for cracks. A cracked cable lets water reach the electronics.",
+    ),
+    (
+        "Storage",
+        "Winter storage is the practice of removing probes before the ground freezes. Store the "
+        "probes indoors in a dry box and remove the battery packs.",
+    ),
 ]
 
 
@@ -160,7 +170,9 @@ def main() -> None:
     write_encrypted_pdf(DOCS / "manual.pdf", DOCS / "locked.pdf")
     write_docx(DOCS / "controller.docx")
     # The skip paths: a PDF cut short, a file of binary data, a type nobody reads.
-    (DOCS / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pag" + bytes(range(40)))
+    (DOCS / "broken.pdf").write_bytes(
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pag" + bytes(range(40))
+    )
     (DOCS / "firmware.txt").write_bytes(bytes(range(256)) * 4)
     (DOCS / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
 
