@@ -69,6 +69,8 @@ def _create_options(func: Any) -> Any:
         click.option("--toxicity-filter/--no-toxicity-filter", default=None),
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
         click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
+        click.option("--cache-dir", type=click.Path(file_okay=False),
+                     help="LLM reply cache [default: .lfm-cache/generations]."),
         click.option("--workers", type=click.IntRange(0), default=0, help="Reader processes [default: one per core]."),
         click.option("--force", is_flag=True, help="Replace existing output."),
     ]  # fmt: skip
@@ -144,7 +146,8 @@ def run_create(flags: dict[str, Any]) -> None:
             dataset, sources=sources, seed=flags["seed"] if flags["seed"] is not None else seed,
             tokenizer=flags["tokenizer"],
         )  # fmt: skip
-        options = with_cache(options, Path(".lfm-cache") / "generations")
+        cache = flags["cache_dir"] or Path(".lfm-cache") / "generations"
+        options = with_cache(options, Path(cache))
         from dataclasses import replace
 
         options = replace(options, workers=flags["workers"])

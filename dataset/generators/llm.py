@@ -39,7 +39,13 @@ class LLMGenerator:
         self.name = getattr(client, "name", "llm")
         self.concurrency = max(1, settings.concurrency)
         self._lock = threading.Lock()
-        self.stats: dict[str, int] = {"prompts": 0, "unparsable_replies": 0, "failed_requests": 0}
+        self._own: dict[str, int] = {"prompts": 0, "unparsable_replies": 0, "failed_requests": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Our counters and the client's (requests, retries, cache hits)."""
+        with self._lock:
+            return {**self._own, **getattr(self.client, "stats", {})}
 
     def pairs(self, chunks: list[Chunk], count: list[int]) -> list[Pair]:
         jobs = [(chunk, n) for chunk, n in zip(chunks, count, strict=True) if n > 0]
@@ -76,9 +82,7 @@ class LLMGenerator:
 
     def _count(self, key: str) -> None:
         with self._lock:
-            self.stats[key] = self.stats.get(key, 0) + 1
-            for name, value in getattr(self.client, "stats", {}).items():
-                self.stats[name] = value
+            self._own[key] += 1
 
 
 class GenerationFailed(Exception):
