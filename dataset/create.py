@@ -30,6 +30,8 @@ from .writer import RecordWriter
 
 Progress = Callable[[int, int], None]
 EXAMPLES_KEPT = 3  # examples shown in the dataset card
+SMALL_CORPUS = 32  # files; fewer are read in this process
+BATCH = 8  # files per task sent to a worker process
 
 
 @dataclass
@@ -101,19 +103,25 @@ def _build(
 
 
 def _results(files: list[SourceFile], options: CreateOptions) -> Iterator[DocumentResult]:
-    work = partial(process_file, options=options)
     workers = min(options.worker_count, len(files))
-    if workers <= 1 or len(files) < 4:
-        yield from map(work, files)
+    # Starting worker processes costs about a second each: small corpora are read in-process.
+    if workers <= 1 or len(files) < SMALL_CORPUS:
+        yield from (process_file(file, options) for file in files)
         return
+    # Fewer, larger messages between processes (itertools.batched needs Python 3.12).
+    batches = (tuple(files[i : i + BATCH]) for i in range(0, len(files), BATCH))
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from _bounded_map(pool, work, files, window=workers * 8)
+        work = partial(_process_batch, options=options)
+        for batch in _bounded_map(pool, work, batches, window=workers * 2):
+            yield from batch
 
 
-def _bounded_map(
-    pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int
-) -> Iterator:
-    """``pool.imap`` with at most ``window`` results in flight, in order: a slow consumer (a
+def _process_batch(files: tuple[SourceFile, ...], options: CreateOptions) -> list[DocumentResult]:
+    return [process_file(file, options) for file in files]
+
+
+def _bounded_map(pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int) -> Iterator:
+    """``pool.imap`` with at most ``window`` tasks in flight, in order: a slow consumer (a
     remote generator) must not let finished documents pile up in memory."""
     it = iter(items)
     pending = deque(pool.apply_async(work, (x,)) for x in itertools.islice(it, window))

@@ -2,8 +2,10 @@
 
 Exact duplicates are found by a hash of the normalized text; near duplicates by MinHash
 signatures of word trigrams in an LSH index at the configured Jaccard threshold. Signatures are
-computed where records are assessed (in worker processes); only the index lives here. Records
-of one group (an example and its augmentations) never remove each other.
+computed where records are assessed (in worker processes); only the index lives here. The LSH
+bands favour recall (few missed near copies) and each candidate is then confirmed by its
+estimated Jaccard similarity, so recall does not cost false removals. Records of one group (an
+example and its augmentations) never remove each other.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ class Deduplicator:
     def __init__(self, threshold: float) -> None:
         from datasketch import MinHashLSH
 
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        # weights (false positive, false negative): lean to recall; candidates are confirmed below.
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=(0.2, 0.8))
         self.exact: set[bytes] = set()
         self.groups: dict[str, str] = {}  # LSH key -> group
+        self.values: dict[str, Any] = {}  # LSH key -> MinHash values (32-bit: 256 bytes each)
         self.threshold = threshold
 
     def check(self, text: str, group: str, values: Any) -> str | None:
@@ -55,10 +59,15 @@ class Deduplicator:
             return "exact_duplicate"
         minhash = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme=SCHEME)
         for key in self.lsh.query(minhash):
-            if self.groups[key] != group:
+            if self.groups[key] != group and self._similar(values, self.values[key]):
                 return "near_duplicate"
         key = str(len(self.groups))
         self.lsh.insert(key, minhash)
         self.groups[key] = group
+        self.values[key] = values.astype("uint32")  # affine32 values fit: half the memory
         self.exact.add(digest)
         return None
+
+    def _similar(self, a: Any, b: Any) -> bool:
+        """Estimated Jaccard similarity (share of equal MinHash values) at the threshold."""
+        return float((a == b).mean()) >= self.threshold

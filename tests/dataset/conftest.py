@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach the network
 
 pytest.importorskip("pypdf")  # the `dataset` extra
 

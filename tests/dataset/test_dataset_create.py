@@ -170,3 +170,18 @@ def test_check_reports_without_removing(tmp_path):
     assert len(data.read_text().splitlines()) == 4
     strict = CliRunner().invoke(lfm, ["dataset", "check", str(data), "--strict"])
     assert strict.exit_code == 1
+
+
+def test_worker_processes_give_the_same_dataset(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"doc{i:02}.md").write_text(
+            f"# Topic {i}\n\nWidget {i} is a part that holds shelf {i} against the wall. "
+            f"It carries {i * 3} kilograms when mounted with two screws.\n"
+        )
+    one = create(CreateOptions(sources=(str(corpus),), workers=1, split_ratio=0.25), tmp_path / "a")
+    two = create(CreateOptions(sources=(str(corpus),), workers=2, split_ratio=0.25), tmp_path / "b")
+    for name in ("train.jsonl", "test.jsonl", "dataset_report.json"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+    assert one["records"] == two["records"] and one["records"]["test"] > 0
