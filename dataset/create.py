@@ -120,7 +120,9 @@ def _process_batch(files: tuple[SourceFile, ...], options: CreateOptions) -> lis
     return [process_file(file, options) for file in files]
 
 
-def _bounded_map(pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int) -> Iterator:
+def _bounded_map(
+    pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int
+) -> Iterator:
     """``pool.imap`` with at most ``window`` tasks in flight, in order: a slow consumer (a
     remote generator) must not let finished documents pile up in memory."""
     it = iter(items)

@@ -29,4 +29,6 @@ def sentences(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS and len(w) > 2]
+    return [
+        w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS and len(w) > 2
+    ]

@@ -108,8 +108,10 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
     if item.scores["quality"] < settings.min_quality_score:
         return "low_quality"
     grounded = item.scores.get("grounding")
-    if settings.factual_verification and grounded is not None and (
-        grounded < settings.factual_consistency
+    if (
+        settings.factual_verification
+        and grounded is not None
+        and (grounded < settings.factual_consistency)
     ):
         return "ungrounded"
     return None

@@ -76,8 +76,13 @@ class Handler(BaseHTTPRequestHandler):
                 "id": f"cmpl-{number}",
                 "object": "chat.completion",
                 "model": request["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}],  # fmt: skip
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],  # fmt: skip
             }
             with LOCK:
                 STATE["answered"] += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lfm.dataset.create import create
 from lfm.dataset.generators.base import GenerationSettings
 from lfm.dataset.generators.llm import parse_pairs
@@ -43,8 +42,12 @@ def test_transformers_generator_runs_the_local_model(tiny_model, tmp_path):
         backend="transformers", model=str(tiny_model), questions_per_chunk=1, max_new_tokens=12
     )
     report = create(
-        CreateOptions(sources=(str(DOCS / "faq.txt"), str(DOCS / "guide.md")),
-                      generation=generation, augmentation=True, workers=1),  # fmt: skip
+        CreateOptions(
+            sources=(str(DOCS / "faq.txt"), str(DOCS / "guide.md")),
+            generation=generation,
+            augmentation=True,
+            workers=1,
+        ),  # fmt: skip
         tmp_path / "out.jsonl",
     )
     stats = report["generator"]["stats"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lfm.compiler.diagnostics import CompileError
 from lfm.compiler.pipeline import analyze, compile_config
 
@@ -26,9 +25,10 @@ def test_documents_default_to_alpaca_and_reach_train_py(write_config, tmp_path):
     train = files["train.py"]
     assert 'source_type="documents"' in train and '"pii": "drop"' in train
     assert '"minimum_length": 30' in train
-    assert "datasketch==" in files["requirements.txt"] and "lfm[train,dataset]" in files[
-        "requirements.txt"
-    ]
+    assert (
+        "datasketch==" in files["requirements.txt"]
+        and "lfm[train,dataset]" in files["requirements.txt"]
+    )
     assert ".lfm-dataset/" in files[".gitignore"]
     warned = " ".join(d.message for d in analysis.diagnostics)
     assert "quality_control" not in warned  # used now: no "not yet" warning
