@@ -67,6 +67,9 @@ def _create_options(func: Any) -> Any:
         click.option("--language", help="Keep records in this language only (ISO 639-1)."),
         click.option("--pii", type=click.Choice(["redact", "drop", "off"]), help="Personal data: redact (default), drop or keep."),
         click.option("--toxicity-filter/--no-toxicity-filter", default=None),
+        click.option("--toxicity-scorer", help="A module:function scorer [default: offline word list]."),
+        click.option("--include-context", is_flag=True, default=None,
+                     help="Put the source chunk in each example's input (RAG-style)."),
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
         click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
         click.option("--cache-dir", type=click.Path(file_okay=False),
@@ -100,6 +103,8 @@ FLAG_PATHS = {
     "language": ("quality_control", "language"),
     "pii": ("quality_control", "pii"),
     "toxicity_filter": ("quality_control", "toxicity_filter"),
+    "toxicity_scorer": ("quality_control", "toxicity_scorer"),
+    "include_context": ("preprocessing", "qa_generation", "include_context"),
     "min_quality": ("quality_control", "min_quality_score"),
     "dedup": ("quality_control", "duplicate_detection"),
 }
@@ -109,10 +114,15 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     """(dataset section, its document sources, seed) from a model_config, or empty."""
     if not config:
         return {}, [], 42
-    from .cli import friendly_errors  # noqa: F401 - CompileError is printed by the caller
+    from .diagnostics import CompileError
     from .pipeline import analyze
 
-    resolved = analyze(config).resolved.config
+    try:
+        resolved = analyze(config).resolved.config
+    except CompileError as exc:  # the config's own errors, printed like `lfm validate`
+        for diagnostic in exc.diagnostics:
+            click.echo(diagnostic.format(), err=True)
+        sys.exit(1)
     dataset = copy.deepcopy(resolved["dataset"])
     base = Path(config).parent
     path = dataset.get("source", {}).get("path")

@@ -74,6 +74,7 @@ def options_from_config(
                 max_retries=qa.get("max_retries", 4),
                 requests_per_minute=qa.get("requests_per_minute", 0),
                 concurrency=qa.get("concurrency", 4),
+                with_context=qa.get("include_context", False),
             ),
             quality=QualitySettings(
                 min_length=qc.get("minimum_length", 0),
@@ -82,6 +83,7 @@ def options_from_config(
                 pii=qc.get("pii", "redact"),
                 toxicity_filter=qc.get("toxicity_filter", False),
                 toxicity_threshold=qc.get("toxicity_threshold", 0.1),
+                toxicity_scorer=qc.get("toxicity_scorer"),
                 min_quality_score=max(
                     qc.get("min_quality_score", 0.0),
                     dataset.get("validation", {}).get("quality_threshold", 0.0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from typing import Any
 
 NUM_PERM = 64
@@ -30,11 +31,29 @@ def shingles(text: str) -> set[bytes]:
     return {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
 
 
-def signature(text: str) -> Any:
-    """MinHash values of ``text`` (a numpy array, cheap to send between processes)."""
+@lru_cache(maxsize=1)
+def _permutations() -> Any:
+    """The hash permutations, computed once: building them dominates a MinHash's cost."""
     from datasketch import MinHash
 
-    minhash = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+
+
+def _minhash(hashvalues: Any = None) -> Any:
+    from datasketch import MinHash
+
+    return MinHash(
+        num_perm=NUM_PERM,
+        seed=1,
+        scheme=SCHEME,
+        permutations=_permutations(),
+        hashvalues=hashvalues,
+    )
+
+
+def signature(text: str) -> Any:
+    """MinHash values of ``text`` (a numpy array, cheap to send between processes)."""
+    minhash = _minhash()
     minhash.update_batch(list(shingles(text)))
     return minhash.hashvalues
 
@@ -52,12 +71,10 @@ class Deduplicator:
 
     def check(self, text: str, group: str, values: Any) -> str | None:
         """``exact_duplicate``/``near_duplicate`` if seen before, else remember it and None."""
-        from datasketch import MinHash
-
         digest = hashlib.blake2b(normalize(text).encode(), digest_size=16).digest()
         if digest in self.exact:
             return "exact_duplicate"
-        minhash = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=values, scheme=SCHEME)
+        minhash = _minhash(values)
         for key in self.lsh.query(minhash):
             if self.groups[key] != group and self._similar(values, self.values[key]):
                 return "near_duplicate"

@@ -185,3 +185,24 @@ def test_worker_processes_give_the_same_dataset(tmp_path):
     for name in ("train.jsonl", "test.jsonl", "dataset_report.json"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     assert one["records"] == two["records"] and one["records"]["test"] > 0
+
+
+def test_config_errors_print_like_validate(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "model_config:\n  base_model: m\n  dataset: {source: {type: documents, path: ./d}, preprocessing: {chunk_size: 64, chunk_overlap: 60}}\n"
+    )
+    done = CliRunner().invoke(lfm, ["dataset", "create", "--config", str(bad)])
+    assert done.exit_code == 1 and "less than half of chunk_size" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_include_context_puts_the_chunk_in_the_input(tmp_path):
+    out = tmp_path / "ctx.jsonl"
+    done = CliRunner().invoke(
+        lfm, ["dataset", "create", "--source", str(DOCS / "faq.txt"), "--include-context",
+              "--questions-per-doc", "1", "-o", str(out)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    record = _lines(out)[0]
+    assert record["input"] and record["output"] in record["input"]
