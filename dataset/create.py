@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .discover import SourceFile, discover
+from .errors import DatasetError
 from .formats import to_record
 from .generators.base import Generator, build_generator
 from .options import CreateOptions
@@ -58,6 +60,7 @@ def create(
 ) -> dict[str, Any]:
     """Build the dataset at ``output``; returns the report (also written beside it)."""
     files = discover(options.sources)
+    _refuse_overwriting_sources(files, output)
     staging = Staging(output, force=force)
     try:
         report = _build(files, options, staging, progress)
@@ -67,6 +70,14 @@ def create(
         raise
     report["files"] = {role: str(path) for role, path in written.items()}
     return report
+
+
+def _refuse_overwriting_sources(files: list[SourceFile], output: Path) -> None:
+    target = Path(os.path.abspath(output))
+    for file in files:
+        path = Path(os.path.abspath(file.path))
+        if path == target or path.is_relative_to(target):
+            raise DatasetError(f"--output {output} would overwrite the source {file.path}")
 
 
 def _build(

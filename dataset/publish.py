@@ -56,6 +56,16 @@ class Staging:
             raise DatasetError(f"{existing[0]} exists; pass --force to replace it")
         if self.is_dir and self.output.is_file():
             raise DatasetError(f"{output} is a file; name a folder or a .jsonl file")
+        if (
+            self.is_dir
+            and self.output.is_dir()
+            and not (self.output / DIR_NAMES["report"]).exists()
+        ):
+            # --force replaces a dataset this command wrote, never some other folder.
+            raise DatasetError(
+                f"{output} is a folder that lfm did not write (no {DIR_NAMES['report']}); "
+                f"choose another --output"
+            )
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.", dir=self.output.parent))
 

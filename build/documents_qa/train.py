@@ -49,7 +49,7 @@ def main() -> None:
                 "include_metadata": True,
                 "chunk_size": 256,
                 "chunk_overlap": 32,
-                "qa_generation": {"concurrency": 4, "enabled": True, "max_retries": 4, "model": "offline", "questions_per_doc": 4, "requests_per_minute": 0},
+                "qa_generation": {"concurrency": 4, "enabled": True, "include_context": False, "max_retries": 4, "model": "offline", "questions_per_doc": 4, "requests_per_minute": 0},
                 "quality_control": {"duplicate_detection": True, "factual_consistency": 0.5, "factual_verification": False, "maximum_length": 2048, "min_quality_score": 0.0, "minimum_length": 20, "near_duplicate_threshold": 0.85, "pii": "redact", "toxicity_filter": True, "toxicity_threshold": 0.1},
                 "quality_threshold": 0.0,
                 "augmentation": True,

@@ -206,3 +206,21 @@ def test_include_context_puts_the_chunk_in_the_input(tmp_path):
     assert done.exit_code == 0, done.output
     record = _lines(out)[0]
     assert record["input"] and record["output"] in record["input"]
+
+
+def test_force_never_replaces_sources_or_foreign_folders(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nA widget is a part that holds a shelf against the wall.\n")
+    from lfm.dataset.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="would overwrite the source"):
+        create(CreateOptions(sources=(str(docs),)), docs, force=True)
+    with pytest.raises(DatasetError, match="would overwrite the source"):
+        create(CreateOptions(sources=(str(docs / "a.md"),)), docs / "a.md", force=True)
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(DatasetError, match="did not write"):
+        create(CreateOptions(sources=(str(docs),)), other, force=True)
+    assert (other / "keep.jpg").exists() and (docs / "a.md").exists()
