@@ -20,6 +20,7 @@ import click
 
 from . import __version__
 from .cli_registry import REGISTRY_COMMANDS
+from .cli_dataset import create_dataset_cmd, dataset_group
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
 
@@ -340,6 +341,8 @@ COMMANDS = (
     export_cmd,
     dev_group,
     *REGISTRY_COMMANDS,
+    dataset_group,
+    create_dataset_cmd,
 )
 
 

@@ -17,6 +17,7 @@ from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
 from .requirements import requirements_for
 from .resolve import Decision, Resolved
+from .rules.data import DOCUMENT_TYPES
 from .rules.distributed import ACCELERATE_TYPE, ZERO_STAGE
 from .rules.training import BUNDLE_OUTPUT
 
@@ -76,6 +77,8 @@ class DataPlan:
     train_on_inputs: bool
     seed: int
     split: str
+    # Document sources: the settings that build the dataset (key, value), in a stable order.
+    documents: tuple[tuple[str, Any], ...] = ()
 
     @property
     def summary(self) -> str:
@@ -90,6 +93,9 @@ class DataPlan:
             if self.format == "auto"
             else f"{self.format} records"
         )
+        if self.documents:
+            records = f"documents -> {self.format} records (built once, cached by content hash)"
+            held = held.replace("of examples", "of documents")
         return f"{records} -> token ids; loss on {loss}; {held}."
 
 
@@ -199,7 +205,10 @@ def build_plan(
         training=_training_plan(cfg, derived, for_bundle),
         distributed=_distributed_plan(cfg, derived),
         requirements=requirements_for(
-            METHODS[method.name], cfg["distributed"]["strategy"], derived["report_to"]
+            METHODS[method.name],
+            cfg["distributed"]["strategy"],
+            derived["report_to"],
+            documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
         ),
         decisions=resolved.decisions,
         resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),
@@ -235,6 +244,21 @@ def _data_plan(cfg: dict[str, Any], for_bundle: PathMapper) -> DataPlan:
         train_on_inputs=pre["train_on_inputs"],
         seed=cfg["fine_tuning"]["training"]["seed"],
         split=source["split"],
+        documents=_document_settings(ds) if source["type"] in DOCUMENT_TYPES else (),
+    )
+
+
+def _document_settings(ds: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """What lfm.dataset needs to build the records (see lfm.dataset.options)."""
+    pre = ds["preprocessing"]
+    return (
+        ("include_metadata", ds["source"]["include_metadata"]),
+        ("chunk_size", pre["chunk_size"]),
+        ("chunk_overlap", pre["chunk_overlap"]),
+        ("qa_generation", dict(sorted(pre.get("qa_generation", {}).items()))),
+        ("quality_control", dict(sorted(ds.get("quality_control", {}).items()))),
+        ("quality_threshold", ds["validation"]["quality_threshold"]),
+        ("augmentation", ds["augmentation"]),
     )
 
 

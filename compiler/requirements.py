@@ -26,8 +26,19 @@ def constraints() -> dict[str, str]:
     return pins
 
 
-def requirements_for(method: Method, strategy: str, trackers: list[str]) -> tuple[str, ...]:
+# What lfm.dataset needs where a bundle builds its dataset from documents (the `dataset` extra).
+DOCUMENT_PACKAGES = (
+    "pypdf", "beautifulsoup4", "lxml", "python-docx", "charset-normalizer", "langdetect",
+    "datasketch", "matplotlib",
+)  # fmt: skip
+
+
+def requirements_for(
+    method: Method, strategy: str, trackers: list[str], *, documents: bool = False
+) -> tuple[str, ...]:
     names = ["torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers"]
+    if documents:
+        names += DOCUMENT_PACKAGES
     if method.quantize_4bit:
         names.append("bitsandbytes")
     if strategy.startswith("deepspeed"):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import formats, labeling, render
 from .errors import RuntimeConfigError
-from .sources import SOURCE_TYPES, load_records
+from .sources import DOCUMENT_SOURCES, SOURCE_TYPES, load_document_splits, load_records
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -43,6 +43,8 @@ class DatasetSpec:
     train_on_inputs: bool = False
     seed: int = 42
     split: str = "train"
+    # Document sources only: how lfm.dataset builds the records (see lfm.dataset.bundle).
+    documents: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.source_type not in SOURCE_TYPES:
@@ -73,10 +75,30 @@ def load_sft_dataset(
     Both datasets have exactly the columns ``input_ids``, ``attention_mask`` and
     ``labels``; labels are -100 outside the responses unless ``train_on_inputs``.
     """
+    if spec.source_type in DOCUMENT_SOURCES:
+        return _documents_dataset(spec, tokenizer, base_dir)
     records = load_records(spec, base_dir)
     fmt = formats.detect_format(records[0]) if spec.format == "auto" else spec.format
     examples = _tokenize(records, fmt, spec, tokenizer)
     return _holdout_split(examples, spec.holdout_ratio, spec.seed)
+
+
+def _documents_dataset(
+    spec: DatasetSpec, tokenizer: Any, base_dir: str | os.PathLike[str] | None
+) -> tuple[Dataset, Dataset | None]:
+    """Records built from documents come split by source document already."""
+    name = getattr(tokenizer, "name_or_path", None)
+    train, test = load_document_splits(spec, base_dir, name or None)
+    fmt = formats.detect_format(train[0]) if spec.format == "auto" else spec.format
+    examples = _tokenize(train, fmt, spec, tokenizer)
+    if spec.holdout_ratio == 0:
+        return examples, None
+    if test is None:
+        logger.warning(
+            "Only one document could be read: holding out examples instead of documents."
+        )
+        return _holdout_split(examples, spec.holdout_ratio, spec.seed)
+    return examples, _tokenize(test, fmt, spec, tokenizer)
 
 
 def collator(tokenizer: Any) -> Any:

@@ -29,11 +29,7 @@ SUFFIXES = (*JSON_SUFFIXES, ".csv")
 def load_records(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Load the raw (untokenized) records ``spec`` points at; never empty."""
     if spec.source_type in DOCUMENT_SOURCES:
-        raise RuntimeConfigError(
-            f"dataset.source.type {spec.source_type!r}: building training data from documents "
-            f"is not available in this lfm version; turn the documents into JSONL records "
-            f"(alpaca or chat) and set dataset.source.type: local with their path"
-        )
+        return load_document_splits(spec, base_dir)[0]
     if spec.source_type == "hub":
         records, where = _load_hub(spec, base_dir), spec.path
     elif spec.source_type == "local":
@@ -47,6 +43,53 @@ def load_records(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None = No
     if len(records) == 0:
         raise RuntimeConfigError(f"dataset.source.path: {where} contains no records; add data")
     return records
+
+
+def load_document_splits(
+    spec: DatasetSpec,
+    base_dir: str | os.PathLike[str] | None = None,
+    tokenizer_name: str | None = None,
+) -> tuple[Dataset, Dataset | None]:
+    """Build (once) and load the records generated from a document source: (train, test).
+
+    The work is done by ``lfm.dataset`` (the ``dataset`` extra), imported only here so
+    bundles without document sources never need it. Test is None when no document could
+    be held out (a single document, or split_ratio 0).
+    """
+    try:
+        from lfm.dataset import DatasetError
+        from lfm.dataset.bundle import build_for_training
+    except ImportError as exc:
+        raise RuntimeConfigError(
+            f"dataset.source.type {spec.source_type!r} builds the dataset from documents, which "
+            f"needs the dataset extra ({exc}); pip install 'lfm[dataset]'"
+        ) from None
+    source = paths.resolve_local(spec.path, base_dir)
+    if not source.exists():
+        raise RuntimeConfigError(
+            f"dataset.source.path: {source} does not exist; fix the path (relative paths are "
+            f"resolved against the bundle directory)"
+        )
+    bundle = Path(base_dir) if base_dir is not None else Path.cwd()
+    try:
+        train, test = build_for_training(
+            spec.documents or {},
+            source=source,
+            fmt="alpaca" if spec.format == "auto" else spec.format,
+            split_ratio=spec.holdout_ratio,
+            seed=spec.seed,
+            tokenizer=tokenizer_name,
+            cache_root=bundle / ".lfm-dataset",
+        )
+    except DatasetError as exc:
+        raise RuntimeConfigError(f"dataset.source.path: {exc}") from None
+    report = train.parent / "dataset_report.json"
+    if train.stat().st_size == 0:
+        raise RuntimeConfigError(
+            f"dataset.source.path: no training records were generated from {source}; see "
+            f"{report} for skipped files and filter counts"
+        )
+    return _load_files([train]), _load_files([test]) if test and test.stat().st_size else None
 
 
 def _load_hub(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None) -> Dataset:

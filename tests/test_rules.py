@@ -171,7 +171,7 @@ def test_settings_without_an_artifact_yet_are_named(write_config):
     )
     warned = " ".join(w.message for w in analysis.diagnostics)
     assert "evaluation is recorded in lfm.lock.json" in warned
-    assert "cannot build training data from documents yet" in warned
+    assert "documents" not in warned  # document sources are built now
 
 
 def test_target_modules_are_checked_against_a_local_models_config(write_config, tmp_path):

@@ -33,7 +33,7 @@ def main() -> None:
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
 
     # ---- Data -----------------------------------------------------------------------------
-    # alpaca records -> token ids; loss on the response tokens only; 20% of examples held out.
+    # documents -> alpaca records (built once, cached by content hash) -> token ids; loss on the response tokens only; 20% of documents held out.
     train_dataset, eval_dataset = data.load_sft_dataset(
         data.DatasetSpec(
             source_type="rag_documents",
@@ -43,6 +43,17 @@ def main() -> None:
             holdout_ratio=0.2,
             train_on_inputs=False,
             seed=42,
+            # Built from the documents by lfm.dataset before the first run; reused while the
+            # documents and these settings stay the same (see .lfm-dataset/).
+            documents={
+                "include_metadata": True,
+                "chunk_size": 384,
+                "chunk_overlap": 48,
+                "qa_generation": {"concurrency": 4, "enabled": True, "include_context": False, "max_retries": 4, "model": "gpt-4o-mini-turbo", "questions_per_doc": 3, "requests_per_minute": 0},
+                "quality_control": {"duplicate_detection": True, "factual_consistency": 0.5, "factual_verification": False, "maximum_length": 0, "min_quality_score": 0.0, "minimum_length": 0, "near_duplicate_threshold": 0.85, "pii": "redact", "toxicity_filter": False, "toxicity_threshold": 0.1},
+                "quality_threshold": 0.8,
+                "augmentation": False,
+            },
         ),
         tokenizer,
         base_dir=BUNDLE_DIR,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..resolve import Context
 from .coverage import settings_not_yet_used
-from .data import dataset_source, document_sources_not_built, local_paths_exist, portable_paths
+from .data import dataset_source, document_dataset, local_paths_exist, portable_paths
 from .distributed import process_layout
 from .identity import name_from_file
 from .memory import fit_memory, gpu_names_known, method_auto
@@ -47,7 +47,7 @@ RULES: tuple[Rule, ...] = (
     gpu_names_known,
     fit_memory,
     dataset_source,
-    document_sources_not_built,
+    document_dataset,
     portable_paths,
     local_paths_exist,
     settings_not_yet_used,

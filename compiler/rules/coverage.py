@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from ..resolve import Context
 
-# Blocks whose artifacts (evaluate.py, k8s manifests, dataset builder, alerts) come later.
+# Blocks whose artifacts (evaluate.py, k8s manifests, synthetic data, alerts) come later.
+# (Document-dataset settings are checked in rules/data.py: they act on document sources.)
 NOT_YET_EMITTED = (
     (("evaluation",), "evaluate.py"),
     (("deployment",), "deployment manifests"),
-    (("dataset", "quality_control"), "dataset quality filters"),
     (("dataset", "synthetic_generation"), "synthetic data generation"),
-    (("dataset", "augmentation"), "dataset augmentation"),
-    (("dataset", "preprocessing", "qa_generation"), "Q&A generation from documents"),
-    (("dataset", "validation", "quality_threshold"), "dataset quality scoring"),
     (("monitoring", "alerting"), "training alerts"),
 )
 

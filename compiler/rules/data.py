@@ -44,15 +44,69 @@ def dataset_source(ctx: Context) -> None:
         )
 
 
-def document_sources_not_built(ctx: Context) -> None:
+# Dataset settings that only shape a dataset built from documents.
+DOCUMENT_SETTINGS = (
+    ("dataset", "quality_control"),
+    ("dataset", "augmentation"),
+    ("dataset", "preprocessing", "qa_generation"),
+    ("dataset", "preprocessing", "chunk_size"),
+    ("dataset", "preprocessing", "chunk_overlap"),
+    ("dataset", "validation", "quality_threshold"),
+)
+
+
+def document_dataset(ctx: Context) -> None:
+    """A document source is built into Q&A records before training (lfm.dataset)."""
     kind = ctx.get("dataset", "source", "type")
-    if kind in DOCUMENT_TYPES:
-        ctx.warn(
-            ("dataset", "source", "type"),
-            f"dataset.source.type {kind}: this lfm version cannot build training data from "
-            "documents yet, so train.py will stop with an error",
-            "convert the documents to JSONL records and use type: local",
+    if kind not in DOCUMENT_TYPES:
+        for path in DOCUMENT_SETTINGS:
+            if ctx.user_set(*path):
+                ctx.warn(
+                    path,
+                    f"{'.'.join(path)} shapes datasets built from documents; this {kind} "
+                    "dataset is used as it is",
+                    "use it with dataset.source.type: documents, or with `lfm dataset create "
+                    "--config` / `lfm dataset check --config`",
+                )
+        return
+    if ctx.get("dataset", "preprocessing", "format") == "auto":
+        ctx.decide(
+            ("dataset", "preprocessing", "format"),
+            "alpaca",
+            "document_dataset",
+            "documents become question/answer pairs, written as alpaca records",
         )
+    size = ctx.get("dataset", "preprocessing", "chunk_size")
+    overlap = ctx.get("dataset", "preprocessing", "chunk_overlap")
+    if isinstance(size, int) and isinstance(overlap, int) and overlap * 2 >= size:
+        ctx.error(
+            ("dataset", "preprocessing", "chunk_overlap"),
+            f"chunk_overlap {overlap} should be less than half of chunk_size {size}",
+            f"e.g. chunk_overlap: {size // 8}",
+        )
+    qa = ctx.get("dataset", "preprocessing", "qa_generation") or {}
+    backend = qa.get("backend")
+    if backend == "openai" and not qa.get("base_url"):
+        ctx.error(
+            ("dataset", "preprocessing", "qa_generation", "base_url"),
+            "the openai generator needs base_url",
+            "e.g. base_url: https://api.openai.com/v1 (and api_key_env: OPENAI_API_KEY)",
+        )
+    if backend in ("openai", "transformers") and qa.get("model", "offline") == "offline":
+        ctx.error(
+            ("dataset", "preprocessing", "qa_generation", "model"),
+            f"the {backend} generator needs a model name, not 'offline'",
+        )
+    if qa.get("base_url") and not qa.get("api_key_env") and not _loopback(qa["base_url"]):
+        ctx.warn(
+            ("dataset", "preprocessing", "qa_generation", "api_key_env"),
+            "no api_key_env: requests to the endpoint carry no API key",
+            "name the environment variable that holds the key, e.g. api_key_env: OPENAI_API_KEY",
+        )
+
+
+def _loopback(url: str) -> bool:
+    return re.match(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:|/|$)", url) is not None
 
 
 _WINDOWS = re.compile(r"^[A-Za-z]:[\\/]|\\")

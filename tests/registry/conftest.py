@@ -72,13 +72,6 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory, adapter_dir: Path) -> P
     return bundle
 
 
-def make_adapter_copy(adapter_dir: Path, dest: Path, salt: str) -> Path:
-    """A distinct adapter: the same files with a different README (a new version's content)."""
-    shutil.copytree(adapter_dir, dest)
-    (dest / "README.md").write_text(f"adapter {salt}\n")
-    return dest
-
-
 @pytest.fixture
 def registry_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty registry directory, chosen through LFM_REGISTRY as a user would."""

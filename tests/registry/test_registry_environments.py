@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import make_adapter_copy
+from registry_helpers import make_adapter_copy
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_adapter_copy
+from registry_helpers import make_adapter_copy
 
 pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow  # the server takes 15-30 s to start on a small machine

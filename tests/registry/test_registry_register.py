@@ -4,8 +4,8 @@ import json
 import os
 from pathlib import Path
 
-from conftest import make_adapter_copy
 from lfm.registry.manifest import sha256_file
+from registry_helpers import make_adapter_copy
 
 
 def _show(cli, ref):

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import make_adapter_copy
+from registry_helpers import make_adapter_copy
 
 LFM = [sys.executable, "-m", "lfm.compiler.cli_main"]
 

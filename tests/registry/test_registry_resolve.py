@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import make_adapter_copy
 from lfm.registry import RegistryError, resolve
 from lfm.registry.manifest import sha256_file
+from registry_helpers import make_adapter_copy
 
 
 @pytest.fixture

@@ -1,0 +1,305 @@
+"""`lfm dataset create|check|convert` and the seed's `llamafarm models create-dataset`.
+
+The work lives in ``lfm.dataset`` (the ``dataset`` extra), imported inside each command so
+that `lfm --help` and the compile-side commands stay light.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
+GENERATORS = ("offline", "openai", "transformers")
+
+
+def _dataset_modules() -> Any:
+    try:
+        import lfm.dataset.create as create_module
+    except ImportError as exc:
+        raise click.ClickException(
+            f"{exc}; install the dataset extra: pip install 'lfm[dataset]'"
+        ) from None
+    return create_module
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _create_options(func: Any) -> Any:
+    options = [
+        click.option("--source", "sources", multiple=True, type=click.Path(),
+                     help="A document folder or file (repeatable) [default: the config's]."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS),
+                     help="Output format [default: alpaca]."),
+        click.option("-o", "--output", type=click.Path(),
+                     help="A .jsonl/.json file or a folder [default: datasets/SOURCE_NAME.jsonl]."),
+        click.option("--config", type=click.Path(dir_okay=False),
+                     help="Take the settings from this model_config's dataset section."),
+        click.option("--generator", type=click.Choice(GENERATORS),
+                     help="Q&A generator [default: offline, or from --model/--base-url]."),
+        click.option("--model", help="Generator model: a name at --base-url, or a local path."),
+        click.option("--base-url", help="An OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+        click.option("--api-key-env", help="NAME of the environment variable holding the API key."),
+        click.option("--questions-per-doc", type=click.IntRange(1, 1000)),
+        click.option("--questions-per-chunk", type=click.IntRange(1, 100)),
+        click.option("--concurrency", type=click.IntRange(1, 256), help="Parallel LLM requests."),
+        click.option("--requests-per-minute", type=click.FloatRange(0), help="LLM rate limit (0: none)."),
+        click.option("--chunk-size", type=click.IntRange(16), help="Tokens per chunk [default: 384]."),
+        click.option("--chunk-overlap", type=click.IntRange(0), help="Tokens shared by neighbouring chunks [default: 48]."),
+        click.option("--tokenizer", help="Count tokens with this tokenizer (path or id) [default: words]."),
+        click.option("--split-ratio", type=click.FloatRange(0, 1, max_open=True),
+                     help="Share of documents held out as the test split."),
+        click.option("--seed", type=int, help="Split seed [default: 42]."),
+        click.option("--include-metadata", is_flag=True, default=None, help="Keep source, page and section per record."),
+        click.option("--augment", is_flag=True, default=None, help="Add question variants."),
+        click.option("--min-length", type=click.IntRange(0), help="Drop records shorter than this (chars)."),
+        click.option("--max-length", type=click.IntRange(0), help="Drop records longer than this (chars)."),
+        click.option("--language", help="Keep records in this language only (ISO 639-1)."),
+        click.option("--pii", type=click.Choice(["redact", "drop", "off"]), help="Personal data: redact (default), drop or keep."),
+        click.option("--toxicity-filter/--no-toxicity-filter", default=None),
+        click.option("--toxicity-scorer", help="A module:function scorer [default: offline word list]."),
+        click.option("--include-context", is_flag=True, default=None,
+                     help="Put the source chunk in each example's input (RAG-style)."),
+        click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
+        click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
+        click.option("--cache-dir", type=click.Path(file_okay=False),
+                     help="LLM reply cache [default: .lfm-cache/generations]."),
+        click.option("--workers", type=click.IntRange(0), default=0, help="Reader processes [default: one per core]."),
+        click.option("--force", is_flag=True, help="Replace existing output."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+# flag name -> where it goes in a model_config dataset section
+FLAG_PATHS = {
+    "fmt": ("preprocessing", "format"),
+    "model": ("preprocessing", "qa_generation", "model"),
+    "generator": ("preprocessing", "qa_generation", "backend"),
+    "base_url": ("preprocessing", "qa_generation", "base_url"),
+    "api_key_env": ("preprocessing", "qa_generation", "api_key_env"),
+    "questions_per_doc": ("preprocessing", "qa_generation", "questions_per_doc"),
+    "questions_per_chunk": ("preprocessing", "qa_generation", "questions_per_chunk"),
+    "concurrency": ("preprocessing", "qa_generation", "concurrency"),
+    "requests_per_minute": ("preprocessing", "qa_generation", "requests_per_minute"),
+    "chunk_size": ("preprocessing", "chunk_size"),
+    "chunk_overlap": ("preprocessing", "chunk_overlap"),
+    "split_ratio": ("validation", "split_ratio"),
+    "include_metadata": ("source", "include_metadata"),
+    "augment": ("augmentation",),
+    "min_length": ("quality_control", "minimum_length"),
+    "max_length": ("quality_control", "maximum_length"),
+    "language": ("quality_control", "language"),
+    "pii": ("quality_control", "pii"),
+    "toxicity_filter": ("quality_control", "toxicity_filter"),
+    "toxicity_scorer": ("quality_control", "toxicity_scorer"),
+    "include_context": ("preprocessing", "qa_generation", "include_context"),
+    "min_quality": ("quality_control", "min_quality_score"),
+    "dedup": ("quality_control", "duplicate_detection"),
+}
+
+
+def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str], int]:
+    """(dataset section, its document sources, seed) from a model_config, or empty."""
+    if not config:
+        return {}, [], 42
+    from .diagnostics import CompileError
+    from .pipeline import analyze
+
+    try:
+        resolved = analyze(config).resolved.config
+    except CompileError as exc:  # the config's own errors, printed like `lfm validate`
+        for diagnostic in exc.diagnostics:
+            click.echo(diagnostic.format(), err=True)
+        sys.exit(1)
+    dataset = copy.deepcopy(resolved["dataset"])
+    base = Path(config).parent
+    path = dataset.get("source", {}).get("path")
+    sources = [str(base / path)] if path else []
+    return dataset, sources, resolved["fine_tuning"]["training"]["seed"]
+
+
+def run_create(flags: dict[str, Any]) -> None:
+    create_module = _dataset_modules()
+    from lfm.dataset import DatasetError
+    from lfm.dataset.options import options_from_config, with_cache
+
+    dataset, sources, seed = _section_from_config(flags.pop("config"))
+    for flag, path in FLAG_PATHS.items():
+        value = flags.get(flag)
+        if value is not None:
+            node = dataset
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+    if flags["model"] and not flags["generator"] and flags["model"] != "offline":
+        dataset["preprocessing"]["qa_generation"].pop("backend", None)
+    sources = list(flags["sources"]) or sources
+    if not sources:
+        raise click.UsageError("give --source (a document folder or file) or --config")
+    output = Path(
+        flags["output"] or Path("datasets") / f"{Path(sources[0]).stem or 'dataset'}.jsonl"
+    )
+    try:
+        options = options_from_config(
+            dataset, sources=sources, seed=flags["seed"] if flags["seed"] is not None else seed,
+            tokenizer=flags["tokenizer"],
+        )  # fmt: skip
+        cache = flags["cache_dir"] or Path(".lfm-cache") / "generations"
+        options = with_cache(options, Path(cache))
+        from dataclasses import replace
+
+        options = replace(options, workers=flags["workers"])
+        started = time.monotonic()
+        report = create_module.create(options, output, force=flags["force"], progress=_progress())
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    _print_summary(report, time.monotonic() - started)
+
+
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        click.echo(f"\r{done}/{total} documents", nl=done == total, err=True)
+
+    return show
+
+
+def _print_summary(report: dict[str, Any], seconds: float) -> None:
+    docs, records = report["documents"], report["records"]
+    click.echo(
+        f"read {docs['read']} of {docs['found']} documents -> {report['chunks']} chunks -> "
+        f"{report['records_assessed']} records; kept {records['kept']} "
+        f"(train {records['train']}, test {records['test']}) in {seconds:.1f}s"
+    )
+    for skipped in docs["skipped"]:
+        click.echo(f"  skipped {skipped['file']}: {skipped['reason']}")
+    for name, f in report["filters"].items():
+        if f["removed"]:
+            click.echo(f"  removed {f['removed']} {name}: {f['why']}")
+    m = report["metrics"]
+    click.echo(f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}")
+    for role in ("train", "test", "report", "card"):
+        if role in report["files"]:
+            click.echo(f"wrote {report['files'][role]}")
+
+
+@click.group("dataset")
+def dataset_group() -> None:
+    """Build, check and convert fine-tuning datasets (needs: pip install 'lfm[dataset]')."""
+
+
+@dataset_group.command("create")
+@_create_options
+def create_cmd(**flags: Any) -> None:
+    """Turn documents into a Q&A (or plain-text) dataset with a report and a dataset card."""
+    run_create(flags)
+
+
+@click.command("create-dataset")
+@_create_options
+def create_dataset_cmd(**flags: Any) -> None:
+    """The seed's spelling of `dataset create`."""
+    run_create(flags)
+
+
+@dataset_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(("auto", *FORMATS)), default="auto")
+@click.option(
+    "--config", type=click.Path(dir_okay=False), help="Thresholds from this model_config."
+)
+@click.option("--min-length", type=click.IntRange(0))
+@click.option("--max-length", type=click.IntRange(0))
+@click.option("--language")
+@click.option("--min-quality", type=click.FloatRange(0, 1))
+@click.option("--toxicity-filter/--no-toxicity-filter", default=None)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the report as JSON.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when any record would be removed.")
+def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, strict: bool, **flags: Any) -> None:  # fmt: skip
+    """Report what quality control would remove from a dataset file, and its metrics."""
+    _dataset_modules()
+    from lfm.dataset import DatasetError
+    from lfm.dataset.check import check_file
+    from lfm.dataset.options import options_from_config
+
+    dataset, _, seed = _section_from_config(config)
+    for flag, value in flags.items():
+        if value is not None:
+            section, key = FLAG_PATHS[flag]
+            dataset.setdefault(section, {})[key] = value
+    try:
+        settings = options_from_config(dataset, sources=[], seed=seed).quality
+        report = check_file(Path(path), settings, fmt)
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{report['file']}: {report['records']} records, {report['would_keep']} pass")
+    for name, f in report["filters"].items():
+        if f["flagged"]:
+            click.echo(f"  {f['flagged']} {name}: {f['why']} (records {f['first_records']})")
+    if report["pii_found"]:
+        click.echo(f"  personal data: {report['pii_found']}")
+    m = report["metrics"]
+    click.echo(f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}")
+    if report_path:
+        _write_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if strict and report["would_keep"] < report["records"]:
+        sys.exit(1)
+
+
+@dataset_group.command("convert")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--to", "target", type=click.Choice(FORMATS), required=True)
+@click.option("--from", "source_fmt", type=click.Choice(("auto", *FORMATS)), default="auto")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: bool) -> None:
+    """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion)."""
+    _dataset_modules()
+    from lfm.dataset import DatasetError
+    from lfm.dataset.formats import convert
+    from lfm.dataset.jsonl import read_records
+
+    out = Path(output)
+    if out.exists() and not force:
+        raise click.ClickException(f"{out} exists; pass --force to replace it")
+    if out.resolve() == Path(path).resolve():
+        raise click.ClickException("write the converted file to a new path, not over its input")
+    try:
+        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True)
+                 for r in convert(read_records(Path(path)), source_fmt, target)]  # fmt: skip
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    text = (
+        "[\n" + ",\n".join(lines) + "\n]\n"
+        if out.suffix == ".json"
+        else "".join(f"{x}\n" for x in lines)
+    )
+    _write_atomic(out, text)
+    click.echo(f"wrote {len(lines)} {target} records to {out}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

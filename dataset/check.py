@@ -1,0 +1,66 @@
+"""`lfm dataset check`: run quality control over an existing dataset file and report, removing
+nothing. Alpaca ``input`` text counts as the answer's context for the grounding score."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .formats import detect, to_messages
+from .jsonl import read_records
+from .quality import Deduplicator, Item, QualitySettings, assess
+from .quality.checks import REASONS
+from .quality.dedup import signature
+from .quality.metrics import Metrics
+from .quality.toxicity import load_scorer
+from .report import REASON_TEXT
+
+
+def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict[str, Any]:
+    scorer = load_scorer(settings.toxicity_scorer)
+    dedup = (
+        Deduplicator(settings.near_duplicate_threshold) if settings.duplicate_detection else None
+    )
+    flagged: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    examples: dict[str, list[int]] = {}
+    metrics = Metrics()
+    total = 0
+    for index, record in enumerate(read_records(path)):
+        total += 1
+        if fmt == "auto":
+            fmt = detect(record)
+        messages = to_messages(record, fmt, index)
+        context = record.get("input") if isinstance(record.get("input"), str) else None
+        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        source = meta.get("source")
+        item = Item(messages, source=source if isinstance(source, str) else None,
+                    context=context or None, group=str(index))  # fmt: skip
+        reason = assess(item, settings, scorer)
+        pii.update(item.pii_found)
+        if reason is None and dedup is not None:
+            reason = dedup.check(item.text, item.group, signature(item.text))
+        if reason is None:
+            metrics.add(item)
+        else:
+            flagged[reason] += 1
+            examples.setdefault(reason, [])
+            if len(examples[reason]) < 5:
+                examples[reason].append(index)
+    summary = metrics.summary(len(metrics.sources) or 1, 0)
+    return {
+        "file": str(path),
+        "records": total,
+        "would_keep": total - sum(flagged.values()),
+        "filters": {
+            reason: {
+                "flagged": flagged.get(reason, 0),
+                "why": REASON_TEXT[reason],
+                "first_records": examples.get(reason, []),
+            }
+            for reason in REASONS
+        },
+        "pii_found": dict(sorted(pii.items())),
+        "metrics": {k: v for k, v in summary.items() if k != "coverage_analysis"},
+    }

@@ -1,0 +1,182 @@
+"""`lfm dataset create`: documents in, a filtered, split dataset with its report and card out.
+
+Documents stream through worker processes (read, chunk, and for the offline generator also
+generate and assess) in a bounded window, so memory does not grow with the corpus; the main
+process removes duplicates, assigns splits and writes records as they arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from .discover import SourceFile, discover
+from .errors import DatasetError
+from .formats import to_record
+from .generators.base import Generator, build_generator
+from .options import CreateOptions
+from .publish import Staging
+from .quality import Deduplicator
+from .quality.metrics import Metrics
+from .report import build_report, write_outputs
+from .splits import holdout_documents
+from .stage import DocumentResult, generate_and_assess, process_file
+from .writer import RecordWriter
+
+Progress = Callable[[int, int], None]
+EXAMPLES_KEPT = 3  # examples shown in the dataset card
+SMALL_CORPUS = 32  # files; fewer are read in this process
+BATCH = 8  # files per task sent to a worker process
+
+
+@dataclass
+class Tally:
+    """Counts the report is built from."""
+
+    documents: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    generated: int = 0
+    augmented: int = 0
+    removed: Counter[str] = field(default_factory=Counter)
+    pii: Counter[str] = field(default_factory=Counter)
+    split_records: Counter[str] = field(default_factory=Counter)
+    split_documents: dict[str, set[str]] = field(
+        default_factory=lambda: {"train": set(), "test": set()}
+    )
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    generator_stats: dict[str, int] = field(default_factory=dict)
+
+
+def create(
+    options: CreateOptions, output: Path, *, force: bool = False, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Build the dataset at ``output``; returns the report (also written beside it)."""
+    files = discover(options.sources)
+    _refuse_overwriting_sources(files, output)
+    staging = Staging(output, force=force)
+    try:
+        report = _build(files, options, staging, progress)
+        written = staging.publish()
+    except BaseException:
+        staging.discard()  # the previous output stays as it was
+        raise
+    report["files"] = {role: str(path) for role, path in written.items()}
+    return report
+
+
+def _refuse_overwriting_sources(files: list[SourceFile], output: Path) -> None:
+    target = Path(os.path.abspath(output))
+    for file in files:
+        path = Path(os.path.abspath(file.path))
+        if path == target or path.is_relative_to(target):
+            raise DatasetError(f"--output {output} would overwrite the source {file.path}")
+
+
+def _build(
+    files: list[SourceFile], options: CreateOptions, staging: Staging, progress: Progress | None
+) -> dict[str, Any]:
+    holdout = holdout_documents([f.name for f in files], options.split_ratio, options.seed)
+    generator = None
+    if options.format != "completion" and options.generation.backend != "offline":
+        generator = build_generator(options.generation)
+    dedup = (
+        Deduplicator(options.quality.near_duplicate_threshold)
+        if options.quality.duplicate_detection
+        else None
+    )
+    tally, metrics = Tally(), Metrics()
+    writers = {"train": RecordWriter(staging.path("train"))}
+    if holdout:
+        writers["test"] = RecordWriter(staging.path("test"))
+    try:
+        for done, result in enumerate(_results(files, options), start=1):
+            _take(result, options, generator, dedup, holdout, writers, tally, metrics)
+            if progress:
+                progress(done, len(files))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    if generator is not None:
+        tally.generator_stats = dict(generator.stats)
+    report = build_report(
+        options, tally, metrics.summary(tally.documents - len(tally.skipped), tally.chunks)
+    )
+    write_outputs(report, metrics.lengths, tally.examples, staging)
+    return report
+
+
+def _results(files: list[SourceFile], options: CreateOptions) -> Iterator[DocumentResult]:
+    workers = min(options.worker_count, len(files))
+    # Starting worker processes costs about a second each: small corpora are read in-process.
+    if workers <= 1 or len(files) < SMALL_CORPUS:
+        yield from (process_file(file, options) for file in files)
+        return
+    # Fewer, larger messages between processes (itertools.batched needs Python 3.12).
+    batches = (tuple(files[i : i + BATCH]) for i in range(0, len(files), BATCH))
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        work = partial(_process_batch, options=options)
+        for batch in _bounded_map(pool, work, batches, window=workers * 2):
+            yield from batch
+
+
+def _process_batch(files: tuple[SourceFile, ...], options: CreateOptions) -> list[DocumentResult]:
+    return [process_file(file, options) for file in files]
+
+
+def _bounded_map(
+    pool: Any, work: Callable[..., Any], items: Iterable[Any], window: int
+) -> Iterator:
+    """``pool.imap`` with at most ``window`` tasks in flight, in order: a slow consumer (a
+    remote generator) must not let finished documents pile up in memory."""
+    it = iter(items)
+    pending = deque(pool.apply_async(work, (x,)) for x in itertools.islice(it, window))
+    while pending:
+        result = pending.popleft().get()
+        for x in itertools.islice(it, 1):
+            pending.append(pool.apply_async(work, (x,)))
+        yield result
+
+
+def _take(
+    result: DocumentResult,
+    options: CreateOptions,
+    generator: Generator | None,
+    dedup: Deduplicator | None,
+    holdout: frozenset[str],
+    writers: dict[str, RecordWriter],
+    tally: Tally,
+    metrics: Metrics,
+) -> None:
+    tally.documents += 1
+    if result.skipped is not None:
+        tally.skipped.append({"file": result.name, "reason": result.skipped})
+        return
+    tally.chunks += len(result.chunks)
+    if result.assessed is None:
+        assert generator is not None
+        generate_and_assess(result, generator, options)
+    tally.generated += result.generated
+    tally.augmented += result.augmented
+    split = "test" if result.name in holdout else "train"
+    for item, reason in result.assessed or []:
+        tally.pii.update(item.pii_found)
+        if reason is None and dedup is not None:
+            reason = dedup.check(item.text, item.group, item.signature)
+        if reason is not None:
+            tally.removed[reason] += 1
+            continue
+        record = to_record(item.messages, options.format, item.metadata)
+        writers[split].write(record)
+        tally.split_records[split] += 1
+        tally.split_documents[split].add(result.name)
+        metrics.add(item)
+        if len(tally.examples) < EXAMPLES_KEPT:
+            tally.examples.append(record)

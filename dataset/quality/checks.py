@@ -1,0 +1,143 @@
+"""Per-record quality checks, run in order; the first that fails names the removal reason.
+
+Order: length, personal data (redact or drop), language, toxicity, heuristic quality score,
+grounding in the source chunk. Duplicates are found later across records (:mod:`.dedup`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DatasetError
+from . import heuristics, pii
+from .toxicity import Scorer
+
+PII_MODES = ("off", "redact", "drop")
+# Removal reasons, in the order the checks run (the report lists every one, even at zero).
+REASONS = (
+    "too_short",
+    "too_long",
+    "pii",
+    "wrong_language",
+    "toxic",
+    "low_quality",
+    "ungrounded",
+    "exact_duplicate",
+    "near_duplicate",
+)
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    min_length: int = 0  # characters of prompt + response
+    max_length: int = 0  # 0: no limit
+    language: str | None = None  # ISO 639-1; None: any
+    pii: str = "redact"
+    toxicity_filter: bool = False
+    toxicity_threshold: float = 0.1
+    toxicity_scorer: str | None = None  # "module:function"; None: the offline word list
+    min_quality_score: float = 0.0
+    factual_verification: bool = False
+    factual_consistency: float = 0.5  # minimum grounding when factual_verification is on
+    duplicate_detection: bool = True
+    near_duplicate_threshold: float = 0.85  # estimated Jaccard similarity of word trigrams
+
+    def __post_init__(self) -> None:
+        if self.pii not in PII_MODES:
+            raise DatasetError(f"pii {self.pii!r} is not one of {', '.join(PII_MODES)}")
+        if self.max_length and self.max_length < self.min_length:
+            raise DatasetError(
+                f"maximum_length {self.max_length} is below minimum_length {self.min_length}"
+            )
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise DatasetError("near_duplicate_threshold must be in (0, 1]")
+
+
+@dataclass
+class Item:
+    """One example on its way through quality control."""
+
+    messages: list[dict[str, str]]
+    source: str | None = None  # the document it came from (splits keep documents whole)
+    context: str | None = None  # the chunk it was generated from (grounding)
+    group: str = ""  # augmented variants share their original's group (not duplicates)
+    chunk: int | None = None  # index of the source chunk (coverage)
+    metadata: dict[str, Any] | None = None
+    kind: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+    pii_found: dict[str, int] = field(default_factory=dict)
+    signature: Any = None  # MinHash values, computed where the record is assessed
+
+    @property
+    def prompt(self) -> str:
+        return "\n".join(m["content"] for m in self.messages if m["role"] != "assistant")
+
+    @property
+    def response(self) -> str:
+        return "\n".join(m["content"] for m in self.messages if m["role"] == "assistant")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m["content"] for m in self.messages)
+
+
+def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
+    """Score ``item`` (redacting personal data in place); the reason to drop it, or None."""
+    length = len(item.text)
+    if length < settings.min_length:
+        return "too_short"
+    if settings.max_length and length > settings.max_length:
+        return "too_long"
+    if settings.pii != "off":
+        redacted = [pii.redact(m["content"]) for m in item.messages]
+        for _, found in redacted:
+            for kind, n in found.items():
+                item.pii_found[kind] = item.pii_found.get(kind, 0) + n
+        if item.pii_found:
+            if settings.pii == "drop":
+                return "pii"
+            item.messages = [
+                {**m, "content": text} for m, (text, _) in zip(item.messages, redacted, strict=True)
+            ]
+    if settings.language and detect_language(item.text) not in (settings.language, None):
+        return "wrong_language"
+    _score(item, scorer if settings.toxicity_filter else None)
+    if settings.toxicity_filter and item.scores["toxicity"] > settings.toxicity_threshold:
+        return "toxic"
+    if item.scores["quality"] < settings.min_quality_score:
+        return "low_quality"
+    grounded = item.scores.get("grounding")
+    if (
+        settings.factual_verification
+        and grounded is not None
+        and (grounded < settings.factual_consistency)
+    ):
+        return "ungrounded"
+    return None
+
+
+def _score(item: Item, scorer: Scorer | None) -> None:
+    rep = heuristics.repetition(item.text)
+    symbols = heuristics.symbol_ratio(item.text)
+    grounded = heuristics.grounding(item.response, item.context)
+    item.scores.update(repetition=round(rep, 4), symbol_ratio=round(symbols, 4))
+    if grounded is not None:
+        item.scores["grounding"] = round(grounded, 4)
+    item.scores["quality"] = heuristics.quality_score(rep, symbols, grounded, item.response)
+    if scorer is not None:
+        item.scores["toxicity"] = round(float(scorer(item.text)), 4)
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of ``text`` (langdetect, seeded so reruns agree); None when unsure."""
+    if len(text.strip()) < 20:
+        return None
+    from langdetect import DetectorFactory, LangDetectException, detect_langs
+
+    DetectorFactory.seed = 0
+    try:
+        best = detect_langs(text)[0]
+    except LangDetectException:
+        return None
+    return str(best.lang).split("-")[0] if best.prob >= 0.7 else None
