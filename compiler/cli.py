@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_registry import REGISTRY_COMMANDS
 from .cli_dataset import create_dataset_cmd, dataset_group
+from .cli_registry import REGISTRY_COMMANDS
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
 
