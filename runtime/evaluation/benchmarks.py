@@ -80,9 +80,10 @@ def task_specs(
     local = TaskManager(include_path=str(include), include_defaults=False) if include else None
     # lm-eval's own index takes seconds to build: only when a benchmark is not a local one.
     builtin_needed = any(not _is_file(n) and (local is None or n not in local.task_index) for n in names)
-    manager = (
-        TaskManager(include_path=str(include) if include else None) if builtin_needed else local
-    )
+    if builtin_needed:
+        manager = TaskManager(include_path=str(include) if include else None)
+    else:
+        manager = local or TaskManager(include_defaults=False)
     specs: list[Any] = []
     for name in names:
         if _is_file(name):
@@ -150,14 +151,28 @@ def _check_loads(manager: Any, spec: Any, name: str) -> None:
 
 def _missing_data(name: str, spec: Any, exc: Exception) -> str:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    dataset = spec.get("dataset_path") if isinstance(spec, dict) else None
-    where = f"its dataset {dataset!r}" if dataset else "its dataset"
+    config = spec if isinstance(spec, dict) else {}
+    files = (config.get("dataset_kwargs") or {}).get("data_files")
+    if files:
+        where = f"its data files {_flat(files)}"
+    elif config.get("dataset_path"):
+        where = f"its dataset {config['dataset_path']!r}"
+    else:
+        where = "its dataset"
     return (
         f"evaluation.benchmarks {name!r}: {where} could not be loaded ({detail}); provide it: "
         f"run once with network access so the Hugging Face cache holds it (then HF_DATASETS_OFFLINE=1), "
         f"or write an lm-eval task YAML with dataset_path: json and dataset_kwargs.data_files "
         f"pointing at a local copy, in evaluation.benchmark_tasks_dir"
     )
+
+
+def _flat(files: Any) -> str:
+    if isinstance(files, dict):
+        return ", ".join(_flat(v) for v in files.values())
+    if isinstance(files, list):
+        return ", ".join(_flat(v) for v in files)
+    return str(files)
 
 
 def _unknown(name: str, manager: Any, include: Path | None) -> str:
