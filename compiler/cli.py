@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_evaluate import evaluate_cmd
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
 
@@ -337,6 +338,7 @@ COMMANDS = (
     schema_cmd,
     train_cmd,
     export_cmd,
+    evaluate_cmd,
     dev_group,
 )
 

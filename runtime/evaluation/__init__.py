@@ -24,6 +24,7 @@ _EXPORTS = {
     "run_after_training": "run",
     "GenerationSettings": "model_eval",
     "load_for_eval": "model_eval",
+    "load_eval_tokenizer": "model_eval",
     "holdout_set": "evalset",
     "file_set": "evalset",
     "Gates": "gates",

@@ -79,7 +79,9 @@ def task_specs(
     include = _tasks_dir(tasks_dir, base_dir)
     local = TaskManager(include_path=str(include), include_defaults=False) if include else None
     # lm-eval's own index takes seconds to build: only when a benchmark is not a local one.
-    builtin_needed = any(not _is_file(n) and (local is None or n not in local.task_index) for n in names)
+    builtin_needed = any(
+        not _is_file(n) and (local is None or n not in local.task_index) for n in names
+    )
     if builtin_needed:
         manager = TaskManager(include_path=str(include) if include else None)
     else:
@@ -97,7 +99,11 @@ def task_specs(
                 raise RuntimeConfigError(_unknown(name, manager, include))
             yaml_path = getattr(entry, "yaml_path", None)
             is_task = "task" in (getattr(entry, "cfg", None) or {})
-            spec = _with_local_data(load_yaml(yaml_path), yaml_path.parent) if yaml_path and is_task else name
+            spec = (
+                _with_local_data(load_yaml(yaml_path), yaml_path.parent)
+                if yaml_path and is_task
+                else name
+            )
         _check_loads(manager, spec, name)
         specs.append(spec)
     return manager, specs
@@ -145,7 +151,9 @@ def _check_loads(manager: Any, spec: Any, name: str) -> None:
     """Build the task now (it loads its dataset), so a missing dataset fails before any model run."""
     try:
         manager.load([spec])
-    except Exception as exc:  # lm-eval and datasets raise many kinds (ConnectionError, FileNotFound)
+    except (
+        Exception
+    ) as exc:  # lm-eval and datasets raise many kinds (ConnectionError, FileNotFound)
         raise RuntimeConfigError(_missing_data(name, spec, exc)) from None
 
 

@@ -62,7 +62,9 @@ def check(gates: Gates, results: Mapping[str, Any]) -> list[GateResult]:
     out = []
     if gates.max_perplexity is not None:
         value = _score(scores, "perplexity", "max_perplexity")["value"]
-        out.append(GateResult("max_perplexity", value, gates.max_perplexity, value <= gates.max_perplexity))
+        out.append(
+            GateResult("max_perplexity", value, gates.max_perplexity, value <= gates.max_perplexity)
+        )
     for name, bound in sorted(gates.min_scores.items()):
         value = _score(scores, name, "min_scores")["value"]
         out.append(GateResult(f"min_scores.{name}", value, bound, value >= bound))

@@ -34,7 +34,10 @@ class GenerationSettings:
     batch_size: int = 8
 
     def generate_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+        }
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
         return kwargs
@@ -68,9 +71,9 @@ def load_for_eval(
 ) -> LoadedModel:
     """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one."""
     local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
-    if local is not None and local.is_dir() and not (local / "config.json").exists():
-        if not (local / ADAPTER_CONFIG).exists():
-            raise RuntimeConfigError(_not_a_model(local))
+    markers = ("config.json", ADAPTER_CONFIG)
+    if local is not None and local.is_dir() and not any((local / m).exists() for m in markers):
+        raise RuntimeConfigError(_not_a_model(local))
     dtype = "auto" if device() == "cuda" else "float32"
     if local is not None and (local / ADAPTER_CONFIG).exists():
         base = base_model or _adapter_base(local)
@@ -82,11 +85,22 @@ def load_for_eval(
     else:
         model = modeling.load_model(path, base_dir=base_dir, dtype=dtype)
         base, kind = (base_model or path), ("full" if base_model else "base")
-    tokenizer_from = str(local) if local is not None and _has_tokenizer(local) else base
-    tokenizer = modeling.load_tokenizer(tokenizer_from, base_dir=base_dir)
+    tokenizer = load_eval_tokenizer(path, base_model=base, base_dir=base_dir)
     model.to(device())
     model.eval()
     return LoadedModel(model, tokenizer, path, base, kind)
+
+
+def load_eval_tokenizer(
+    path: str, *, base_model: str | None = None, base_dir: PathLike | None = None
+) -> Any:
+    """The tokenizer saved with the model (training saves it), else the base model's."""
+    local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
+    if local is not None and _has_tokenizer(local):
+        return modeling.load_tokenizer(str(local))
+    if local is not None and (local / ADAPTER_CONFIG).exists():
+        base_model = base_model or _adapter_base(local)
+    return modeling.load_tokenizer(base_model or path, base_dir=base_dir)
 
 
 def _adapter_base(adapter_dir: Path) -> str:
@@ -130,7 +144,11 @@ def perplexity(loaded: LoadedModel, examples: tuple[EvalExample, ...], batch_siz
         chunk = examples[start : start + batch_size]
         batch = collate(
             [
-                {"input_ids": list(e.input_ids), "attention_mask": [1] * len(e.input_ids), "labels": list(e.labels)}
+                {
+                    "input_ids": list(e.input_ids),
+                    "attention_mask": [1] * len(e.input_ids),
+                    "labels": list(e.labels),
+                }
                 for e in chunk
             ]
         )

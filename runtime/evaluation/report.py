@@ -39,7 +39,9 @@ def write_report(results: Mapping[str, Any], directory: str | os.PathLike[str]) 
         lines += ["", "## Gates", ""]
         for gate in results["gates"]:
             mark = "pass" if gate["passed"] else "**FAIL**"
-            lines.append(f"- {mark} `{gate['gate']}`: {gate['value']:.4g} (bound {gate['bound']:.4g})")
+            lines.append(
+                f"- {mark} `{gate['gate']}`: {gate['value']:.4g} (bound {gate['bound']:.4g})"
+            )
     if chart is not None:
         lines += ["", f"![fine-tuned vs base]({chart.name})"]
     path = out / REPORT_FILE
@@ -60,9 +62,13 @@ def write_chart(scores: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         score = scores[name]
-        bars = ax.bar(["base", "fine-tuned"], [score["base"], score["value"]], color=["#9aa5b1", "#2b6cb0"])
+        bars = ax.bar(
+            ["base", "fine-tuned"], [score["base"], score["value"]], color=["#9aa5b1", "#2b6cb0"]
+        )
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        ax.set_title(f"{name} ({'higher' if score['higher_is_better'] else 'lower'} is better)", fontsize=9)
+        ax.set_title(
+            f"{name} ({'higher' if score['higher_is_better'] else 'lower'} is better)", fontsize=9
+        )
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")

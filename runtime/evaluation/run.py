@@ -92,6 +92,7 @@ def finish(
     *,
     base_model: str,
     output_dir: PathLike,
+    labels: tuple[str, str] = ("fine-tuned", "base"),
 ) -> bool:
     """Write eval_results.json and the report, print a summary; False when a gate failed."""
     payload = results.build(
@@ -107,19 +108,22 @@ def finish(
     out = Path(output_dir)
     written = results.write_json(out / results.RESULTS_FILE, {"evaluation_results": payload})
     report_path = report.write_report(payload, out)
-    print_summary(payload)
+    print_summary(payload, labels)
     for gate in checked:
         print(gate.message(), file=sys.stderr if not gate.passed else sys.stdout)
     _say(f"wrote {written} and {report_path}")
     return bool(payload["passed"])
 
 
-def print_summary(payload: dict[str, Any]) -> None:
+def print_summary(
+    payload: dict[str, Any], labels: tuple[str, str] = ("fine-tuned", "base")
+) -> None:
+    """A rich table: each score for both models side by side, and the signed improvement."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{payload['model_id']}")
-    for column in ("score", "fine-tuned", "base", "improvement"):
+    for column in ("score", *labels, "improvement"):
         table.add_column(column, justify="left" if column == "score" else "right")
     for name, score in payload["scores"].items():
         table.add_row(

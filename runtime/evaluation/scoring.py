@@ -100,7 +100,9 @@ def rag_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float
     return sum(hits) / len(hits)
 
 
-def score_qa(loaded: LoadedModel, evalset: EvalSet, settings: GenerationSettings) -> dict[str, float]:
+def score_qa(
+    loaded: LoadedModel, evalset: EvalSet, settings: GenerationSettings
+) -> dict[str, float]:
     """A custom Q&A set: exact match and token F1; `accuracy` is the exact-match rate."""
     result = score(loaded, evalset, ["exact_match", "f1"], settings)
     return {"accuracy": result["exact_match"], **result}

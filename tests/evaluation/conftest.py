@@ -62,9 +62,8 @@ def trained_adapter(
 ) -> Path:
     """A LoRA adapter trained for a few dozen steps on the quickstart train split."""
     import torch
-    from peft import LoraConfig, get_peft_model
-
     from lfm.runtime import data, modeling
+    from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
     tokenizer = modeling.load_tokenizer(str(eval_tiny_model))

@@ -10,7 +10,6 @@ pytest.importorskip("lm_eval")
 pytest.importorskip("peft")
 
 from conftest import TASKS_DIR  # noqa: E402
-
 from lfm.runtime.errors import RuntimeConfigError  # noqa: E402
 from lfm.runtime.evaluation import benchmarks, model_eval  # noqa: E402
 

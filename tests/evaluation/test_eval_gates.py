@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from lfm.runtime.errors import RuntimeConfigError
 from lfm.runtime.evaluation import gates, report, results
 
@@ -24,7 +23,13 @@ def _results(tuned_metrics, base_metrics=None, tuned_bench=None, base_bench=None
         base_model="base",
         settings={},
         datasets=[
-            {"name": "holdout", "source": "d", "sha256": "0" * 64, "split": "holdout", "examples": 3}
+            {
+                "name": "holdout",
+                "source": "d",
+                "sha256": "0" * 64,
+                "split": "holdout",
+                "examples": 3,
+            }
         ],
     )
 
@@ -38,7 +43,11 @@ def test_results_follow_the_seed_shape_with_signed_improvements():
     )
     assert payload["model_id"] == "m_v1.0.0" and payload["timestamp"].endswith("Z")
     # Positive is better: perplexity fell by 4, latency rose by 10 ms.
-    assert payload["metrics"]["perplexity"] == {"value": 8.0, "base": 12.0, "improvement": "+4.0000"}
+    assert payload["metrics"]["perplexity"] == {
+        "value": 8.0,
+        "base": 12.0,
+        "improvement": "+4.0000",
+    }
     assert payload["metrics"]["latency_p95_ms"]["improvement"] == "-10.0000"
     assert payload["metrics"]["rougeL"]["improvement"] == "+0.0500"
     bench = payload["benchmarks"]["hellaswag"]

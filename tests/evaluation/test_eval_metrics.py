@@ -14,7 +14,9 @@ from lfm.runtime.evaluation import metrics  # noqa: E402
 
 
 def test_bleu_identical_is_100_and_partial_matches_the_formula():
-    assert metrics.bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100)
+    assert metrics.bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(
+        100
+    )
     # "a b c d" vs "a b c e": 1-4 gram precisions 3/4, 2/3, 1/2, 0/1; sacrebleu's exp smoothing
     # turns the zero 4-gram count into 1/(2*1); same length, so no brevity penalty.
     expected = 100 * (3 / 4 * 2 / 3 * 1 / 2 * 1 / 2) ** (1 / 4)
