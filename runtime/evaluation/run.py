@@ -28,10 +28,10 @@ PathLike = str | os.PathLike[str]
 class EvalPlan:
     """What to measure on every model evaluated."""
 
-    metrics: tuple[str, ...] = ("perplexity",)
+    metrics: Sequence[str] = ("perplexity",)
     evalset: EvalSet | None = None  # the holdout split or a test file; None: benchmarks only
-    custom_sets: tuple[EvalSet, ...] = ()  # Q&A sets scored with exact match and F1
-    benchmarks: tuple[str, ...] = ()
+    custom_sets: Sequence[EvalSet] = ()  # Q&A sets scored with exact match and F1
+    benchmarks: Sequence[str] = ()
     benchmark_tasks_dir: str | None = None
     num_fewshot: int | None = None
     benchmark_limit: int | None = None
