@@ -41,7 +41,8 @@ class GateResult:
     def message(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         relation = _RELATION[self.gate.split(".")[0]][self.passed]
-        return f"gate {self.gate} {verdict}: {self.value:.4g} {relation} {self.bound:.4g}"
+        value = self.value + 0.0  # print -0.0 as 0
+        return f"gate {self.gate} {verdict}: {value:.4g} {relation} {self.bound:.4g}"
 
     def as_json(self) -> dict[str, Any]:
         return {"gate": self.gate, "value": self.value, "bound": self.bound, "passed": self.passed}

@@ -103,6 +103,10 @@ def rag_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float
 def score_qa(
     loaded: LoadedModel, evalset: EvalSet, settings: GenerationSettings
 ) -> dict[str, float]:
-    """A custom Q&A set: exact match and token F1; `accuracy` is the exact-match rate."""
-    result = score(loaded, evalset, ["exact_match", "f1"], settings)
+    """A custom Q&A set: exact match and token F1, and rag_accuracy when the records carry their
+    source chunk; `accuracy` is the exact-match rate."""
+    names = ["exact_match", "f1"]
+    if any(e.context for e in evalset.examples):
+        names.append("rag_accuracy")
+    result = score(loaded, evalset, names, settings)
     return {"accuracy": result["exact_match"], **result}
