@@ -71,6 +71,11 @@ def load_for_eval(
 ) -> LoadedModel:
     """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one."""
     local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
+    if local is not None and not local.exists():
+        raise RuntimeConfigError(
+            f"evaluate: {local} does not exist; train first (python train.py) or point --model "
+            f"at a trained model"
+        )
     markers = ("config.json", ADAPTER_CONFIG)
     if local is not None and local.is_dir() and not any((local / m).exists() for m in markers):
         raise RuntimeConfigError(_not_a_model(local))

@@ -100,3 +100,8 @@ def test_a_directory_of_several_adapters_names_them(tmp_path):
         (tmp_path / name / "adapter_config.json").write_text("{}")
     with pytest.raises(RuntimeConfigError, match="several adapters \\(ia3, lora\\)"):
         model_eval.load_for_eval(str(tmp_path))
+
+
+def test_a_model_that_is_not_there_says_train_first(tmp_path):
+    with pytest.raises(RuntimeConfigError, match="does not exist; train first"):
+        model_eval.load_for_eval(str(tmp_path / "output"))
