@@ -109,6 +109,7 @@ def main() -> None:
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
 
     # ---- Evaluation (evaluation.run_after_training) ---------------------------------------
+    del trainer, model  # free this process's memory for the evaluation's models
     from lfm.runtime.evaluation import run_after_training
 
     run_after_training(BUNDLE_DIR / "evaluate.py")  # a failed gate fails this run too

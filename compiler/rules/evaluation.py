@@ -23,15 +23,18 @@ GENERATIVE = ("bleu", "chrf", "rouge", "exact_match", "f1", "rag_accuracy", "lat
 CUSTOM_DIR = "evaluations"
 
 
+def _is_path(entry: str) -> bool:
+    return "/" in entry or entry.endswith((".jsonl", ".json", ".csv"))
+
+
 def custom_path(entry: str) -> str:
     """A custom evaluation's file: a path as written, or `evaluations/NAME.jsonl` for a name."""
-    if "/" in entry or entry.endswith((".jsonl", ".json", ".csv")):
-        return entry
-    return f"./{CUSTOM_DIR}/{entry}.jsonl"
+    return entry if _is_path(entry) else f"./{CUSTOM_DIR}/{entry}.jsonl"
 
 
 def custom_name(entry: str) -> str:
-    return PurePosixPath(entry).stem if "/" in entry or "." in entry else entry
+    """The name results report it under: the file's stem for a path, else the name itself."""
+    return PurePosixPath(entry).stem if _is_path(entry) else entry
 
 
 def evaluation_enabled(ctx: Context) -> None:

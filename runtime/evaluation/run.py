@@ -22,6 +22,18 @@ from .evalset import EvalSet
 from .model_eval import GenerationSettings, load_for_eval
 
 PathLike = str | os.PathLike[str]
+_LAUNCHER_VARIABLES = {
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "ACCELERATE_USE_DEEPSPEED",
+    "ACCELERATE_USE_FSDP",
+}
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,10 @@ def run_after_training(script: PathLike, argv: Sequence[str] = ()) -> None:
     or evaluation ends train.py with the same exit status."""
     if os.environ.get("RANK", "0") != "0":
         return
-    status = subprocess.call([sys.executable, str(script), *argv])
+    training.release_memory()
+    # The evaluation is one process: it must not take the launcher's variables for a rank.
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES}
+    status = subprocess.call([sys.executable, str(script), *argv], env=env)
     if status:
         raise SystemExit(status)
 
