@@ -20,6 +20,7 @@ import click
 
 from . import __version__
 from .cli_dataset import create_dataset_cmd, dataset_group
+from .cli_evaluate import evaluate_cmd
 from .cli_registry import REGISTRY_COMMANDS
 from .diagnostics import CompileError, Diagnostic
 from .schema import schema_text
@@ -339,6 +340,7 @@ COMMANDS = (
     schema_cmd,
     train_cmd,
     export_cmd,
+    evaluate_cmd,
     dev_group,
     *REGISTRY_COMMANDS,
     dataset_group,

@@ -15,10 +15,11 @@ from typing import Any
 from . import __version__
 from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
-from .requirements import requirements_for
+from .requirements import evaluation_requirements, requirements_for
 from .resolve import Decision, Resolved
 from .rules.data import DOCUMENT_TYPES
 from .rules.distributed import ACCELERATE_TYPE, ZERO_STAGE
+from .rules.evaluation import custom_name, custom_path
 from .rules.training import BUNDLE_OUTPUT
 
 LOCK_FORMAT = 1
@@ -145,6 +146,25 @@ class DistributedPlan:
 
 
 @dataclass(frozen=True)
+class EvaluationPlan:
+    """What evaluate.py measures; every path is relative to the bundle directory."""
+
+    metrics: tuple[str, ...]
+    test_set: str | None  # None: the holdout split train.py held out
+    custom_sets: tuple[Arg, ...]  # name -> Q&A file
+    benchmarks: tuple[str, ...]
+    benchmark_tasks_dir: str | None
+    num_fewshot: int | None
+    max_examples: int | None
+    generation: tuple[Arg, ...]  # GenerationSettings(...)
+    compare_with_base: bool
+    run_after_training: bool
+    gates: tuple[Arg, ...]  # Gates(...), only the gates that are set
+    model_subdir: str | None  # hybrid methods: the adapter folder evaluated
+    model_id: str
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     version: str
@@ -158,6 +178,7 @@ class Plan:
     data: DataPlan
     training: TrainingPlan
     distributed: DistributedPlan
+    evaluation: EvaluationPlan | None  # None: the config has no evaluation block
     requirements: tuple[str, ...]
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
@@ -204,11 +225,19 @@ def build_plan(
         data=_data_plan(cfg, for_bundle),
         training=_training_plan(cfg, derived, for_bundle),
         distributed=_distributed_plan(cfg, derived),
-        requirements=requirements_for(
-            METHODS[method.name],
-            cfg["distributed"]["strategy"],
-            derived["report_to"],
-            documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
+        evaluation=_evaluation_plan(cfg, method, for_bundle) if derived["evaluation"] else None,
+        requirements=tuple(
+            sorted(  # one pin per package: evaluation and document sources share matplotlib
+                set(
+                    requirements_for(
+                        METHODS[method.name],
+                        cfg["distributed"]["strategy"],
+                        derived["report_to"],
+                        documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
+                    )
+                    + (evaluation_requirements() if derived["evaluation"] else ())
+                )
+            )
         ),
         decisions=resolved.decisions,
         resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),
@@ -325,4 +354,44 @@ def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> Distribut
         zero_stage=ZERO_STAGE.get(strategy),
         offload_optimizer=d["offload_optimizer"],
         offload_parameters=d["offload_parameters"],
+    )
+
+
+def _evaluation_plan(
+    cfg: dict[str, Any], method: MethodPlan, for_bundle: PathMapper
+) -> EvaluationPlan:
+    ev = cfg["evaluation"]
+    gates = ev.get("gates", {})
+    generation = ev["generation"]
+    return EvaluationPlan(
+        metrics=tuple(ev["metrics"]),
+        test_set=for_bundle(ev["test_set"], always_path=True) if ev.get("test_set") else None,
+        custom_sets=tuple(
+            Arg(custom_name(entry), for_bundle(custom_path(entry), always_path=True))
+            for entry in ev["custom_evaluations"]
+        ),
+        benchmarks=tuple(
+            for_bundle(b, always_path=True) if b.endswith((".yaml", ".yml")) else b
+            for b in ev["benchmarks"]
+        ),
+        benchmark_tasks_dir=(
+            for_bundle(ev["benchmark_tasks_dir"], always_path=True)
+            if ev.get("benchmark_tasks_dir")
+            else None
+        ),
+        num_fewshot=ev.get("num_fewshot"),
+        max_examples=ev.get("max_examples"),
+        generation=tuple(
+            Arg(name, generation[name])
+            for name in ("max_new_tokens", "do_sample", "temperature", "top_p", "batch_size")
+        ),
+        compare_with_base=ev["compare_with_base"],
+        run_after_training=ev["run_after_training"],
+        gates=tuple(
+            Arg(name, gates[name])
+            for name in ("max_perplexity", "min_scores", "min_improvement", "max_regression")
+            if name in gates
+        ),
+        model_subdir=method.adapters[0].name if len(method.adapters) > 1 else None,
+        model_id=f"{cfg['name']}_v{cfg['version']}",
     )

@@ -24,7 +24,10 @@ TEMPLATES = {
     "requirements.txt": "requirements.txt.jinja",
     "README.md": "README.md.jinja",
     ".gitignore": "gitignore.jinja",
+    "evaluate.py": "evaluate.py.jinja",
 }
+# Artifacts emitted only when the plan asks for them.
+OPTIONAL = {"evaluate.py": lambda plan: plan.evaluation is not None}
 
 
 def _require_quoted(value: Any) -> Any:
@@ -49,7 +52,11 @@ def environment() -> jinja2.Environment:
 
 def render(plan: Plan) -> dict[str, str]:
     env = environment()
-    files = {path: env.get_template(name).render(plan=plan) for path, name in TEMPLATES.items()}
+    files = {
+        path: env.get_template(name).render(plan=plan)
+        for path, name in TEMPLATES.items()
+        if OPTIONAL.get(path, lambda _plan: True)(plan)
+    }
     files[LOCK] = lock_text(plan)
     return files
 

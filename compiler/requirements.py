@@ -46,3 +46,12 @@ def requirements_for(
     names += [tracker for tracker in trackers if tracker != "none"]
     pins = constraints()
     return tuple(sorted(pins[name] for name in names))
+
+
+# What evaluate.py adds: text metrics, lm-evaluation-harness, the report's chart.
+EVALUATION_PACKAGES = ("lm-eval", "matplotlib", "rouge-score", "sacrebleu")
+
+
+def evaluation_requirements() -> tuple[str, ...]:
+    pins = constraints()
+    return tuple(pins[name] for name in EVALUATION_PACKAGES)

@@ -167,10 +167,10 @@ def test_eval_schedule_and_trackers(write_config):
 def test_settings_without_an_artifact_yet_are_named(write_config):
     analysis, _ = resolve_text(
         write_config,
-        config("  evaluation: {metrics: [rouge]}\n  dataset: {source: {type: rag_documents}}\n"),
+        config("  deployment: {target: kubernetes}\n  dataset: {source: {type: rag_documents}}\n"),
     )
     warned = " ".join(w.message for w in analysis.diagnostics)
-    assert "evaluation is recorded in lfm.lock.json" in warned
+    assert "deployment is recorded in lfm.lock.json" in warned
     assert "documents" not in warned  # document sources are built now
 
 

@@ -15,6 +15,7 @@ from ..resolve import Context
 from .coverage import settings_not_yet_used
 from .data import dataset_source, document_dataset, local_paths_exist, portable_paths
 from .distributed import process_layout
+from .evaluation import evaluation_data, evaluation_enabled, evaluation_gates
 from .identity import name_from_file
 from .memory import fit_memory, gpu_names_known, method_auto
 from .methods import (
@@ -52,6 +53,9 @@ RULES: tuple[Rule, ...] = (
     local_paths_exist,
     settings_not_yet_used,
     evaluation_schedule,
+    evaluation_enabled,
+    evaluation_data,
+    evaluation_gates,
     report_to,
     process_layout,
 )

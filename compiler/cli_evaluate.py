@@ -1,0 +1,239 @@
+"""`lfm evaluate` (and `llamafarm models evaluate`): score a trained model, optionally against
+its base or another model, with gates that set the exit status.
+
+    lfm evaluate --model build/my/output --dataset holdout.jsonl --metrics perplexity,rouge
+    lfm evaluate --model ./trained_models/lora_v1 --benchmark hellaswag
+    lfm evaluate --model A --compare B --dataset holdout.jsonl
+
+torch, transformers and lm-eval are imported only inside the command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_GATE_FAILED = 1
+METRIC_NAMES = (
+    "perplexity",
+    "bleu",
+    "chrf",
+    "rouge",
+    "exact_match",
+    "f1",
+    "rag_accuracy",
+    "latency",
+)
+
+
+def _metrics(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in METRIC_NAMES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown metric(s) {', '.join(unknown)}; use any of {', '.join(METRIC_NAMES)}"
+        )
+    return names
+
+
+def _bounds(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, sep, number = item.partition("=")
+        try:
+            out[name.strip()] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=NUMBER (e.g. f1=0.5), got {item!r}")
+    return out
+
+
+@click.command("evaluate")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    help="Model to evaluate: a training run's output directory (adapter or full model), a model directory or a hub id.",
+)
+@click.option(
+    "--base", help="Base model of an adapter [default: the one its adapter_config.json names]."
+)
+@click.option(
+    "--dataset",
+    type=click.Path(dir_okay=False),
+    help="Evaluation records (JSONL/JSON/CSV: alpaca, chat or question/answer[/context]).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "alpaca", "chatml", "messages", "sharegpt", "completion"]),
+    help="Record format of --dataset.",
+)
+@click.option(
+    "--metrics",
+    default="perplexity",
+    show_default=True,
+    callback=_metrics,
+    help=f"Comma-separated, of: {', '.join(METRIC_NAMES)}.",
+)
+@click.option(
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    help="An lm-eval task (hellaswag, mmlu, ...) or a task YAML; repeatable.",
+)
+@click.option(
+    "--tasks-dir",
+    type=click.Path(file_okay=False),
+    help="A folder of lm-eval task YAMLs (local benchmark data).",
+)
+@click.option(
+    "--num-fewshot",
+    type=click.IntRange(min=0),
+    help="Few-shot examples per benchmark question [default: the task's].",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Score at most this many examples (per set and per benchmark).",
+)
+@click.option(
+    "--compare", "compare", help="Another model, evaluated on the same data and shown side by side."
+)
+@click.option(
+    "--compare-base", is_flag=True, help="Also evaluate the base model and report improvements."
+)
+@click.option("--max-new-tokens", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-perplexity", type=float, help="Gate: fail when perplexity is above this.")
+@click.option(
+    "--min-score",
+    multiple=True,
+    callback=_bounds,
+    help="Gate NAME=X: fail when score NAME is below X; repeatable.",
+)
+@click.option(
+    "--min-improvement",
+    multiple=True,
+    callback=_bounds,
+    help="Gate NAME=X: fail when NAME gains less than X over the base/--compare model.",
+)
+@click.option(
+    "--max-regression",
+    multiple=True,
+    callback=_bounds,
+    help="Gate NAME=X: fail when NAME loses more than X against the base/--compare model.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Where eval_results.json and the report go [default: MODEL/eval for a directory, else ./eval].",
+)
+def evaluate_cmd(**options: Any) -> None:
+    """Evaluate a model: metrics on a dataset, lm-eval benchmarks, comparison, gates."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not options["dataset"] and not options["benchmarks"]:
+        raise click.UsageError("give --dataset (with --metrics) or --benchmark, or both")
+    try:
+        from lfm.runtime.errors import RuntimeConfigError
+        from lfm.runtime.evaluation import run
+    except ImportError as exc:
+        raise click.ClickException(
+            f"{exc}; install the training and evaluation extras: pip install 'lfm[train,eval]'"
+        ) from None
+    try:
+        passed = _evaluate(options, run)
+    except RuntimeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportError as exc:
+        raise click.ClickException(
+            f"{exc}; install the evaluation extra: pip install 'lfm[eval]'"
+        ) from None
+    if not passed:
+        click.echo("evaluation gates failed", err=True)
+        sys.exit(EXIT_GATE_FAILED)
+
+
+def _evaluate(options: dict[str, Any], run: Any) -> bool:
+    from lfm.runtime.evaluation import evalset, gates, model_eval
+
+    settings = model_eval.GenerationSettings(
+        max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"]
+    )
+
+    def plan_for(model: str, base: str | None) -> Any:
+        sets = None
+        if options["dataset"]:
+            tokenizer = model_eval.load_eval_tokenizer(model, base_model=base)
+            sets = evalset.file_set(
+                options["dataset"], tokenizer, format=options["fmt"], max_examples=options["limit"]
+            )
+        return run.EvalPlan(
+            metrics=options["metrics"] if sets else (),
+            evalset=sets,
+            benchmarks=tuple(options["benchmarks"]),
+            benchmark_tasks_dir=options["tasks_dir"],
+            num_fewshot=options["num_fewshot"],
+            benchmark_limit=options["limit"],
+            settings=settings,
+        )
+
+    model, other = _local(options["model"]), _local(options["compare"])
+    options["base"] = _local(options["base"])
+    plan = plan_for(model, options["base"])
+    tuned = run.score_model(model, plan, base_model=options["base"])
+    base_model = options["base"] or _base_of(model) or model
+    if other is None and options["compare_base"]:
+        other = base_model
+    compared = run.score_model(other, plan_for(other, None)) if other else None
+    quality = gates.Gates(
+        max_perplexity=options["max_perplexity"],
+        min_scores=options["min_score"],
+        min_improvement=options["min_improvement"],
+        max_regression=options["max_regression"],
+    )
+    output = options["output"] or (str(Path(model) / "eval") if Path(model).is_dir() else "eval")
+    labels = (model, other) if options["compare"] else ("fine-tuned", "base")
+    return bool(
+        run.finish(
+            _model_id(model),
+            tuned,
+            compared,
+            plan,
+            quality,
+            base_model=other or base_model,
+            output_dir=output,
+            labels=labels,
+        )
+    )
+
+
+def _local(value: str | None) -> Any:
+    """An existing path as an absolute one (the runtime reads bare names as hub ids)."""
+    if value is None or not Path(value).exists():
+        return value
+    return str(Path(value).resolve())
+
+
+def _base_of(model: str) -> str | None:
+    import json
+
+    config = Path(model) / "adapter_config.json"
+    if config.exists():
+        return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    return None
+
+
+def _model_id(model: str) -> str:
+    path = Path(model)
+    return path.parent.name if path.name in ("output", "") else path.name

@@ -1,0 +1,219 @@
+"""Load a model to evaluate, and measure it: perplexity, and generation with timing.
+
+A model is a base model (hub id or directory), a full fine-tune's output directory, or an
+adapter directory (it holds `adapter_config.json`): the adapter is attached to the base model it
+names with PEFT, exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import data, modeling, paths
+from ..errors import RuntimeConfigError
+from .evalset import EvalExample
+
+PathLike = str | os.PathLike[str]
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How answers are generated; greedy decoding by default, so runs are repeatable."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 8
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+        }
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    path: str  # as given: a hub id or a directory
+    base_model: str  # the base it was trained from (itself for a base model)
+    kind: str  # "base", "adapter" or "full"
+
+
+@dataclass
+class Generations:
+    texts: list[str]
+    latencies: list[float] = field(default_factory=list)  # seconds per request
+    new_tokens: int = 0
+    seconds: float = 0.0
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_for_eval(
+    path: str, *, base_model: str | None = None, base_dir: PathLike | None = None
+) -> LoadedModel:
+    """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one."""
+    local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
+    if local is not None and not local.exists():
+        raise RuntimeConfigError(
+            f"evaluate: {local} does not exist; train first (python train.py) or point --model "
+            f"at a trained model"
+        )
+    markers = ("config.json", ADAPTER_CONFIG)
+    if local is not None and local.is_dir() and not any((local / m).exists() for m in markers):
+        raise RuntimeConfigError(_not_a_model(local))
+    dtype = "auto" if device() == "cuda" else "float32"
+    if local is not None and (local / ADAPTER_CONFIG).exists():
+        base = base_model or _adapter_base(local)
+        model = modeling.load_model(base, base_dir=base_dir, dtype=dtype)
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(local))
+        kind = "adapter"
+    else:
+        model = modeling.load_model(path, base_dir=base_dir, dtype=dtype)
+        base, kind = (base_model or path), ("full" if base_model else "base")
+    tokenizer = load_eval_tokenizer(path, base_model=base, base_dir=base_dir)
+    model.to(device())
+    model.eval()
+    return LoadedModel(model, tokenizer, path, base, kind)
+
+
+def load_eval_tokenizer(
+    path: str, *, base_model: str | None = None, base_dir: PathLike | None = None
+) -> Any:
+    """The tokenizer saved with the model (training saves it), else the base model's."""
+    local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
+    if local is not None and _has_tokenizer(local):
+        return modeling.load_tokenizer(str(local))
+    if local is not None and (local / ADAPTER_CONFIG).exists():
+        base_model = base_model or _adapter_base(local)
+    return modeling.load_tokenizer(base_model or path, base_dir=base_dir)
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise RuntimeConfigError(
+            f"evaluate: {adapter_dir / ADAPTER_CONFIG} does not name its base model; pass it "
+            f"with --base"
+        )
+    return str(base)
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return (directory / "tokenizer_config.json").exists()
+
+
+def _not_a_model(directory: Path) -> str:
+    adapters = sorted(p.name for p in directory.iterdir() if (p / ADAPTER_CONFIG).exists())
+    if adapters:
+        return (
+            f"evaluate: {directory} holds several adapters ({', '.join(adapters)}); point "
+            f"--model at one of them"
+        )
+    return (
+        f"evaluate: {directory} holds no model (no config.json) and no adapter "
+        f"({ADAPTER_CONFIG}); point --model at a training run's output directory"
+    )
+
+
+def perplexity(loaded: LoadedModel, examples: tuple[EvalExample, ...], batch_size: int) -> float:
+    """exp(mean negative log-likelihood per response token), weighted by tokens over all examples.
+
+    The labels are training's: only response tokens count unless `train_on_inputs`.
+    """
+    import torch
+
+    collate = data.collator(loaded.tokenizer)
+    total_nll, total_tokens = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        batch = collate(
+            [
+                {
+                    "input_ids": list(e.input_ids),
+                    "attention_mask": [1] * len(e.input_ids),
+                    "labels": list(e.labels),
+                }
+                for e in chunk
+            ]
+        )
+        batch = {k: v.to(loaded.model.device) for k, v in batch.items()}
+        # The model's loss is the mean over the tokens it predicts (labels shifted by one).
+        tokens = int((batch["labels"][:, 1:] != -100).sum())
+        with torch.no_grad():
+            loss = loaded.model(**batch).loss
+        total_nll += float(loss) * tokens
+        total_tokens += tokens
+    if total_tokens == 0:
+        raise RuntimeConfigError("evaluation: perplexity needs response tokens; none were found")
+    return math.exp(total_nll / total_tokens)
+
+
+def generate(
+    loaded: LoadedModel, examples: tuple[EvalExample, ...], settings: GenerationSettings
+) -> Generations:
+    """Generate an answer per prompt, in batches; time each batch (its requests share it)."""
+    import torch
+
+    tokenizer = loaded.tokenizer
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only models continue from the last real token
+    result = Generations(texts=[])
+    try:
+        for start in range(0, len(examples), settings.batch_size):
+            chunk = examples[start : start + settings.batch_size]
+            batch = tokenizer(
+                [e.prompt for e in chunk],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=chunk[0].add_special_tokens,  # as the text was tokenized
+            )
+            batch = {k: v.to(loaded.model.device) for k, v in batch.items()}
+            _sync()
+            began = time.perf_counter()
+            with torch.no_grad():
+                output = loaded.model.generate(
+                    **batch,
+                    **settings.generate_kwargs(),
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+            _sync()
+            elapsed = time.perf_counter() - began
+            new = output[:, batch["input_ids"].shape[1] :]
+            result.texts += [
+                t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)
+            ]
+            result.new_tokens += int((new != tokenizer.pad_token_id).sum())
+            result.latencies += [elapsed] * len(chunk)
+            result.seconds += elapsed
+    finally:
+        tokenizer.padding_side = side
+    return result
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()

@@ -1,0 +1,98 @@
+"""End to end: the emitted evaluate.py of examples/quickstart_eval.yaml, run on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+pytest.importorskip("lm_eval")
+
+from conftest import REPO  # noqa: E402
+
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+BUNDLE = "build/quickstart_eval"
+
+
+def _lfm(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "lfm.compiler.cli_main", *args], cwd=cwd, env=ENV, check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def _run(script: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, env=ENV, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, eval_tiny_model) -> Path:
+    """examples/ with the tiny model in place, as a user has after the quickstart."""
+    root = tmp_path_factory.mktemp("eval-project")
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model")
+    )
+    shutil.copytree(eval_tiny_model, root / "examples" / "tiny-model")
+    return root
+
+
+def _bundle_with_adapter(project: Path, config: str, bundle: str, adapter: Path) -> Path:
+    _lfm("compile", config, "-o", bundle, cwd=project)
+    shutil.copytree(adapter, project / bundle / "output")  # as train.py leaves it
+    return project / bundle
+
+
+def test_evaluate_py_scores_the_adapter_against_its_base(project, trained_adapter):
+    bundle = _bundle_with_adapter(project, "examples/quickstart_eval.yaml", BUNDLE, trained_adapter)
+    done = _run(bundle / "evaluate.py", cwd=project)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    eval_dir = bundle / "output" / "eval"
+    results = json.loads((eval_dir / "eval_results.json").read_text())["evaluation_results"]
+    assert results["model_id"] == "quickstart_eval_v0.1.0"
+    ppl = results["metrics"]["perplexity"]
+    assert ppl["value"] < ppl["base"] and ppl["improvement"].startswith("+")
+    assert {"rouge1", "rougeL", "f1", "latency_p95_ms"} <= set(results["metrics"])
+    assert {"lfm_choice", "lfm_qa"} <= set(results["benchmarks"])
+    assert "rag_accuracy" in results["benchmarks"]["lfm_qa"]["metrics"]
+    assert results["rag_integration"]["latency_p95"].endswith("ms")
+    assert results["datasets"][0]["split"] == "holdout" and results["datasets"][0]["examples"] == 5
+    assert results["settings"]["generation"]["max_new_tokens"] == 24
+    assert results["passed"] is True and len(results["gates"]) == 3
+    assert (eval_dir / "eval_report.md").exists() and (eval_dir / "eval_comparison.png").exists()
+
+
+def test_evaluate_py_exits_non_zero_when_a_gate_fails(project, trained_adapter):
+    config = project / "examples" / "strict_eval.yaml"
+    text = (project / "examples" / "quickstart_eval.yaml").read_text()
+    head = text.split("  evaluation:")[0]
+    config.write_text(
+        head + "  evaluation:\n    metrics: [perplexity]\n    compare_with_base: false\n"
+        "    gates: {max_perplexity: 1.0}\n"
+    )
+    bundle = _bundle_with_adapter(project, str(config), "build/strict", trained_adapter)
+    done = _run(bundle / "evaluate.py", cwd=project)
+    assert done.returncode == 1
+    assert "gate max_perplexity FAILED: " in done.stderr and "> 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_train_py_runs_the_evaluation_after_training(project):
+    _lfm("compile", "examples/quickstart_eval.yaml", "-o", "build/full", cwd=project)
+    done = _run(project / "build/full/train.py", cwd=project)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((project / "build/full/output/eval/eval_results.json").read_text())
+    assert results["evaluation_results"]["passed"] is True
