@@ -15,9 +15,10 @@ from typing import Any
 from . import __version__
 from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
+from .plan_deployment import DeploymentPlan, deployment_plan
+from .plan_distributed import DistributedPlan, distributed_arguments, distributed_plan
 from .requirements import requirements_for
 from .resolve import Decision, Resolved
-from .rules.distributed import ACCELERATE_TYPE, ZERO_STAGE
 from .rules.training import BUNDLE_OUTPUT
 
 LOCK_FORMAT = 1
@@ -116,29 +117,6 @@ class TrainingPlan:
 
 
 @dataclass(frozen=True)
-class DistributedPlan:
-    strategy: str
-    accelerate_type: str
-    num_processes: int
-    num_machines: int
-    zero_stage: int | None
-    offload_optimizer: bool
-    offload_parameters: bool
-
-    @property
-    def zero3(self) -> bool:
-        return self.zero_stage == 3
-
-    @property
-    def offload_optimizer_device(self) -> str:
-        return "cpu" if self.offload_optimizer else "none"
-
-    @property
-    def offload_param_device(self) -> str:
-        return "cpu" if self.offload_parameters else "none"
-
-
-@dataclass(frozen=True)
 class Plan:
     name: str
     version: str
@@ -152,6 +130,7 @@ class Plan:
     data: DataPlan
     training: TrainingPlan
     distributed: DistributedPlan
+    deployment: DeploymentPlan
     requirements: tuple[str, ...]
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
@@ -159,11 +138,12 @@ class Plan:
     @property
     def runtime_modules(self) -> tuple[str, ...]:
         """The lfm.runtime modules train.py imports."""
-        return (
-            ("data", "export", "modeling", "training")
-            if self.method.merge_on_save
-            else ("data", "modeling", "training")
-        )
+        modules = {"data", "modeling", "training"}
+        if self.method.merge_on_save:
+            modules.add("export")
+        if self.distributed.multi_process:
+            modules.add("launch")  # the process-group backend when there is no GPU
+        return tuple(sorted(modules))
 
 
 def build_plan(
@@ -172,6 +152,7 @@ def build_plan(
     cfg, derived = resolved.config, resolved.derived
     ft, train = cfg["fine_tuning"], cfg["fine_tuning"]["training"]
     method = _method_plan(ft)
+    distributed = distributed_plan(cfg, derived)
 
     def for_bundle(value: str, *, always_path: bool = False) -> str:
         """A config value for the bundle: local paths rebased, hub ids as they are."""
@@ -179,6 +160,8 @@ def build_plan(
             value = f"./{value}"  # a dataset or output path is a path even without ./
         return rebase(value, config_path.parent, bundle_dir) if is_local(value) else value
 
+    training = _training_plan(cfg, derived, for_bundle, distributed)
+    base_model = for_bundle(cfg["base_model"])
     return Plan(
         name=cfg["name"],
         version=cfg["version"],
@@ -188,7 +171,7 @@ def build_plan(
         config_sha256=config_sha256,
         config_shape=shape,
         model=ModelPlan(
-            base_model=for_bundle(cfg["base_model"]),
+            base_model=base_model,
             source=derived["base_model_source"],
             gradient_checkpointing=train["gradient_checkpointing"],
             quantize_4bit=method.quantize_4bit,
@@ -196,8 +179,11 @@ def build_plan(
         ),
         method=method,
         data=_data_plan(cfg, for_bundle),
-        training=_training_plan(cfg, derived, for_bundle),
-        distributed=_distributed_plan(cfg, derived),
+        training=training,
+        distributed=distributed,
+        deployment=deployment_plan(
+            cfg, derived, distributed, training.output_dir, training.output_in_bundle, base_model
+        ),
         requirements=requirements_for(
             METHODS[method.name], cfg["distributed"]["strategy"], derived["report_to"]
         ),
@@ -239,7 +225,10 @@ def _data_plan(cfg: dict[str, Any], for_bundle: PathMapper) -> DataPlan:
 
 
 def _training_plan(
-    cfg: dict[str, Any], derived: dict[str, Any], for_bundle: PathMapper
+    cfg: dict[str, Any],
+    derived: dict[str, Any],
+    for_bundle: PathMapper,
+    distributed: DistributedPlan,
 ) -> TrainingPlan:
     t = cfg["fine_tuning"]["training"]
     output = for_bundle(t["output_dir"], always_path=True) if "output_dir" in t else BUNDLE_OUTPUT
@@ -271,6 +260,7 @@ def _training_plan(
         Arg("report_to", derived["report_to"]),
         Arg("include_num_input_tokens_seen", "non_padding"),
         Arg("remove_unused_columns", False),
+        *distributed_arguments(distributed, derived),
     ]
     monitoring = cfg["monitoring"]
     environment = [
@@ -287,18 +277,4 @@ def _training_plan(
         seed=t["seed"],
         arguments=tuple(args),
         environment=tuple(environment),
-    )
-
-
-def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:
-    d = cfg["distributed"]
-    strategy = d["strategy"]
-    return DistributedPlan(
-        strategy=strategy,
-        accelerate_type=ACCELERATE_TYPE[strategy],
-        num_processes=derived["num_processes"],
-        num_machines=d["nodes"],
-        zero_stage=ZERO_STAGE.get(strategy),
-        offload_optimizer=d["offload_optimizer"],
-        offload_parameters=d["offload_parameters"],
     )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from ..resolve import Context
 
-# Blocks whose artifacts (evaluate.py, k8s manifests, dataset builder, alerts) come later.
+# Blocks whose artifacts (evaluate.py, dataset builder, alerts) come later.
 NOT_YET_EMITTED = (
     (("evaluation",), "evaluate.py"),
-    (("deployment",), "deployment manifests"),
     (("dataset", "quality_control"), "dataset quality filters"),
     (("dataset", "synthetic_generation"), "synthetic data generation"),
     (("dataset", "augmentation"), "dataset augmentation"),
