@@ -329,6 +329,8 @@ def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     click.echo(f"wrote a tiny Llama model and tokenizer to {path}")
 
 
+from .cli_deploy import deploy_cmd  # noqa: E402  (its own module: lfm deploy)
+
 COMMANDS = (
     init_cmd,
     validate_cmd,
@@ -337,6 +339,7 @@ COMMANDS = (
     schema_cmd,
     train_cmd,
     export_cmd,
+    deploy_cmd,
     dev_group,
 )
 

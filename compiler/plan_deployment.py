@@ -164,10 +164,11 @@ def serving_plan(
     max_lora_rank: int | None,
     copies: tuple[tuple[str, str], ...],
     max_model_len: int | None,
+    autoscaling: bool,
 ) -> ServingPlan:
     serving = deployment.get("serving", {})
     resources = deployment.get("resources", {})
-    scaling = deployment.get("auto_scaling")
+    scaling = deployment.get("auto_scaling") if autoscaling else None
     return ServingPlan(
         vllm_image=serving.get("image", DEFAULT_VLLM_IMAGE),
         port=serving.get("port", 8000),
@@ -247,6 +248,7 @@ def _bundle_serving(
             max_lora_rank=derived["max_lora_rank"],
             copies=((source, target),),
             max_model_len=cfg["dataset"]["preprocessing"]["max_length"],
+            autoscaling=bool(derived.get("autoscaling")),
         )
     source = posixpath.join(output, "merged") if params.get("merge_on_save") else output
     target = f"{MODELS_DIR}/{dns_name(cfg['name'])}"
@@ -259,4 +261,5 @@ def _bundle_serving(
         max_lora_rank=None,
         copies=((source, target),),
         max_model_len=cfg["dataset"]["preprocessing"]["max_length"],
+        autoscaling=bool(derived.get("autoscaling")),
     )

@@ -55,8 +55,13 @@ def serving_kind(ctx: Context) -> None:
 
 
 def autoscaling_bounds(ctx: Context) -> None:
+    # The schema fills auto_scaling's defaults whether or not the block was written: only a
+    # written block asks for an autoscaler.
+    if not ctx.user_set("deployment", "auto_scaling"):
+        return
     scaling = ctx.get("deployment", "auto_scaling")
-    if not scaling or ctx.get("deployment", "target") != "kubernetes":
+    ctx.derive("autoscaling", True, "autoscaling_bounds", "deployment.auto_scaling is set")
+    if ctx.get("deployment", "target") != "kubernetes":
         return
     low, high = scaling.get("min_replicas", 1), scaling.get("max_replicas", 1)
     if low > high:
