@@ -70,7 +70,9 @@ def deploy_cmd(
         return
     if target == "docker":
         _run_or_explain(["docker", "info"], "no Docker daemon is reachable", build)
-        _run(["docker", "build", "-f", str(out_dir / "Dockerfile.serve"), "-t", image, str(out_dir)])
+        _run(
+            ["docker", "build", "-f", str(out_dir / "Dockerfile.serve"), "-t", image, str(out_dir)]
+        )
         return
     _run_or_explain(
         ["kubectl", "config", "current-context"],

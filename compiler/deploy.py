@@ -62,7 +62,10 @@ def resolve_model_reference(reference: str, cwd: Path | None = None) -> Resolved
         raise DeployError(f"--model {reference}: no such directory")
     if not path.is_dir():
         raise DeployError(f"--model {reference}: not a directory (a training output or a model)")
-    if not (path / "adapter_config.json").is_file() and (path / "lora/adapter_config.json").is_file():
+    if (
+        not (path / "adapter_config.json").is_file()
+        and (path / "lora/adapter_config.json").is_file()
+    ):
         path = path / "lora"  # a hybrid run's output: vLLM serves its LoRA adapter
     settings = _training_config(path)
     name = str(settings.get("name") or path.resolve().name)
@@ -93,7 +96,9 @@ def _adapter(
     base = adapter.get("base_model_name_or_path")
     if not base:
         raise DeployError(f"--model {reference}: adapter_config.json names no base model")
-    return ResolvedModel(path, "lora", str(base), int(adapter.get("r", 16)), name, version, settings)
+    return ResolvedModel(
+        path, "lora", str(base), int(adapter.get("r", 16)), name, version, settings
+    )
 
 
 def _training_config(path: Path) -> dict[str, Any]:
@@ -141,8 +146,11 @@ def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> Depl
             base = f"{MODELS_DIR}/base"
         rank = next((r for r in VLLM_LORA_RANKS if r >= (model.rank or 0)), None)
         if rank is None:
-            raise DeployError(f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, not {model.rank}")
-        served, lora = base, ((app, f"{MODELS_DIR}/{app}"),)
+            raise DeployError(
+                f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, not {model.rank}"
+            )
+        served = base
+        lora: tuple[tuple[str, str], ...] = ((app, f"{MODELS_DIR}/{app}"),)
     else:
         served, lora, rank = f"{MODELS_DIR}/{app}", (), None
     max_length = model.settings.get("dataset", {}).get("preprocessing", {}).get("max_length")

@@ -49,9 +49,11 @@ WHEN: dict[str, Callable[[Plan], bool]] = {
     "k8s/pytorchjob.yaml": lambda p: _job_kind(p) == "PyTorchJob",
     "k8s/deployment.yaml": lambda p: _serves_on_kubernetes(p),
     "k8s/service.yaml": lambda p: _serves_on_kubernetes(p),
-    "k8s/hpa.yaml": lambda p: _serves_on_kubernetes(p)
-    and p.deployment.serving is not None
-    and p.deployment.serving.autoscaling is not None,
+    "k8s/hpa.yaml": lambda p: (
+        _serves_on_kubernetes(p)
+        and p.deployment.serving is not None
+        and p.deployment.serving.autoscaling is not None
+    ),
 }
 
 

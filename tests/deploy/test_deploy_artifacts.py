@@ -55,7 +55,11 @@ def kubernetes_validate(*paths: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_expected_artifacts_are_emitted(bundles):
-    unified = {p.relative_to(bundles["seed_unified.json"]).as_posix() for p in bundles["seed_unified.json"].rglob("*") if p.is_file()}
+    unified = {
+        p.relative_to(bundles["seed_unified.json"]).as_posix()
+        for p in bundles["seed_unified.json"].rglob("*")
+        if p.is_file()
+    }
     assert {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/job.yaml"} <= unified
     assert {"Dockerfile", "Dockerfile.serve", "k8s/pvc.yaml"} <= unified
     assert "k8s/pytorchjob.yaml" not in unified
@@ -79,7 +83,9 @@ def test_hadolint_finds_nothing(bundles, dockerfile):
 def test_hadolint_can_fail(tmp_path):
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install torch\n")
-    done = subprocess.run([tool("hadolint"), "--no-color", str(bad)], capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("hadolint"), "--no-color", str(bad)], capture_output=True, text=True
+    )
     assert done.returncode != 0 and "DL3007" in done.stdout
 
 

@@ -49,10 +49,14 @@ def deploy(*args: str):
 
 def test_deploy_writes_manifests_the_tools_accept(adapter, tmp_path):
     out = tmp_path / "out"
-    done = deploy("--model", str(adapter), "--target", "kubernetes", "--replicas", "3", "-o", str(out))
+    done = deploy(
+        "--model", str(adapter), "--target", "kubernetes", "--replicas", "3", "-o", str(out)
+    )
     assert done.exit_code == 0, done.output
     assert sorted(p.name for p in (out / "k8s").iterdir()) == ["deployment.yaml", "service.yaml"]
-    assert (out / "model/adapter_config.json").is_file() and not (out / "model/checkpoint-5").exists()
+    assert (out / "model/adapter_config.json").is_file() and not (
+        out / "model/checkpoint-5"
+    ).exists()
     assert (out / "base/config.json").is_file()  # the local base model travels in the image
 
     deployment = YAML(typ="safe").load(out / "k8s/deployment.yaml")
@@ -63,13 +67,21 @@ def test_deploy_writes_manifests_the_tools_accept(adapter, tmp_path):
     assert args[args.index("--lora-modules") + 1].endswith("=/models/output")
 
     checked = subprocess.run(
-        [tool("kubernetes-validate"), "--strict", "-k", "1.30.0", *map(str, (out / "k8s").iterdir())],
+        [
+            tool("kubernetes-validate"),
+            "--strict",
+            "-k",
+            "1.30.0",
+            *map(str, (out / "k8s").iterdir()),
+        ],
         capture_output=True,
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     linted = subprocess.run(
-        [tool("hadolint"), "--no-color", str(out / "Dockerfile.serve")], capture_output=True, text=True
+        [tool("hadolint"), "--no-color", str(out / "Dockerfile.serve")],
+        capture_output=True,
+        text=True,
     )
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout
 
@@ -85,7 +97,9 @@ def test_the_training_config_supplies_name_version_and_autoscaling(adapter, tmp_
                 "auto_scaling": {"min_replicas": 1, "max_replicas": 4, "cpu_threshold": 60},
             },
         },
-        "decisions": [{"path": "model_config.deployment.auto_scaling.max_replicas", "rule": "config"}],
+        "decisions": [
+            {"path": "model_config.deployment.auto_scaling.max_replicas", "rule": "config"}
+        ],
     }
     (adapter.parent / "lfm.lock.json").write_text(json.dumps(lock))
     try:

@@ -82,7 +82,9 @@ def test_the_global_batch_sets_gradient_accumulation(process_group, write_config
     from deepspeed.runtime.config import DeepSpeedConfig
 
     data = compiled_ds_config(
-        write_config, "{strategy: deepspeed_zero3, gpus: 8, global_batch_size: 256}", "{batch_size: 4}"
+        write_config,
+        "{strategy: deepspeed_zero3, gpus: 8, global_batch_size: 256}",
+        "{batch_size: 4}",
     )
     assert DeepSpeedConfig(data, mpu=DataParallel(8)).gradient_accumulation_steps == 8
 
