@@ -43,3 +43,16 @@ def deepspeed_state() -> dict[str, bool] | None:
     os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
     PartialState(backend="gloo")
     return {"use_configured_state": True}
+
+
+def finish() -> None:
+    """End of train.py: every rank waits for rank 0's saves, then leaves the process group.
+
+    A rank that exits while another is still saving (a ZeRO-3 gather) or with the group still
+    open can abort the whole job at shutdown.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

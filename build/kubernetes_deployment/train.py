@@ -121,6 +121,7 @@ def main() -> None:
     )
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
+    launch.finish()  # every rank waits for the saves, then leaves the process group
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def main() -> None:
         training.save_outputs(trainer, tokenizer, output_dir)
         del trainer, model  # free this adapter's model and optimizer before the next one loads
         training.release_memory()
+    launch.finish()  # every rank waits for the saves, then leaves the process group
 
 
 if __name__ == "__main__":
