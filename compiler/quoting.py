@@ -104,12 +104,12 @@ def _yaml(value: Any) -> str:
 
 def json_value(value: Any) -> Quoted:
     """A JSON value on one line (also a Dockerfile exec-form array or a quoted ENV value)."""
-    return Quoted(json.dumps(value, allow_nan=False, ensure_ascii=False))
+    return Quoted(json.dumps(value, allow_nan=False))  # ASCII: no character can split a line
 
 
 def json_document(value: Any) -> Quoted:
     """A whole JSON file's text, indented for review."""
-    return Quoted(json.dumps(value, allow_nan=False, ensure_ascii=False, indent=2))
+    return Quoted(json.dumps(value, allow_nan=False, indent=2))
 
 
 def markdown_code(value: Any) -> Quoted:
