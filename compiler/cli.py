@@ -332,6 +332,8 @@ def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     click.echo(f"wrote a tiny Llama model and tokenizer to {path}")
 
 
+from .cli_deploy import deploy_cmd  # noqa: E402  (its own module: lfm deploy)
+
 COMMANDS = (
     init_cmd,
     validate_cmd,
@@ -341,6 +343,7 @@ COMMANDS = (
     train_cmd,
     export_cmd,
     evaluate_cmd,
+    deploy_cmd,
     dev_group,
     *REGISTRY_COMMANDS,
     dataset_group,

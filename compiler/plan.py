@@ -15,10 +15,11 @@ from typing import Any
 from . import __version__
 from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
+from .plan_deployment import DeploymentPlan, deployment_plan
+from .plan_distributed import DistributedPlan, distributed_arguments, distributed_plan
 from .requirements import evaluation_requirements, requirements_for
 from .resolve import Decision, Resolved
 from .rules.data import DOCUMENT_TYPES
-from .rules.distributed import ACCELERATE_TYPE, ZERO_STAGE
 from .rules.evaluation import custom_name, custom_path
 from .rules.training import BUNDLE_OUTPUT
 
@@ -123,29 +124,6 @@ class TrainingPlan:
 
 
 @dataclass(frozen=True)
-class DistributedPlan:
-    strategy: str
-    accelerate_type: str
-    num_processes: int
-    num_machines: int
-    zero_stage: int | None
-    offload_optimizer: bool
-    offload_parameters: bool
-
-    @property
-    def zero3(self) -> bool:
-        return self.zero_stage == 3
-
-    @property
-    def offload_optimizer_device(self) -> str:
-        return "cpu" if self.offload_optimizer else "none"
-
-    @property
-    def offload_param_device(self) -> str:
-        return "cpu" if self.offload_parameters else "none"
-
-
-@dataclass(frozen=True)
 class EvaluationPlan:
     """What evaluate.py measures; every path is relative to the bundle directory."""
 
@@ -179,6 +157,7 @@ class Plan:
     training: TrainingPlan
     distributed: DistributedPlan
     evaluation: EvaluationPlan | None  # None: the config has no evaluation block
+    deployment: DeploymentPlan
     requirements: tuple[str, ...]
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
@@ -186,11 +165,12 @@ class Plan:
     @property
     def runtime_modules(self) -> tuple[str, ...]:
         """The lfm.runtime modules train.py imports."""
-        return (
-            ("data", "export", "modeling", "training")
-            if self.method.merge_on_save
-            else ("data", "modeling", "training")
-        )
+        modules = {"data", "modeling", "training"}
+        if self.method.merge_on_save:
+            modules.add("export")
+        if self.distributed.multi_process:
+            modules.add("launch")  # the process-group backend when there is no GPU
+        return tuple(sorted(modules))
 
 
 def build_plan(
@@ -199,6 +179,7 @@ def build_plan(
     cfg, derived = resolved.config, resolved.derived
     ft, train = cfg["fine_tuning"], cfg["fine_tuning"]["training"]
     method = _method_plan(ft)
+    distributed = distributed_plan(cfg, derived)
 
     def for_bundle(value: str, *, always_path: bool = False) -> str:
         """A config value for the bundle: local paths rebased, hub ids as they are."""
@@ -206,6 +187,8 @@ def build_plan(
             value = f"./{value}"  # a dataset or output path is a path even without ./
         return rebase(value, config_path.parent, bundle_dir) if is_local(value) else value
 
+    training = _training_plan(cfg, derived, for_bundle, distributed)
+    base_model = for_bundle(cfg["base_model"])
     return Plan(
         name=cfg["name"],
         version=cfg["version"],
@@ -215,7 +198,7 @@ def build_plan(
         config_sha256=config_sha256,
         config_shape=shape,
         model=ModelPlan(
-            base_model=for_bundle(cfg["base_model"]),
+            base_model=base_model,
             source=derived["base_model_source"],
             gradient_checkpointing=train["gradient_checkpointing"],
             quantize_4bit=method.quantize_4bit,
@@ -223,8 +206,11 @@ def build_plan(
         ),
         method=method,
         data=_data_plan(cfg, for_bundle),
-        training=_training_plan(cfg, derived, for_bundle),
-        distributed=_distributed_plan(cfg, derived),
+        training=training,
+        distributed=distributed,
+        deployment=deployment_plan(
+            cfg, derived, distributed, training.output_dir, training.output_in_bundle, base_model
+        ),
         evaluation=_evaluation_plan(cfg, method, for_bundle) if derived["evaluation"] else None,
         requirements=tuple(
             sorted(  # one pin per package: evaluation and document sources share matplotlib
@@ -292,7 +278,10 @@ def _document_settings(ds: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def _training_plan(
-    cfg: dict[str, Any], derived: dict[str, Any], for_bundle: PathMapper
+    cfg: dict[str, Any],
+    derived: dict[str, Any],
+    for_bundle: PathMapper,
+    distributed: DistributedPlan,
 ) -> TrainingPlan:
     t = cfg["fine_tuning"]["training"]
     output = for_bundle(t["output_dir"], always_path=True) if "output_dir" in t else BUNDLE_OUTPUT
@@ -324,6 +313,7 @@ def _training_plan(
         Arg("report_to", derived["report_to"]),
         Arg("include_num_input_tokens_seen", "non_padding"),
         Arg("remove_unused_columns", False),
+        *distributed_arguments(distributed, derived),
     ]
     monitoring = cfg["monitoring"]
     environment = [
@@ -340,20 +330,6 @@ def _training_plan(
         seed=t["seed"],
         arguments=tuple(args),
         environment=tuple(environment),
-    )
-
-
-def _distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:
-    d = cfg["distributed"]
-    strategy = d["strategy"]
-    return DistributedPlan(
-        strategy=strategy,
-        accelerate_type=ACCELERATE_TYPE[strategy],
-        num_processes=derived["num_processes"],
-        num_machines=d["nodes"],
-        zero_stage=ZERO_STAGE.get(strategy),
-        offload_optimizer=d["offload_optimizer"],
-        offload_parameters=d["offload_parameters"],
     )
 
 

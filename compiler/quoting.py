@@ -102,6 +102,16 @@ def _yaml(value: Any) -> str:
     return json.dumps(value, allow_nan=False)  # numbers, true/false, null: JSON spelling is YAML
 
 
+def json_value(value: Any) -> Quoted:
+    """A JSON value on one line (also a Dockerfile exec-form array or a quoted ENV value)."""
+    return Quoted(json.dumps(value, allow_nan=False))  # ASCII: no character can split a line
+
+
+def json_document(value: Any) -> Quoted:
+    """A whole JSON file's text, indented for review."""
+    return Quoted(json.dumps(value, allow_nan=False, indent=2))
+
+
 def markdown_code(value: Any) -> Quoted:
     """Inline code in Markdown: one line, and no backtick can end the span early."""
     text = " ".join(str(value).split()).replace("`", "'")
@@ -121,5 +131,7 @@ FILTERS = {
     "ident": identifier,
     "yaml": yaml_scalar,
     "md": markdown_code,
+    "json": json_value,
+    "jsondoc": json_document,
     "req": requirement,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -25,9 +26,55 @@ TEMPLATES = {
     "README.md": "README.md.jinja",
     ".gitignore": "gitignore.jinja",
     "evaluate.py": "evaluate.py.jinja",
+    "ds_config.json": "ds_config.json.jinja",
+    "Dockerfile": "Dockerfile.jinja",
+    ".dockerignore": "dockerignore.jinja",
+    "Dockerfile.serve": "Dockerfile.serve.jinja",
+    "Dockerfile.serve.dockerignore": "Dockerfile.serve.dockerignore.jinja",
+    "k8s/pvc.yaml": "k8s/pvc.yaml.jinja",
+    "k8s/job.yaml": "k8s/job.yaml.jinja",
+    "k8s/pytorchjob.yaml": "k8s/pytorchjob.yaml.jinja",
+    "k8s/deployment.yaml": "k8s/deployment.yaml.jinja",
+    "k8s/service.yaml": "k8s/service.yaml.jinja",
+    "k8s/hpa.yaml": "k8s/hpa.yaml.jinja",
 }
-# Artifacts emitted only when the plan asks for them.
-OPTIONAL = {"evaluate.py": lambda plan: plan.evaluation is not None}
+# Artifacts emitted only when the config asks for them; the others always are.
+WHEN: dict[str, Callable[[Plan], bool]] = {
+    "evaluate.py": lambda p: p.evaluation is not None,
+    "ds_config.json": lambda p: p.distributed.deepspeed,
+    "Dockerfile": lambda p: p.deployment.training_image,
+    ".dockerignore": lambda p: p.deployment.training_image,
+    "Dockerfile.serve": lambda p: p.deployment.serving is not None,
+    "Dockerfile.serve.dockerignore": lambda p: p.deployment.serving is not None,
+    "k8s/pvc.yaml": lambda p: p.deployment.training_job is not None,
+    "k8s/job.yaml": lambda p: _job_kind(p) == "Job",
+    "k8s/pytorchjob.yaml": lambda p: _job_kind(p) == "PyTorchJob",
+    "k8s/deployment.yaml": lambda p: _serves_on_kubernetes(p),
+    "k8s/service.yaml": lambda p: _serves_on_kubernetes(p),
+    "k8s/hpa.yaml": lambda p: (
+        _serves_on_kubernetes(p)
+        and p.deployment.serving is not None
+        and p.deployment.serving.autoscaling is not None
+    ),
+}
+
+
+def _job_kind(plan: Plan) -> str | None:
+    job = plan.deployment.training_job
+    return job.kind if job else None
+
+
+def _serves_on_kubernetes(plan: Plan) -> bool:
+    return plan.deployment.kubernetes and plan.deployment.serving is not None
+
+
+def artifacts(plan: Plan) -> dict[str, str]:
+    """Artifact path -> template, for what this plan emits."""
+    return {path: name for path, name in TEMPLATES.items() if WHEN.get(path, _always)(plan)}
+
+
+def _always(plan: Plan) -> bool:
+    return True
 
 
 def _require_quoted(value: Any) -> Any:
@@ -53,9 +100,7 @@ def environment() -> jinja2.Environment:
 def render(plan: Plan) -> dict[str, str]:
     env = environment()
     files = {
-        path: env.get_template(name).render(plan=plan)
-        for path, name in TEMPLATES.items()
-        if OPTIONAL.get(path, lambda _plan: True)(plan)
+        path: env.get_template(name).render(plan=plan) for path, name in artifacts(plan).items()
     }
     files[LOCK] = lock_text(plan)
     return files

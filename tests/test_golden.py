@@ -52,5 +52,7 @@ def test_output_is_identical_across_hash_seeds(tmp_path):
             check=True,
             capture_output=True,
         )
-        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+        outputs.append(
+            {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        )
     assert outputs[0] == outputs[1] == outputs[2]

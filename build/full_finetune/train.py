@@ -7,19 +7,21 @@ Change the config and run `lfm compile` again rather than editing this file by h
 `lfm compile --check` fails while the two disagree.
 
 Launch, from this directory:
-    python train.py
     accelerate launch --config_file accelerate.yaml train.py
+    torchrun --nproc_per_node 2 train.py
 
 A restarted run resumes from the newest checkpoint in the output directory. When training
 ends, the output directory holds the trained model, its tokenizer and metrics.json
 (loss per step, runtime, tokens per second).
 """
 
+import argparse
+import os
 from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
 
-from lfm.runtime import data, modeling, training
+from lfm.runtime import data, launch, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
 
 BUNDLE_DIR = Path(__file__).resolve().parent
@@ -27,7 +29,17 @@ OUTPUT_DIR = BUNDLE_DIR / "output"
 BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # a Hugging Face hub id
 
 
+def parse_launcher_arguments() -> None:
+    """The deepspeed launcher passes --local_rank; torchrun and accelerate set LOCAL_RANK."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--local_rank", "--local-rank", type=int, help="set by the launcher")
+    local_rank = parser.parse_args().local_rank
+    if local_rank is not None:
+        os.environ.setdefault("LOCAL_RANK", str(local_rank))
+
+
 def main() -> None:
+    parse_launcher_arguments()
     training.seed_everything(42)
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
 
@@ -81,6 +93,8 @@ def main() -> None:
         report_to=["tensorboard"],
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
+        use_cpu=launch.cpu_only(),
         bf16=bf16,
         fp16=fp16,
     )
@@ -94,6 +108,7 @@ def main() -> None:
     )
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
+    launch.finish()  # every rank waits for the saves, then leaves the process group
 
 
 if __name__ == "__main__":

@@ -7,21 +7,24 @@ Change the config and run `lfm compile` again rather than editing this file by h
 `lfm compile --check` fails while the two disagree.
 
 Launch, from this directory:
-    python train.py
     accelerate launch --config_file accelerate.yaml train.py
+    torchrun --nproc_per_node 8 train.py
+    deepspeed --num_gpus 8 train.py
 
 A restarted run resumes from the newest checkpoint in the output directory. When training
 ends, the output directory holds the trained adapters (one folder each: lora, ia3), its tokenizer and metrics.json
 (loss per step, runtime, tokens per second).
 """
 
+import argparse
 import os
 from pathlib import Path
 
 from peft import IA3Config, LoraConfig, get_peft_model
 from transformers import Trainer, TrainingArguments
+from transformers.integrations import HfDeepSpeedConfig
 
-from lfm.runtime import data, modeling, training
+from lfm.runtime import data, launch, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
 
 BUNDLE_DIR = Path(__file__).resolve().parent
@@ -32,7 +35,19 @@ BASE_MODEL = "meta-llama/Llama-2-7b-hf"  # a Hugging Face hub id
 os.environ.setdefault("WANDB_PROJECT", "llamafarm_models")
 
 
+def parse_launcher_arguments() -> None:
+    """The deepspeed launcher passes --local_rank; torchrun and accelerate set LOCAL_RANK."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--local_rank", "--local-rank", type=int, help="set by the launcher")
+    local_rank = parser.parse_args().local_rank
+    if local_rank is not None:
+        os.environ.setdefault("LOCAL_RANK", str(local_rank))
+
+
 def main() -> None:
+    parse_launcher_arguments()
+    # DeepSpeed's process group, joined over gloo on a CPU (None on GPUs: the Trainer does it).
+    accelerator_config = launch.deepspeed_state()
     training.seed_everything(42)
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
 
@@ -51,7 +66,10 @@ def main() -> None:
         tokenizer,
         base_dir=BUNDLE_DIR,
     )
-    bf16, fp16 = training.choose_precision("auto")
+    bf16, fp16 = training.choose_precision("bf16")
+    # ZeRO-3: while this object lives, from_pretrained partitions the weights as they load
+    # instead of materialising the whole model in every process.
+    zero3 = HfDeepSpeedConfig(str(BUNDLE_DIR / "ds_config.json"))  # noqa: F841
 
     # ---- Adapters, one after another ------------------------------------------------------
     # Each starts from the base model and is saved under its own name in the output directory.
@@ -111,6 +129,8 @@ def main() -> None:
             report_to=["wandb"],
             include_num_input_tokens_seen="non_padding",
             remove_unused_columns=False,
+            deepspeed=str(BUNDLE_DIR / "ds_config.json"),
+            accelerator_config=accelerator_config,
             bf16=bf16,
             fp16=fp16,
         )
@@ -126,6 +146,7 @@ def main() -> None:
         training.save_outputs(trainer, tokenizer, output_dir)
         del trainer, model  # free this adapter's model and optimizer before the next one loads
         training.release_memory()
+    launch.finish()  # every rank waits for the saves, then leaves the process group
 
 
 if __name__ == "__main__":

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from ..resolve import Context
 from .coverage import settings_not_yet_used
 from .data import dataset_source, document_dataset, local_paths_exist, portable_paths
-from .distributed import process_layout
+from .deployment import autoscaling_bounds, serving_kind
+from .distributed import fsdp_wrap_layer, global_batch, launcher, process_layout
+from .distributed_checks import (
+    checkpointing_with_sharding,
+    offload_fits_strategy,
+    precision_for_gpu,
+    quantized_sharding,
+)
 from .evaluation import evaluation_data, evaluation_enabled, evaluation_gates
 from .identity import name_from_file
 from .memory import fit_memory, gpu_names_known, method_auto
@@ -58,4 +65,13 @@ RULES: tuple[Rule, ...] = (
     evaluation_gates,
     report_to,
     process_layout,
+    launcher,
+    global_batch,
+    fsdp_wrap_layer,
+    precision_for_gpu,
+    quantized_sharding,
+    offload_fits_strategy,
+    checkpointing_with_sharding,
+    serving_kind,
+    autoscaling_bounds,
 )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from ..resolve import Context
 
-# Blocks whose artifacts (k8s manifests, synthetic data, alerts) come later.
+# Blocks whose artifacts (synthetic data, alerts) come later.
 # (Document-dataset settings are checked in rules/data.py: they act on document sources.)
 NOT_YET_EMITTED = (
-    (("deployment",), "deployment manifests"),
     (("dataset", "synthetic_generation"), "synthetic data generation"),
     (("monitoring", "alerting"), "training alerts"),
 )

@@ -1,0 +1,265 @@
+"""The deployment part of the plan: images, the training Job/PyTorchJob and the vLLM server.
+
+Templates for the Dockerfiles and `k8s/` read only these dataclasses. `serving_plan` is shared
+with `lfm deploy`, which builds the same serving artifacts for an already trained model.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .plan_distributed import DistributedPlan
+from .requirements import constraints
+
+APP_DIR = "/app"  # the bundle's place in the training image
+MODELS_DIR = "/models"  # the served model's place in the serving image
+HF_CACHE = "/home/lfm/.cache/huggingface"
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# The CUDA build of the official PyTorch images for each torch minor version; the Dockerfile
+# takes it as a build argument, so another base is one `--build-arg BASE_IMAGE=...` away.
+TORCH_CUDA = {"2.4": "12.4", "2.5": "12.4", "2.6": "12.6"}
+DEFAULT_CUDA = "12.8"
+
+
+@dataclass(frozen=True)
+class KubePlan:
+    namespace: str
+    app: str  # a DNS-1123 name for every object, from the config's name
+    version_label: str
+    image: str  # training image, name:tag
+    serve_image: str
+    node_selector: tuple[tuple[str, str], ...]
+    storage: str
+    storage_class: str | None
+    hf_token_secret: str
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    cpu_threshold: int
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    vllm_image: str
+    port: int
+    model: str  # what vLLM loads: a hub id or a directory in the image
+    served_name: str
+    lora_modules: tuple[tuple[str, str], ...]  # (adapter name, directory in the image)
+    max_lora_rank: int | None
+    max_model_len: int | None
+    copies: tuple[tuple[str, str], ...]  # (source in the build context, directory in the image)
+    replicas: int
+    cpu: str | None
+    memory: str | None
+    gpus: int
+    autoscaling: Autoscaling | None
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """`vllm serve` arguments, identical in Dockerfile.serve and the Deployment."""
+        args = [self.model, "--host", "0.0.0.0", "--port", str(self.port)]
+        if self.lora_modules:
+            args += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank)]
+            args += ["--lora-modules", *(f"{name}={path}" for name, path in self.lora_modules)]
+        else:
+            args += ["--served-model-name", self.served_name]
+        if self.max_model_len:
+            args += ["--max-model-len", str(self.max_model_len)]
+        return tuple(args)
+
+
+@dataclass(frozen=True)
+class TrainingJobPlan:
+    kind: str  # "Job" (one node) | "PyTorchJob" (several)
+    output_mount: str  # where the claim is mounted: the bundle's output directory in the image
+    nodes: int
+    gpus_per_node: int
+    rendezvous_port: int
+
+    @property
+    def launch_script(self) -> str:
+        """Each PyTorchJob pod's command: the operator sets RANK, MASTER_ADDR and MASTER_PORT."""
+        return (
+            "exec accelerate launch --config_file accelerate.yaml "
+            f"--num_machines {self.nodes} --num_processes {self.nodes * self.gpus_per_node} "
+            '--machine_rank "$RANK" --main_process_ip "$MASTER_ADDR" '
+            '--main_process_port "$MASTER_PORT" train.py'
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    target: str
+    kube: KubePlan
+    training_image: bool  # emit the training Dockerfile
+    base_image: str  # the training image's base
+    lfm_requirement: str  # what provides lfm.runtime in the training image
+    output_in_bundle: str | None  # the output folder, kept out of the training image
+    training_job: TrainingJobPlan | None
+    serving: ServingPlan | None
+
+    @property
+    def kubernetes(self) -> bool:
+        return self.target == "kubernetes"
+
+
+def dns_name(text: str) -> str:
+    """A Kubernetes object name (DNS-1123 label) from a config name: `My_Model` -> `my-model`."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return name or "lfm-model"
+
+
+def label_value(text: str) -> str:
+    value = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:63].strip("-._")
+    return value or "unversioned"
+
+
+def gpu_count(spec: str | None, default: int = 1) -> int:
+    if not spec:
+        return default
+    if spec == "none":
+        return 0
+    head = spec.split("x_", 1)[0]
+    return int(head) if "x_" in spec and head.isdigit() else 1
+
+
+def base_image() -> str:
+    torch = constraints()["torch"].split("==", 1)[1]
+    cuda = TORCH_CUDA.get(".".join(torch.split(".")[:2]), DEFAULT_CUDA)
+    return f"pytorch/pytorch:{torch}-cuda{cuda}-cudnn9-runtime"
+
+
+def kube_plan(cfg: dict[str, Any]) -> KubePlan:
+    k = cfg.get("deployment", {}).get("kubernetes", {})
+    app = dns_name(cfg["name"])
+    repository = k.get("image") or f"lfm/{app}"
+    tag = label_value(cfg["version"])
+    return KubePlan(
+        namespace=k.get("namespace", "default"),
+        app=app,
+        version_label=tag,
+        image=f"{repository}:{tag}",
+        serve_image=f"{repository}-serve:{tag}",
+        node_selector=tuple(sorted(k.get("node_selector", {}).items())),
+        storage=k.get("storage", "100Gi"),
+        storage_class=k.get("storage_class"),
+        hf_token_secret=k.get("hf_token_secret", "hf-token"),
+    )
+
+
+def serving_plan(
+    deployment: dict[str, Any],
+    *,
+    kind: str,
+    name: str,
+    model: str,
+    lora_modules: tuple[tuple[str, str], ...],
+    max_lora_rank: int | None,
+    copies: tuple[tuple[str, str], ...],
+    max_model_len: int | None,
+    autoscaling: bool,
+) -> ServingPlan:
+    serving = deployment.get("serving", {})
+    resources = deployment.get("resources", {})
+    scaling = deployment.get("auto_scaling") if autoscaling else None
+    return ServingPlan(
+        vllm_image=serving.get("image", DEFAULT_VLLM_IMAGE),
+        port=serving.get("port", 8000),
+        model=model,
+        served_name=dns_name(name),
+        lora_modules=lora_modules if kind == "lora" else (),
+        max_lora_rank=max_lora_rank if kind == "lora" else None,
+        max_model_len=serving.get("max_model_len", max_model_len),
+        copies=copies,
+        replicas=deployment.get("replicas", 1),
+        cpu=resources.get("cpu"),
+        memory=resources.get("memory"),
+        gpus=gpu_count(resources.get("gpu")),
+        autoscaling=Autoscaling(
+            scaling.get("min_replicas", 1),
+            scaling.get("max_replicas", 1),
+            scaling.get("cpu_threshold", 80),
+        )
+        if scaling
+        else None,
+    )
+
+
+def deployment_plan(
+    cfg: dict[str, Any],
+    derived: dict[str, Any],
+    distributed: DistributedPlan,
+    output_dir: str,
+    output_in_bundle: str | None,
+    base_model: str,
+) -> DeploymentPlan:
+    deployment = cfg.get("deployment", {})
+    target = deployment.get("target", "local")
+    on_kubernetes = distributed.launcher == "kubernetes"
+    return DeploymentPlan(
+        target=target,
+        kube=kube_plan(cfg),
+        training_image=on_kubernetes or target in ("docker", "kubernetes"),
+        base_image=base_image(),
+        lfm_requirement=f"lfm[train]=={__version__}",
+        output_in_bundle=output_in_bundle,
+        training_job=_training_job(distributed, output_dir) if on_kubernetes else None,
+        serving=_bundle_serving(cfg, derived, output_dir, base_model)
+        if "serving_kind" in derived
+        else None,
+    )
+
+
+def _training_job(distributed: DistributedPlan, output_dir: str) -> TrainingJobPlan:
+    mount = output_dir if output_dir.startswith("/") else posixpath.join(APP_DIR, output_dir)
+    return TrainingJobPlan(
+        kind="PyTorchJob" if distributed.num_machines > 1 else "Job",
+        output_mount=posixpath.normpath(mount.replace("~", "/home/lfm", 1)),
+        nodes=distributed.num_machines,
+        gpus_per_node=distributed.gpus_per_node,
+        rendezvous_port=distributed.rendezvous_port,
+    )
+
+
+def _bundle_serving(
+    cfg: dict[str, Any], derived: dict[str, Any], output_dir: str, base_model: str
+) -> ServingPlan:
+    kind = derived["serving_kind"]
+    params = cfg["fine_tuning"].get("parameters", {})
+    output = posixpath.normpath(output_dir)
+    if kind == "lora":
+        hybrid = cfg["fine_tuning"]["method"] == "hybrid_lora_adapter"
+        source = posixpath.join(output, "lora") if hybrid else output
+        adapter = dns_name(cfg["name"])
+        target = f"{MODELS_DIR}/{adapter}"
+        return serving_plan(
+            cfg.get("deployment", {}),
+            kind=kind,
+            name=cfg["name"],
+            model=base_model,
+            lora_modules=((adapter, target),),
+            max_lora_rank=derived["max_lora_rank"],
+            copies=((source, target),),
+            max_model_len=cfg["dataset"]["preprocessing"]["max_length"],
+            autoscaling=bool(derived.get("autoscaling")),
+        )
+    source = posixpath.join(output, "merged") if params.get("merge_on_save") else output
+    target = f"{MODELS_DIR}/{dns_name(cfg['name'])}"
+    return serving_plan(
+        cfg.get("deployment", {}),
+        kind=kind,
+        name=cfg["name"],
+        model=target,
+        lora_modules=(),
+        max_lora_rank=None,
+        copies=((source, target),),
+        max_model_len=cfg["dataset"]["preprocessing"]["max_length"],
+        autoscaling=bool(derived.get("autoscaling")),
+    )

@@ -1,0 +1,182 @@
+"""Dockerfiles and Kubernetes manifests, checked by the tools that consume them.
+
+hadolint lints the Dockerfiles (no finding allowed), `kubernetes-validate --strict` checks the
+core kinds against the Kubernetes API schema of a pinned version (shipped with the package, so
+offline), and the PyTorchJob is checked against the repository's schema of the Kubeflow CRD.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from lfm.compiler.pipeline import compile_config
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+KUBERNETES_VERSION = "1.30.0"  # a version every current cluster serves the kinds we emit in
+TOOLS = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (pip install -e '.[deploy]')")
+    return found
+
+
+def compiled(config: Path, tmp_path: Path) -> Path:
+    out = tmp_path / config.stem
+    for rel, text in compile_config(config, out).files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    """Bundles with every artifact kind: k8s serving + autoscaling, a PyTorchJob, docker."""
+    tmp = tmp_path_factory.mktemp("bundles")
+    names = ("seed_unified.json", "seed_phase3_distributed.json", "kubernetes_deployment.yaml")
+    return {name: compiled(REPO / "examples" / name, tmp) for name in names}
+
+
+def kubernetes_validate(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION, *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_expected_artifacts_are_emitted(bundles):
+    unified = {
+        p.relative_to(bundles["seed_unified.json"]).as_posix()
+        for p in bundles["seed_unified.json"].rglob("*")
+        if p.is_file()
+    }
+    assert {"k8s/deployment.yaml", "k8s/service.yaml", "k8s/hpa.yaml", "k8s/job.yaml"} <= unified
+    assert {"Dockerfile", "Dockerfile.serve", "k8s/pvc.yaml"} <= unified
+    assert "k8s/pytorchjob.yaml" not in unified
+    phase3 = bundles["seed_phase3_distributed.json"]
+    assert (phase3 / "k8s/pytorchjob.yaml").is_file() and not (phase3 / "k8s/job.yaml").exists()
+    assert not (phase3 / "k8s/deployment.yaml").exists()  # no deployment block: no serving
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.serve"])
+def test_hadolint_finds_nothing(bundles, dockerfile):
+    for bundle in bundles.values():
+        path = bundle / dockerfile
+        if not path.exists():
+            continue
+        done = subprocess.run(
+            [tool("hadolint"), "--no-color", str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
+def test_hadolint_can_fail(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install torch\n")
+    done = subprocess.run(
+        [tool("hadolint"), "--no-color", str(bad)], capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "DL3007" in done.stdout
+
+
+def test_core_kinds_pass_strict_kubernetes_validation(bundles):
+    manifests = [
+        path
+        for bundle in bundles.values()
+        for path in sorted((bundle / "k8s").glob("*.yaml"))
+        if path.name != "pytorchjob.yaml"
+    ]
+    assert len(manifests) >= 8
+    done = kubernetes_validate(*manifests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("passed") == len(manifests)
+
+
+def test_strict_validation_rejects_a_broken_manifest(bundles, tmp_path):
+    text = (bundles["seed_unified.json"] / "k8s/deployment.yaml").read_text()
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text(text.replace("containerPort:", "containerPortt:"))
+    assert kubernetes_validate(broken).returncode != 0
+
+
+def pytorchjob_schema() -> dict:
+    return json.loads(resources.files("lfm.schemas").joinpath("pytorchjob.schema.json").read_text())
+
+
+def test_the_pytorchjob_matches_the_crd_schema_and_its_pods_the_core_schema(bundles, tmp_path):
+    import jsonschema
+
+    job = YAML(typ="safe").load(bundles["seed_phase3_distributed.json"] / "k8s/pytorchjob.yaml")
+    jsonschema.validate(job, pytorchjob_schema())
+    specs = job["spec"]["pytorchReplicaSpecs"]
+    assert specs["Master"]["replicas"] + specs["Worker"]["replicas"] == 2  # the seed's 2 nodes
+    for role, spec in specs.items():
+        container = spec["template"]["spec"]["containers"][0]
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == 8
+        assert "--num_processes 16" in container["args"][0]
+        # The pod template is a core PodTemplateSpec: check it as a PodTemplate object.
+        pod = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": f"pytorchjob-{role.lower()}"},
+            "template": spec["template"],
+        }
+        path = tmp_path / f"{role}.yaml"
+        path.write_text(json.dumps(pod))
+        done = kubernetes_validate(path)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_pytorchjob_schema_can_fail(bundles):
+    import jsonschema
+
+    job = YAML(typ="safe").load(bundles["seed_phase3_distributed.json"] / "k8s/pytorchjob.yaml")
+    job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["name"] = "x"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(job, pytorchjob_schema())
+
+
+def test_vllm_serves_the_trained_adapter_with_a_rank_that_fits(bundles):
+    deployment = YAML(typ="safe").load(bundles["seed_unified.json"] / "k8s/deployment.yaml")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    lock = json.loads((bundles["seed_unified.json"] / "lfm.lock.json").read_text())
+    rank = lock["model_config"]["fine_tuning"]["parameters"]["r"]
+    assert "--enable-lora" in args
+    assert int(args[args.index("--max-lora-rank") + 1]) >= rank
+    assert args[0] == lock["model_config"]["base_model"]
+    hpa = YAML(typ="safe").load(bundles["seed_unified.json"] / "k8s/hpa.yaml")
+    scaling = lock["model_config"]["deployment"]["auto_scaling"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (
+        scaling["min_replicas"],
+        scaling["max_replicas"],
+    )
+    # The Dockerfile.serve runs the same server command.
+    serve = (bundles["seed_unified.json"] / "Dockerfile.serve").read_text()
+    assert f"CMD {json.dumps(args)}" in serve
+
+
+def test_the_token_is_referenced_never_written(bundles):
+    """Every container's HF_TOKEN comes from the Secret; no literal value is in the bundle."""
+    containers = []
+    for bundle in bundles.values():
+        for path in (bundle / "k8s").glob("*.yaml"):
+            doc = YAML(typ="safe").load(path)
+            templates = [doc["spec"].get("template")] + [
+                spec["template"] for spec in doc["spec"].get("pytorchReplicaSpecs", {}).values()
+            ]
+            containers += [c for t in templates if t for c in t["spec"]["containers"]]
+    assert containers
+    for container in containers:
+        [token] = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
+        assert "value" not in token
+        assert token["valueFrom"]["secretKeyRef"]["key"] == "token"

@@ -1,0 +1,152 @@
+"""`lfm deploy`: a trained adapter -> Dockerfile.serve + k8s manifests that the tools accept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lfm.compiler.cli import lfm
+from lfm.compiler.deploy import DeployError, resolve_model_reference
+from ruamel.yaml import YAML
+
+TOOLS = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (pip install -e '.[deploy]')")
+    return found
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory) -> Path:
+    """A LoRA adapter (rank 12) saved by peft on a tiny local model, as training leaves it."""
+    pytest.importorskip("peft")
+    from lfm.runtime.tiny import build_tiny_model
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("deploy")
+    base = build_tiny_model(root / "tiny-model", pretrain_steps=0)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=12, target_modules=["q_proj"])
+    )
+    out = root / "bundle" / "output"
+    model.save_pretrained(out)
+    (out / "checkpoint-5").mkdir()  # checkpoints stay out of the image
+    return out
+
+
+def deploy(*args: str):
+    return CliRunner().invoke(lfm, ["deploy", *args], catch_exceptions=False)
+
+
+def test_deploy_writes_manifests_the_tools_accept(adapter, tmp_path):
+    out = tmp_path / "out"
+    done = deploy(
+        "--model", str(adapter), "--target", "kubernetes", "--replicas", "3", "-o", str(out)
+    )
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in (out / "k8s").iterdir()) == ["deployment.yaml", "service.yaml"]
+    assert (out / "model/adapter_config.json").is_file() and not (
+        out / "model/checkpoint-5"
+    ).exists()
+    assert (out / "base/config.json").is_file()  # the local base model travels in the image
+
+    deployment = YAML(typ="safe").load(out / "k8s/deployment.yaml")
+    assert deployment["spec"]["replicas"] == 3
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "/models/base" and "--enable-lora" in args
+    assert args[args.index("--max-lora-rank") + 1] == "16"  # the smallest vLLM rank >= 12
+    assert args[args.index("--lora-modules") + 1].endswith("=/models/output")
+
+    checked = subprocess.run(
+        [
+            tool("kubernetes-validate"),
+            "--strict",
+            "-k",
+            "1.30.0",
+            *map(str, (out / "k8s").iterdir()),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    linted = subprocess.run(
+        [tool("hadolint"), "--no-color", str(out / "Dockerfile.serve")],
+        capture_output=True,
+        text=True,
+    )
+    assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout
+
+
+def test_the_training_config_supplies_name_version_and_autoscaling(adapter, tmp_path):
+    lock = {
+        "model_config": {
+            "name": "support_bot",
+            "version": "1.2.0",
+            "dataset": {"preprocessing": {"max_length": 512}},
+            "deployment": {
+                "resources": {"gpu": "1x_a100", "memory": "32Gi"},
+                "auto_scaling": {"min_replicas": 1, "max_replicas": 4, "cpu_threshold": 60},
+            },
+        },
+        "decisions": [
+            {"path": "model_config.deployment.auto_scaling.max_replicas", "rule": "config"}
+        ],
+    }
+    (adapter.parent / "lfm.lock.json").write_text(json.dumps(lock))
+    try:
+        out = tmp_path / "out"
+        assert deploy("--model", str(adapter), "-o", str(out)).exit_code == 0
+    finally:
+        (adapter.parent / "lfm.lock.json").unlink()
+    hpa = YAML(typ="safe").load(out / "k8s/hpa.yaml")
+    assert (hpa["spec"]["maxReplicas"], hpa["metadata"]["name"]) == (4, "support-bot")
+    container = YAML(typ="safe").load(out / "k8s/deployment.yaml")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["image"] == "lfm/support-bot-serve:1.2.0"
+    assert container["resources"]["limits"] == {"memory": "32Gi", "nvidia.com/gpu": 1}
+    assert container["resources"]["requests"]["cpu"] == "4"  # the autoscaler measures against it
+
+
+def test_docker_target_writes_only_the_image(adapter, tmp_path):
+    out = tmp_path / "out"
+    assert deploy("--model", str(adapter), "--target", "docker", "-o", str(out)).exit_code == 0
+    assert (out / "Dockerfile.serve").is_file() and not (out / "k8s").exists()
+
+
+@pytest.mark.parametrize("reference", ["support_bot:1.2.0", "support_bot@production"])
+def test_registry_references_need_the_registry(reference):
+    with pytest.raises(DeployError, match="registry"):
+        resolve_model_reference(reference)
+    done = deploy("--model", reference)
+    assert done.exit_code == 1 and "model registry" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_apply_without_a_cluster_says_so(adapter, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    out = tmp_path / "out"
+    done = deploy("--model", str(adapter), "-o", str(out), "--apply")
+    assert done.exit_code == 1
+    assert "--apply:" in done.output and f"kubectl apply -f {out}/k8s" in done.output
+    assert (out / "k8s/deployment.yaml").is_file()  # written before giving up
+
+
+def test_bad_references_and_existing_output_are_one_line_errors(adapter, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for args, message in (
+        (["--model", str(tmp_path / "nope")], "no such directory"),
+        (["--model", str(tmp_path / "empty")], "neither an adapter"),
+        (["--model", str(adapter), "-o", str(adapter.parent)], "--force"),
+    ):
+        done = deploy(*args)
+        assert done.exit_code == 1 and message in done.output, done.output

@@ -1,0 +1,143 @@
+"""Real multi-process runs of emitted scripts on the CPU: DDP, DeepSpeed ZeRO-2 and ZeRO-3.
+
+Each bundle trains a tiny local model with two processes under torchrun (gloo), and is compared
+with the same job in one process: same global batch, so the first step sees the same examples
+and the losses track each other. Slow (minutes on two cores): `pytest -m slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONUNBUFFERED": "1",
+    "OMP_NUM_THREADS": "1",
+}
+CONFIG = """\
+model_config:
+  name: {name}
+  base_model: ./tiny-model
+  fine_tuning:
+    method: lora
+    parameters: {{r: 8, lora_alpha: 16, lora_dropout: 0.0, target_modules: [q_proj, v_proj]}}
+    training:
+      max_steps: 12
+      batch_size: {batch}
+      learning_rate: 3.0e-3
+      logging_steps: 1
+      save_steps: 100
+      precision: fp32
+  dataset:
+    source: {{type: local, path: ./data.jsonl}}
+    preprocessing: {{format: alpaca, max_length: 128}}
+    validation: {{split_ratio: 0}}
+  distributed: {distributed}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    from lfm.runtime.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("multiprocess")
+    build_tiny_model(root / "tiny-model")
+    shutil.copy(REPO / "examples/data/quickstart.jsonl", root / "data.jsonl")
+    return root
+
+
+def compile_bundle(project: Path, name: str, batch: int, distributed: str) -> Path:
+    (project / f"{name}.yaml").write_text(
+        CONFIG.format(name=name, batch=batch, distributed=distributed)
+    )
+    subprocess.run(
+        [sys.executable, "-m", "lfm.compiler.cli_main", "compile", f"{name}.yaml", "-o", name],
+        cwd=project,
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    return project / name
+
+
+def run(project: Path, *command: str) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, *command], cwd=project, env=ENV, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
+
+
+def torchrun(project: Path, bundle: Path, logs: Path) -> None:
+    run(
+        project,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--tee",
+        "3",
+        "--log-dir",
+        str(logs),
+        str(bundle / "train.py"),
+    )
+
+
+def losses(bundle: Path) -> list[float]:
+    metrics = json.loads((bundle / "output" / "metrics.json").read_text())
+    return [step["loss"] for step in metrics["steps"]]
+
+
+@pytest.fixture(scope="module")
+def one_process(project) -> list[float]:
+    """The reference: the same job, global batch 8, in a single process."""
+    bundle = compile_bundle(project, "single", 8, "{strategy: none}")
+    run(project, str(bundle / "train.py"))
+    return losses(bundle)
+
+
+def rank_output(logs: Path, rank: int) -> str:
+    return "".join(p.read_text() for p in logs.rglob(f"attempt_0/{rank}/*.log"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "strategy", ["ddp", pytest.param("deepspeed_zero2"), pytest.param("deepspeed_zero3")]
+)
+def test_two_processes_train_together_like_one(project, one_process, strategy):
+    if strategy.startswith("deepspeed"):
+        pytest.importorskip("deepspeed")
+    bundle = compile_bundle(project, strategy, 4, f"{{strategy: {strategy}, gpus: 2}}")
+    logs = project / f"logs-{strategy}"
+    torchrun(project, bundle, logs)
+
+    # Both ranks built the model and attached the adapter (the second one too).
+    for rank in (0, 1):
+        assert "trainable params" in rank_output(logs, rank), rank
+    # One saved result: one adapter and one metrics file, from rank 0.
+    output = bundle / "output"
+    assert sorted(p.name for p in output.glob("adapter_model*")) == ["adapter_model.safetensors"]
+    two = losses(bundle)
+    assert len(two) == len(one_process) == 12
+    # Step 1 averages the loss of the global batch of 8: 4 examples on each rank. Only with
+    # both ranks in it does it equal the one-process loss on the same 8 examples.
+    assert two[0] == pytest.approx(one_process[0], rel=0.02), (two, one_process)
+    mean_two, mean_one = sum(two) / 12, sum(one_process) / 12
+    assert mean_two == pytest.approx(mean_one, rel=0.05), (two, one_process)
+
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(str(output)).r == 8
