@@ -28,7 +28,14 @@ from .methods import (
     target_modules_for_family,
 )
 from .model import base_model_location
-from .training import evaluation_schedule, report_to
+from .training import (
+    dataloader_workers,
+    evaluation_schedule,
+    optimizer_auto,
+    packing_default,
+    report_to,
+    speed_options,
+)
 
 Rule = Callable[[Context], None]
 
@@ -45,6 +52,7 @@ RULES: tuple[Rule, ...] = (
     target_modules_exist,
     gradient_checkpointing_for_qlora,
     gpu_names_known,
+    optimizer_auto,
     fit_memory,
     dataset_source,
     document_sources_not_built,
@@ -53,5 +61,8 @@ RULES: tuple[Rule, ...] = (
     settings_not_yet_used,
     evaluation_schedule,
     report_to,
+    packing_default,
+    dataloader_workers,
+    speed_options,
     process_layout,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..resolve import Context
 
-# Blocks whose artifacts (evaluate.py, k8s manifests, dataset builder, alerts) come later.
+# Blocks whose artifacts (evaluate.py, k8s manifests, dataset builder) come later.
 NOT_YET_EMITTED = (
     (("evaluation",), "evaluate.py"),
     (("deployment",), "deployment manifests"),
@@ -13,7 +13,6 @@ NOT_YET_EMITTED = (
     (("dataset", "augmentation"), "dataset augmentation"),
     (("dataset", "preprocessing", "qa_generation"), "Q&A generation from documents"),
     (("dataset", "validation", "quality_threshold"), "dataset quality scoring"),
-    (("monitoring", "alerting"), "training alerts"),
 )
 
 
