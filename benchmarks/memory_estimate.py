@@ -113,7 +113,14 @@ def main() -> None:
                     "measured_parts_gib": {k: round(v / GIB, 3) for k, v in parts.items()},
                     "estimated_parts_gib": {
                         k: round(getattr(guess, k) / GIB, 3)
-                        for k in ("weights", "gradients", "optimizer", "activations", "logits", "overhead")
+                        for k in (
+                            "weights",
+                            "gradients",
+                            "optimizer",
+                            "activations",
+                            "logits",
+                            "overhead",
+                        )
                     },
                 }
             )

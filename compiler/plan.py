@@ -108,6 +108,9 @@ class TrainingPlan:
     seed: int
     arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
     environment: tuple[Arg, ...]  # variables the experiment trackers read (WANDB_PROJECT, ...)
+    packing: bool
+    attention: str  # "auto" is chosen by train.py when it starts
+    alerts: tuple[Arg, ...]  # AlertCallback(...) keyword arguments
 
     @property
     def output_is_absolute(self) -> bool:
@@ -299,6 +302,8 @@ def _training_plan(
         Arg("max_grad_norm", t["max_grad_norm"]),
         Arg("optim", t["optimizer"]),
         Arg("gradient_checkpointing", t["gradient_checkpointing"]),
+        Arg("torch_compile", t["torch_compile"]),
+        Arg("use_liger_kernel", t["liger_kernels"]),
         Arg("logging_steps", t["logging_steps"]),
         Arg("eval_strategy", evaluate),
     ]
@@ -311,9 +316,9 @@ def _training_plan(
         Arg("seed", t["seed"]),
         Arg("dataloader_num_workers", t["dataloader_num_workers"]),
         Arg("report_to", derived["report_to"]),
-        Arg("include_num_input_tokens_seen", "non_padding"),
         Arg("remove_unused_columns", False),
         *distributed_arguments(distributed, derived),
+        Arg("disable_tqdm", True),  # training.show_progress draws the progress instead
     ]
     monitoring = cfg["monitoring"]
     environment = [
@@ -324,12 +329,24 @@ def _training_plan(
         )
         if monitoring.get(key)
     ]
+    alerting = monitoring.get("alerting", {})
+    alerts = (
+        Arg("run_name", cfg["name"]),
+        Arg("loss_threshold", alerting.get("loss_threshold")),
+        Arg("divergence_factor", alerting["divergence_factor"]),
+        Arg("quality_degradation", alerting.get("quality_degradation")),
+        Arg("webhook_url", alerting.get("webhook_url")),
+        Arg("action", alerting["action"]),
+    )
     return TrainingPlan(
         output_dir=output,
         precision=t["precision"],
         seed=t["seed"],
         arguments=tuple(args),
         environment=tuple(environment),
+        packing=t["packing"],
+        attention=t["attention"],
+        alerts=alerts,
     )
 
 

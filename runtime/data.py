@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import formats, labeling, render
+from . import packing as packing_module
 from .errors import RuntimeConfigError
 from .sources import DOCUMENT_SOURCES, SOURCE_TYPES, load_document_splits, load_records
 
@@ -101,15 +102,36 @@ def _documents_dataset(
     return examples, _tokenize(test, fmt, spec, tokenizer)
 
 
-def collator(tokenizer: Any) -> Any:
-    """Pad each batch to its longest example (to a multiple of 8); labels pad with -100."""
+def collator(
+    tokenizer: Any,
+    *,
+    packing: bool = False,
+    max_length: int | None = None,
+    model: Any = None,
+    pad_to_multiple_of: int | None = None,
+) -> Any:
+    """The batch collator: packed (see :mod:`.packing`) or padded to the longest example.
+
+    ``packing=True`` needs ``max_length`` and the model, which it prepares and checks first
+    (:func:`packing.prepare_model`); a model that cannot pack falls back to padding with a
+    warning that says why. Packing and padding train on the same tokens: only speed differs.
+    Padded labels pad with -100; ``pad_to_multiple_of`` 8 suits GPU tensor cores (on a CPU it
+    only adds pad tokens).
+    """
+    if packing:
+        if max_length is None or model is None:
+            raise RuntimeConfigError("packing needs max_length and the model")
+        reason = packing_module.prepare_model(model, max_length)
+        if reason is None:
+            return packing_module.collator()
+        logger.warning("Sample packing is off, padding batches instead: %s.", reason)
     from transformers import DataCollatorForSeq2Seq
 
     return DataCollatorForSeq2Seq(
         tokenizer,
         padding=True,
         label_pad_token_id=labeling.IGNORE_INDEX,
-        pad_to_multiple_of=8,
+        pad_to_multiple_of=pad_to_multiple_of,
     )
 
 

@@ -1,4 +1,4 @@
-"""Trainer glue for ``train.py``: seeding, precision, resume, metrics, saving."""
+"""Trainer glue for ``train.py``: seeding, precision, resume, callbacks, saving."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
+from .alerts import AlertCallback
+from .checkpoints import Trainer
 from .errors import RuntimeConfigError
+from .metrics import METRICS_FILE, MetricsCallback
+from .progress import show_progress
+
+# What train.py uses from the callback modules, under one name.
+__all__ = ["METRICS_FILE", "AlertCallback", "MetricsCallback", "Trainer", "show_progress"]
+ATTENTIONS = ("auto", "sdpa", "flash_attention_2", "eager")
 
 PathLike = str | os.PathLike[str]
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-METRICS_FILE = "metrics.json"
 # The Trainer writes trainer_state.json last, so its presence marks a finished save.
 _STATE_FILE = "trainer_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -56,6 +60,29 @@ def choose_precision(precision: str) -> tuple[bool, bool]:
     return precision == "bf16", precision == "fp16"
 
 
+def choose_attention(attention: str) -> str:
+    """The ``attn_implementation`` to load the model with; ``auto`` picks for this machine."""
+    import importlib.util
+
+    import torch
+
+    if attention not in ATTENTIONS:
+        raise RuntimeConfigError(
+            f"fine_tuning.training.attention {attention!r} is not supported; use one of "
+            f"{', '.join(ATTENTIONS)}"
+        )
+    flash = torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+    if attention == "flash_attention_2" and not flash:
+        raise RuntimeConfigError(
+            "fine_tuning.training.attention 'flash_attention_2' needs a CUDA GPU and the "
+            "flash-attn package (pip install flash-attn); set attention to 'auto' or 'sdpa'"
+        )
+    if attention == "auto":
+        attention = "flash_attention_2" if flash else "sdpa"
+        _announce(f"Attention: {attention} (attention: auto)")
+    return attention
+
+
 def weights_dtype(bf16: bool, fp16: bool, *, trains_all_weights: bool) -> str:
     """The dtype to load the base model's weights in, for ``modeling.load_model(dtype=...)``.
 
@@ -78,8 +105,9 @@ def compute_dtype(bf16: bool, fp16: bool) -> Any:
 def last_checkpoint(output_dir: PathLike) -> str | None:
     """The newest complete ``checkpoint-N`` directory in ``output_dir``, or None.
 
-    A run killed mid-save leaves a checkpoint without a readable trainer state;
-    resuming from it would crash, so it is skipped in favour of the previous one.
+    :class:`Trainer` renames only finished checkpoints into place; a checkpoint-N without a
+    readable trainer state (written by another trainer, or damaged) is still skipped in
+    favour of the previous one, since resuming from it would crash.
     """
     root = Path(output_dir)
     if not root.is_dir():
@@ -109,81 +137,6 @@ def _is_complete(checkpoint: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
-
-
-class MetricsCallback(TrainerCallback):
-    """Write ``metrics.json`` (loss curve, eval losses, throughput) when training ends.
-
-    Steps come from the Trainer's ``log_history``, which is restored on resume, so a
-    resumed run's file covers every step. ``num_input_tokens_seen`` is the Trainer's
-    own count: it includes padding unless TrainingArguments sets
-    ``include_num_input_tokens_seen="non_padding"``; ``token_count_mode`` records which.
-    """
-
-    def __init__(self, output_dir: PathLike) -> None:
-        self.output_dir = Path(output_dir)
-        self._started = 0.0
-        self._tokens_at_start = 0
-        self._step_at_start = 0
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        # The Trainer restores a checkpoint's state before this hook: count this session only.
-        self._started = time.perf_counter()
-        self._tokens_at_start = state.num_input_tokens_seen or 0
-        self._step_at_start = state.global_step
-
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
-            return
-        path = self.output_dir / METRICS_FILE
-        if state.global_step == self._step_at_start and path.exists():
-            return  # restarted after the run had finished: keep the real run's numbers
-        metrics = self._collect(args, state)
-        _write_json_atomic(path, metrics)
-
-    def _collect(self, args: Any, state: Any) -> dict[str, Any]:
-        history = state.log_history
-        steps = [_step_entry(e) for e in history if "loss" in e]
-        evals = [
-            {"step": e.get("step"), "epoch": e.get("epoch"), "eval_loss": e["eval_loss"]}
-            for e in history
-            if "eval_loss" in e
-        ]
-        runtime = _last_value(history, "train_runtime")
-        if runtime is None:
-            runtime = time.perf_counter() - self._started
-        mode = getattr(args, "include_num_input_tokens_seen", "no")
-        tokens = state.num_input_tokens_seen if mode not in ("no", False) else None
-        session_tokens = None if tokens is None else tokens - self._tokens_at_start
-        return {
-            "steps": steps,
-            "eval": evals,
-            "global_step": state.global_step,
-            "final_loss": steps[-1]["loss"] if steps else None,
-            "train_runtime": runtime,
-            "num_input_tokens_seen": tokens,
-            "token_count_mode": "all" if mode is True else str(mode),
-            "tokens_per_second": (
-                session_tokens / runtime if session_tokens is not None and runtime > 0 else None
-            ),
-        }
-
-
-def _step_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
-    return {key: entry.get(key) for key in keys}
-
-
-def _last_value(history: list[dict[str, Any]], key: str) -> Any:
-    return next((e[key] for e in reversed(history) if key in e), None)
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write via a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:

@@ -188,3 +188,52 @@ def test_target_modules_are_checked_against_a_local_models_config(write_config, 
             config("  fine_tuning: {parameters: {target_modules: [c_attn]}}\n", base="./m")
         )
     )
+
+
+def test_packing_is_on_except_for_virtual_token_methods(write_config):
+    _, d = resolve_text(write_config, config())
+    packing = d["model_config.fine_tuning.training.packing"]
+    assert (packing.value, packing.rule) == (True, "packing_default")
+    assert "same examples and tokens per step" in packing.reason
+    _, d = resolve_text(write_config, config("  fine_tuning: {method: prefix_tuning}\n"))
+    assert d["model_config.fine_tuning.training.packing"].value is False
+    with pytest.raises(CompileError, match="packing cannot be used with prompt_tuning"):
+        analyze(
+            write_config(
+                config("  fine_tuning:\n    method: prompt_tuning\n    training: {packing: true}\n")
+            )
+        )
+
+
+def test_speed_defaults_say_why(write_config):
+    analysis, d = resolve_text(write_config, config())
+    optimizer = d["model_config.fine_tuning.training.optimizer"]
+    assert (optimizer.value, optimizer.rule) == ("adamw_torch_fused", "optimizer_auto")
+    workers = d["model_config.fine_tuning.training.dataloader_num_workers"]
+    assert workers.value == 0 and "no GPU declared" in workers.reason
+    assert "flash_attention_2 when flash-attn is installed" in d["derived.attention"].reason
+    _, d = resolve_text(write_config, config("  resources: {gpu: 1x_a100}\n"))
+    assert d["model_config.fine_tuning.training.dataloader_num_workers"].value == 2
+    _, d = resolve_text(
+        write_config, config("  fine_tuning: {training: {optimizer: adamw_torch}}\n")
+    )
+    assert d["model_config.fine_tuning.training.optimizer"].value == "adamw_torch"
+
+
+def test_gpu_only_speedups_warn_without_a_gpu(write_config):
+    analysis, _ = resolve_text(
+        write_config, config("  fine_tuning: {training: {liger_kernels: true}}\n")
+    )
+    assert any("liger_kernels needs a CUDA GPU" in w.message for w in analysis.diagnostics)
+    analysis, _ = resolve_text(
+        write_config,
+        config("  resources: {gpu: 1x_h100}\n  fine_tuning: {training: {liger_kernels: true}}\n"),
+    )
+    assert not any("liger" in w.message for w in analysis.diagnostics)
+
+
+def test_alerting_is_honored_not_warned_about(write_config):
+    analysis, _ = resolve_text(
+        write_config, config("  monitoring: {alerting: {loss_threshold: 2.0}}\n")
+    )
+    assert not any("alert" in w.message for w in analysis.diagnostics)

@@ -10,16 +10,18 @@ Launch, from this directory:
     accelerate launch --config_file accelerate.yaml train.py
     torchrun --nproc_per_node 2 train.py
 
-A restarted run resumes from the newest checkpoint in the output directory. When training
-ends, the output directory holds the trained model, its tokenizer and metrics.json
-(loss per step, runtime, tokens per second).
+A restarted run resumes from the newest checkpoint in the output directory (checkpoints are
+written aside and renamed into place, so a killed run never leaves a broken one). While it
+trains, metrics.jsonl gets a line per logged step (loss, learning rate, grad norm, tokens/s,
+token efficiency, memory) and alerts.jsonl any alert. When training ends, the output directory
+holds the trained model, its tokenizer and metrics.json (the summary).
 """
 
 import argparse
 import os
 from pathlib import Path
 
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 
 from lfm.runtime import data, launch, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
@@ -66,6 +68,7 @@ def main() -> None:
         base_dir=BUNDLE_DIR,
         dtype=training.weights_dtype(bf16, fp16, trains_all_weights=True),
         gradient_checkpointing=True,
+        attn_implementation=training.choose_attention("auto"),
     )
 
     # ---- Training -------------------------------------------------------------------------
@@ -83,7 +86,9 @@ def main() -> None:
         max_grad_norm=1.0,
         optim="adamw_torch_fused",
         gradient_checkpointing=True,
-        logging_steps=10,
+        torch_compile=False,
+        use_liger_kernel=False,
+        logging_steps=1,
         eval_strategy="epoch",
         save_strategy="steps",
         save_steps=200,
@@ -91,21 +96,35 @@ def main() -> None:
         seed=42,
         dataloader_num_workers=0,
         report_to=["tensorboard"],
-        include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
         use_cpu=launch.cpu_only(),
+        disable_tqdm=True,
         bf16=bf16,
         fp16=fp16,
     )
-    trainer = Trainer(
+    # transformers' Trainer, with checkpoints written aside and renamed into place when complete.
+    trainer = training.Trainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=data.collator(tokenizer),
-        callbacks=[training.MetricsCallback(OUTPUT_DIR)],
+        # Packing: each batch runs as one sequence, attention kept within each example.
+        data_collator=data.collator(tokenizer, packing=True, max_length=1024, model=model),
+        callbacks=[
+            training.MetricsCallback(OUTPUT_DIR),
+            training.AlertCallback(
+                OUTPUT_DIR,
+                run_name="smollm_support_full",
+                loss_threshold=None,
+                divergence_factor=2.0,
+                quality_degradation=None,
+                webhook_url=None,
+                action="warn",
+            ),
+        ],
     )
+    training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
     launch.finish()  # every rank waits for the saves, then leaves the process group

@@ -10,15 +10,17 @@ Launch, from this directory:
     python train.py
     accelerate launch --config_file accelerate.yaml train.py
 
-A restarted run resumes from the newest checkpoint in the output directory. When training
-ends, the output directory holds the trained adapter, its tokenizer and metrics.json
-(loss per step, runtime, tokens per second).
+A restarted run resumes from the newest checkpoint in the output directory (checkpoints are
+written aside and renamed into place, so a killed run never leaves a broken one). While it
+trains, metrics.jsonl gets a line per logged step (loss, learning rate, grad norm, tokens/s,
+token efficiency, memory) and alerts.jsonl any alert. When training ends, the output directory
+holds the trained adapter, its tokenizer and metrics.json (the summary).
 """
 
 from pathlib import Path
 
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-from transformers import BitsAndBytesConfig, Trainer, TrainingArguments
+from transformers import BitsAndBytesConfig, TrainingArguments
 
 from lfm.runtime import data, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
@@ -58,7 +60,12 @@ def main() -> None:
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=training.compute_dtype(bf16, fp16),
     )
-    model = modeling.load_model(BASE_MODEL, base_dir=BUNDLE_DIR, quantization_config=quantization_config)
+    model = modeling.load_model(
+        BASE_MODEL,
+        base_dir=BUNDLE_DIR,
+        quantization_config=quantization_config,
+        attn_implementation=training.choose_attention("auto"),
+    )
     model = prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=True
     )
@@ -88,29 +95,45 @@ def main() -> None:
         warmup_steps=0,
         weight_decay=0.0,
         max_grad_norm=1.0,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",
         gradient_checkpointing=True,
-        logging_steps=10,
+        torch_compile=False,
+        use_liger_kernel=False,
+        logging_steps=1,
         eval_strategy="epoch",
         save_strategy="steps",
         save_steps=200,
         save_total_limit=2,
         seed=42,
-        dataloader_num_workers=0,
+        dataloader_num_workers=2,
         report_to=["none"],
-        include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        disable_tqdm=True,
         bf16=bf16,
         fp16=fp16,
     )
-    trainer = Trainer(
+    # transformers' Trainer, with checkpoints written aside and renamed into place when complete.
+    trainer = training.Trainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=data.collator(tokenizer),
-        callbacks=[training.MetricsCallback(OUTPUT_DIR)],
+        # Packing: each batch runs as one sequence, attention kept within each example.
+        data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
+        callbacks=[
+            training.MetricsCallback(OUTPUT_DIR),
+            training.AlertCallback(
+                OUTPUT_DIR,
+                run_name="llama13b_auto",
+                loss_threshold=None,
+                divergence_factor=2.0,
+                quality_degradation=None,
+                webhook_url=None,
+                action="warn",
+            ),
+        ],
     )
+    training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
 

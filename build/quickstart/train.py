@@ -10,15 +10,17 @@ Launch, from this directory:
     python train.py
     accelerate launch --config_file accelerate.yaml train.py
 
-A restarted run resumes from the newest checkpoint in the output directory. When training
-ends, the output directory holds the trained adapter, its tokenizer and metrics.json
-(loss per step, runtime, tokens per second).
+A restarted run resumes from the newest checkpoint in the output directory (checkpoints are
+written aside and renamed into place, so a killed run never leaves a broken one). While it
+trains, metrics.jsonl gets a line per logged step (loss, learning rate, grad norm, tokens/s,
+token efficiency, memory) and alerts.jsonl any alert. When training ends, the output directory
+holds the trained adapter, its tokenizer and metrics.json (the summary).
 """
 
 from pathlib import Path
 
 from peft import LoraConfig, get_peft_model
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 
 from lfm.runtime import data, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
@@ -55,6 +57,7 @@ def main() -> None:
         base_dir=BUNDLE_DIR,
         dtype=training.weights_dtype(bf16, fp16, trains_all_weights=False),
         gradient_checkpointing=False,
+        attn_implementation=training.choose_attention("auto"),
     )
     peft_config = LoraConfig(
         task_type="CAUSAL_LM",
@@ -82,8 +85,10 @@ def main() -> None:
         warmup_steps=2,
         weight_decay=0.0,
         max_grad_norm=1.0,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",
         gradient_checkpointing=False,
+        torch_compile=False,
+        use_liger_kernel=False,
         logging_steps=1,
         eval_strategy="epoch",
         save_strategy="steps",
@@ -92,19 +97,33 @@ def main() -> None:
         seed=42,
         dataloader_num_workers=0,
         report_to=["none"],
-        include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        disable_tqdm=True,
         bf16=bf16,
         fp16=fp16,
     )
-    trainer = Trainer(
+    # transformers' Trainer, with checkpoints written aside and renamed into place when complete.
+    trainer = training.Trainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=data.collator(tokenizer),
-        callbacks=[training.MetricsCallback(OUTPUT_DIR)],
+        # Packing: each batch runs as one sequence, attention kept within each example.
+        data_collator=data.collator(tokenizer, packing=True, max_length=256, model=model),
+        callbacks=[
+            training.MetricsCallback(OUTPUT_DIR),
+            training.AlertCallback(
+                OUTPUT_DIR,
+                run_name="quickstart",
+                loss_threshold=None,
+                divergence_factor=2.0,
+                quality_degradation=None,
+                webhook_url=None,
+                action="warn",
+            ),
+        ],
     )
+    training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
 

@@ -11,9 +11,11 @@ Launch, from this directory:
     torchrun --nproc_per_node 8 train.py
     deepspeed --num_gpus 8 train.py
 
-A restarted run resumes from the newest checkpoint in the output directory. When training
-ends, the output directory holds the trained adapters (one folder each: lora, ia3), its tokenizer and metrics.json
-(loss per step, runtime, tokens per second).
+A restarted run resumes from the newest checkpoint in the output directory (checkpoints are
+written aside and renamed into place, so a killed run never leaves a broken one). While it
+trains, metrics.jsonl gets a line per logged step (loss, learning rate, grad norm, tokens/s,
+token efficiency, memory) and alerts.jsonl any alert. When training ends, the output directory
+holds the trained adapters (one folder each: lora, ia3), its tokenizer and metrics.json (the summary).
 """
 
 import argparse
@@ -21,7 +23,7 @@ import os
 from pathlib import Path
 
 from peft import IA3Config, LoraConfig, get_peft_model
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 from transformers.integrations import HfDeepSpeedConfig
 
 from lfm.runtime import data, launch, modeling, training
@@ -101,6 +103,7 @@ def main() -> None:
             base_dir=BUNDLE_DIR,
             dtype=training.weights_dtype(bf16, fp16, trains_all_weights=False),
             gradient_checkpointing=False,
+            attn_implementation=training.choose_attention("auto"),
         )
         modeling.check_target_modules(model, peft_config)
         model = get_peft_model(model, peft_config)
@@ -117,9 +120,11 @@ def main() -> None:
             warmup_steps=0,
             weight_decay=0.0,
             max_grad_norm=1.0,
-            optim="adamw_torch",
+            optim="adamw_torch_fused",
             gradient_checkpointing=False,
-            logging_steps=10,
+            torch_compile=False,
+            use_liger_kernel=False,
+            logging_steps=1,
             eval_strategy="epoch",
             save_strategy="steps",
             save_steps=200,
@@ -127,21 +132,35 @@ def main() -> None:
             seed=42,
             dataloader_num_workers=0,
             report_to=["wandb"],
-            include_num_input_tokens_seen="non_padding",
             remove_unused_columns=False,
             deepspeed=str(BUNDLE_DIR / "ds_config.json"),
             accelerator_config=accelerator_config,
+            disable_tqdm=True,
             bf16=bf16,
             fp16=fp16,
         )
-        trainer = Trainer(
+        # transformers' Trainer, with checkpoints written aside and renamed into place when complete.
+        trainer = training.Trainer(
             model=model,
             args=args,
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
-            data_collator=data.collator(tokenizer),
-            callbacks=[training.MetricsCallback(output_dir)],
+            # Packing: each batch runs as one sequence, attention kept within each example.
+            data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
+            callbacks=[
+                training.MetricsCallback(output_dir),
+                training.AlertCallback(
+                    output_dir,
+                    run_name="seed_phase3_distributed",
+                    loss_threshold=0.1,
+                    divergence_factor=2.0,
+                    quality_degradation=0.05,
+                    webhook_url=None,
+                    action="warn",
+                ),
+            ],
         )
+        training.show_progress(trainer)
         trainer.train(resume_from_checkpoint=training.last_checkpoint(output_dir))
         training.save_outputs(trainer, tokenizer, output_dir)
         del trainer, model  # free this adapter's model and optimizer before the next one loads

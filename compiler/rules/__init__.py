@@ -36,7 +36,14 @@ from .methods import (
     target_modules_for_family,
 )
 from .model import base_model_location
-from .training import evaluation_schedule, report_to
+from .training import (
+    dataloader_workers,
+    evaluation_schedule,
+    optimizer_auto,
+    packing_default,
+    report_to,
+    speed_options,
+)
 
 Rule = Callable[[Context], None]
 
@@ -53,6 +60,7 @@ RULES: tuple[Rule, ...] = (
     target_modules_exist,
     gradient_checkpointing_for_qlora,
     gpu_names_known,
+    optimizer_auto,
     fit_memory,
     dataset_source,
     document_dataset,
@@ -64,6 +72,9 @@ RULES: tuple[Rule, ...] = (
     evaluation_data,
     evaluation_gates,
     report_to,
+    packing_default,
+    dataloader_workers,
+    speed_options,
     process_layout,
     launcher,
     global_batch,

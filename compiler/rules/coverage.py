@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from ..resolve import Context
 
-# Blocks whose artifacts (synthetic data, alerts) come later.
+# Blocks whose artifacts (synthetic data) come later.
 # (Document-dataset settings are checked in rules/data.py: they act on document sources.)
 NOT_YET_EMITTED = (
     (("dataset", "synthetic_generation"), "synthetic data generation"),
-    (("monitoring", "alerting"), "training alerts"),
 )
 
 

@@ -49,3 +49,97 @@ def report_to(ctx: Context) -> None:
         "; ".join(reasons) or "no tracker configured in monitoring; metrics.json is always written"
     )
     ctx.derive("report_to", targets or ["none"], "report_to", reason)
+
+
+# Methods whose virtual tokens the per-example position restarts of packing would not cover.
+_NO_PACKING = {
+    "prefix_tuning": "prefix tuning prepends virtual tokens to every sequence",
+    "prompt_tuning": "prompt tuning prepends virtual tokens to every sequence",
+}
+
+
+def packing_default(ctx: Context) -> None:
+    """Pack by default: same examples and tokens per step as padding, no compute on pads."""
+    path = ("fine_tuning", "training", "packing")
+    method = str(ctx.get("fine_tuning", "method"))
+    blocker = _NO_PACKING.get(method)
+    if ctx.user_set(*path):
+        if ctx.get(*path) and blocker:
+            ctx.error(path, f"packing cannot be used with {method}: {blocker}", "remove packing")
+        return
+    if blocker:
+        ctx.decide(path, False, "packing_default", f"{blocker}: batches are padded instead")
+        return
+    ctx.decide(
+        path,
+        True,
+        "packing_default",
+        "each batch runs as one sequence with attention kept within each example: the same "
+        "examples and tokens per step as padding, without the compute padding wastes "
+        "(train.py checks the model and pads instead if it cannot pack)",
+    )
+
+
+def optimizer_auto(ctx: Context) -> None:
+    path = ("fine_tuning", "training", "optimizer")
+    if ctx.get(*path) != "auto":
+        return
+    ctx.decide(
+        path,
+        "adamw_torch_fused",
+        "optimizer_auto",
+        "optimizer auto: AdamW's fused kernel (torch >= 2.4, CUDA and CPU) does the same "
+        "update as adamw_torch in fewer kernel launches",
+    )
+
+
+def dataloader_workers(ctx: Context) -> None:
+    path = ("fine_tuning", "training", "dataloader_num_workers")
+    if ctx.user_set(*path):
+        return
+    gpu = ctx.get("resources", "gpu")
+    if (gpu and gpu != "none") or ctx.get("resources", "gpu_memory_gb"):
+        ctx.decide(
+            path,
+            2,
+            "dataloader_workers",
+            "a GPU is declared: 2 workers collate the next batches while the GPU computes",
+        )
+    else:
+        ctx.decide(
+            path,
+            0,
+            "dataloader_workers",
+            "no GPU declared in resources: batches are "
+            "pre-tokenized and cheap to collate, and on a CPU workers would take cores from "
+            "training",
+        )
+
+
+def speed_options(ctx: Context) -> None:
+    """Explain the runtime choices and check the opt-in speedups against the hardware."""
+    train = ("fine_tuning", "training")
+    ctx.derive(
+        "attention",
+        ctx.get(*train, "attention"),
+        "speed_options",
+        "auto: train.py uses flash_attention_2 when flash-attn is installed on a CUDA GPU, "
+        "else sdpa"
+        if ctx.get(*train, "attention") == "auto"
+        else f"attention {ctx.get(*train, 'attention')} as configured",
+    )
+    gpu = ctx.get("resources", "gpu")
+    no_gpu = gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
+    if ctx.get(*train, "liger_kernels") and no_gpu:
+        ctx.warn(
+            (*train, "liger_kernels"),
+            "liger_kernels needs a CUDA GPU and the liger-kernel package; no GPU is declared "
+            "in resources",
+        )
+    if ctx.get(*train, "attention") == "flash_attention_2" and no_gpu:
+        ctx.warn(
+            (*train, "attention"),
+            "flash_attention_2 needs a CUDA GPU and the flash-attn package; no GPU is declared "
+            "in resources",
+            "use attention: auto to fall back to sdpa where flash-attn is missing",
+        )

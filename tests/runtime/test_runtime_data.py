@@ -188,7 +188,7 @@ def test_collator_pads_to_multiple_of_8(tokenizer, write_jsonl) -> None:
         [{"instruction": "Q", "output": "A"}, {"instruction": "Q" * 9, "output": "B"}]
     )
     train, _ = load(path, tokenizer)
-    batch = data.collator(tokenizer)([train[0], train[1]])
+    batch = data.collator(tokenizer, pad_to_multiple_of=8)([train[0], train[1]])
     assert batch["input_ids"].shape[1] % 8 == 0
     short = min(len(train[0]["input_ids"]), len(train[1]["input_ids"]))
     row = 0 if len(train[0]["input_ids"]) == short else 1

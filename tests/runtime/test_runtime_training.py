@@ -10,6 +10,7 @@ import pytest
 import torch
 from lfm.runtime import data, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
+from transformers import TrainerCallback
 
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallbacks")
 
@@ -69,14 +70,25 @@ ROWS = [
 ]
 
 
-def _train(model_dir: Path, data_file: Path, output: Path, max_steps: int) -> Any:
-    """A real, tiny LoRA run laid out like an emitted train.py."""
+def _train(
+    model_dir: Path,
+    data_file: Path,
+    output: Path,
+    max_steps: int,
+    *,
+    packing: bool = True,
+    stop_at: int | None = None,
+    report_to: str = "none",
+) -> Any:
+    """A real, tiny LoRA run laid out like an emitted train.py (``stop_at``: end early there)."""
     from peft import LoraConfig, get_peft_model
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
 
     training.seed_everything(0)
     tokenizer = modeling.load_tokenizer(str(model_dir))
-    model = modeling.load_model(str(model_dir), dtype="float32")
+    model = modeling.load_model(
+        str(model_dir), dtype="float32", attn_implementation=training.choose_attention("auto")
+    )
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8))
     spec = data.DatasetSpec(
         source_type="local",
@@ -96,34 +108,56 @@ def _train(model_dir: Path, data_file: Path, output: Path, max_steps: int) -> An
         eval_strategy="steps",
         eval_steps=2,
         save_steps=3,
-        report_to="none",
+        save_total_limit=2,
+        report_to=report_to,
         bf16=bf16,
         fp16=fp16,
-        include_num_input_tokens_seen=True,
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    trainer = Trainer(
+    callbacks: list[Any] = [training.MetricsCallback(output)]
+    if stop_at:
+        callbacks.append(_StopAt(stop_at))
+    trainer = training.Trainer(
         model=model,
         args=args,
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=data.collator(tokenizer),
-        callbacks=[training.MetricsCallback(output)],
+        data_collator=data.collator(tokenizer, packing=packing, max_length=128, model=model),
+        callbacks=callbacks,
     )
+    training.show_progress(trainer, live=False)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(output))
     training.save_outputs(trainer, tokenizer, output)
     return trainer
 
 
+class _StopAt(TrainerCallback):
+    """Ends the run after ``step`` as a kill right after that step's checkpoint would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
 @pytest.fixture(scope="module")
-def run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS * 2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(
+    tiny_model_dir: Path, data_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """Train 3 steps; returns (data file, output dir)."""
-    root = tmp_path_factory.mktemp("run")
-    data_file = root / "train.jsonl"
-    data_file.write_text("".join(json.dumps(r) + "\n" for r in ROWS * 2), encoding="utf-8")
-    _train(tiny_model_dir, data_file, root / "output", max_steps=3)
-    return data_file, root / "output"
+    output = tmp_path_factory.mktemp("run") / "output"
+    _train(tiny_model_dir, data_file, output, max_steps=3)
+    return data_file, output
 
 
 def test_metrics_json(run: tuple[Path, Path]) -> None:
@@ -135,8 +169,46 @@ def test_metrics_json(run: tuple[Path, Path]) -> None:
     assert [e["step"] for e in metrics["eval"]] == [2, 3]
     assert metrics["global_step"] == 3
     assert metrics["final_loss"] == metrics["steps"][-1]["loss"]
-    assert metrics["num_input_tokens_seen"] > 0 and metrics["token_count_mode"] == "all"
+    assert metrics["num_input_tokens_seen"] > 0 and metrics["token_count_mode"] == "non_padding"
+    # Packed: no padding at all, so every token counted is a real one.
+    assert metrics["num_total_tokens"] == metrics["num_input_tokens_seen"]
+    assert metrics["token_efficiency"] == 1.0
     assert metrics["train_runtime"] > 0 and metrics["tokens_per_second"] > 0
+    assert metrics["peak_rss_mb"] > 0
+
+
+def test_metrics_jsonl_has_a_line_per_step(run: tuple[Path, Path]) -> None:
+    lines = [json.loads(line) for line in (run[1] / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in lines] == [1, 2, 3]
+    for entry in lines:
+        assert entry["loss"] > 0 and entry["grad_norm"] > 0 and entry["learning_rate"] is not None
+        assert entry["tokens"] > 0 and entry["tokens_per_second"] > 0
+        assert entry["token_efficiency"] == 1.0 and entry["rss_mb"] > 0
+    total = json.loads((run[1] / "metrics.json").read_text())["num_input_tokens_seen"]
+    assert sum(e["tokens"] for e in lines) == total
+
+
+def test_padded_runs_count_their_padding(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=2, packing=False)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["num_total_tokens"] > metrics["num_input_tokens_seen"] > 0
+    assert 0 < metrics["token_efficiency"] < 1
+
+
+def test_tensorboard_gets_the_step_metrics(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=3, report_to="tensorboard")
+    [events] = {p.parent for p in (tmp_path / "out").rglob("events.out.tfevents.*")}
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert [e.step for e in accumulator.Scalars("train/loss")] == [1, 2, 3]
+    assert "train/grad_norm" in accumulator.Tags()["scalars"]
 
 
 def test_save_outputs_writes_a_loadable_adapter(
@@ -152,15 +224,58 @@ def test_save_outputs_writes_a_loadable_adapter(
     assert any("lora_A" in name for name, _ in model.named_parameters())
 
 
-def test_resume_keeps_earlier_steps_in_metrics(
-    run: tuple[Path, Path], tiny_model_dir: Path
+def _losses(output: Path) -> dict[int, float]:
+    lines = (output / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return {e["step"]: e["loss"] for e in map(json.loads, lines)}
+
+
+def test_resumed_run_matches_an_uninterrupted_one(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
 ) -> None:
-    data_file, output = run
-    assert training.last_checkpoint(output) == str(output / "checkpoint-3")
-    trainer = _train(tiny_model_dir, data_file, output, max_steps=5)
-    assert trainer.state.global_step == 5
-    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
-    assert [s["step"] for s in metrics["steps"]] == [1, 2, 3, 4, 5]
+    whole = _train(tiny_model_dir, data_file, tmp_path / "whole", max_steps=7)
+    # Stopped at step 5: the newest checkpoint is step 3; steps 4-5 are lost and redone.
+    _train(tiny_model_dir, data_file, tmp_path / "cut", max_steps=7, stop_at=5)
+    assert _losses(tmp_path / "cut").keys() == {1, 2, 3, 4, 5}
+    assert training.last_checkpoint(tmp_path / "cut") == str(tmp_path / "cut" / "checkpoint-3")
+    resumed = _train(tiny_model_dir, data_file, tmp_path / "cut", max_steps=7)
+    assert resumed.state.global_step == whole.state.global_step == 7
+    expected, got = _losses(tmp_path / "whole"), _losses(tmp_path / "cut")
+    assert list(got) == list(range(1, 8))  # the killed run's steps 4-5 were replaced
+    assert got == pytest.approx(expected, rel=1e-4)
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text(encoding="utf-8"))
+    assert [s["step"] for s in metrics["steps"]] == list(range(1, 8))
+    # keep-last-2: of 3, 6 and the final 7, the newest two remain.
+    assert sorted(p.name for p in (tmp_path / "cut").glob("checkpoint-*")) == [
+        "checkpoint-6",
+        "checkpoint-7",
+    ]
+
+
+def test_a_save_killed_midway_leaves_no_checkpoint(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import Trainer
+
+    saves = {"n": 0}
+    original = Trainer._save_rng_state
+
+    def die_on_second_save(self: Any, output_dir: str) -> None:
+        saves["n"] += 1
+        if saves["n"] == 2:  # model and optimizer written, trainer state not yet
+            raise KeyboardInterrupt("killed while saving")
+        original(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", die_on_second_save)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=7)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert (out / ".staging" / "checkpoint-6" / "adapter_model.safetensors").exists()
+    monkeypatch.setattr(Trainer, "_save_rng_state", original)
+    assert training.last_checkpoint(out) == str(out / "checkpoint-3")
+    trainer = _train(tiny_model_dir, data_file, out, max_steps=7)
+    assert trainer.state.global_step == 7
+    assert not (out / ".staging" / "checkpoint-6").exists()
 
 
 def test_restarting_a_finished_run_keeps_its_metrics(

@@ -1,0 +1,101 @@
+"""Checkpoints that are never half there: written aside, then renamed into place.
+
+transformers' Trainer writes ``checkpoint-N`` in place, file by file, so a run killed while
+saving leaves a folder that looks like a checkpoint but is not one. :class:`Trainer` (the
+same Trainer otherwise) writes each checkpoint under ``.staging/`` in the output directory and
+renames the finished folder to ``checkpoint-N`` (an atomic rename on one filesystem), then
+keeps the newest ``save_total_limit`` of them. A kill at any moment leaves either the
+previous checkpoints alone or the new one complete; leftovers in ``.staging/`` are ignored
+and cleared at the next save.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import transformers
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+STAGING = ".staging"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class Trainer(transformers.Trainer):
+    """transformers' Trainer, saving each checkpoint to a temporary folder renamed into place."""
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        run_dir = Path(self._get_output_dir(trial=trial))
+        staging = run_dir / STAGING
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # a killed save's leftovers
+        self.accelerator.wait_for_everyone()
+        # Every process (DeepSpeed shards, FSDP) writes into the staging folder...
+        self._get_output_dir = lambda trial=None: str(staging)  # type: ignore[method-assign]
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            del self._get_output_dir  # back to the class's method
+        self.accelerator.wait_for_everyone()
+        # ...and once all have finished, the main process renames it into place.
+        if self.args.should_save:
+            publish(staging / name, run_dir / name)
+            rotate(run_dir, self.args.save_total_limit)
+        self.accelerator.wait_for_everyone()
+
+
+def publish(staged: Path, final: Path) -> None:
+    """Rename a finished checkpoint into place; the folder and its parent are synced first."""
+    _fsync_tree(staged)
+    if final.exists():  # the same step saved again (a resumed run): replace it whole
+        old = final.with_name(f"{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(staged, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, final)
+    _fsync_dir(final.parent)
+
+
+def rotate(run_dir: Path, keep: int | None) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints (by step); returns what was deleted."""
+    if not keep:
+        return []
+    checkpoints = sorted(
+        (int(match.group(1)), path)
+        for path in run_dir.iterdir()
+        if path.is_dir() and (match := _CHECKPOINT.match(path.name))
+    )
+    doomed = [path for _, path in checkpoints[:-keep]]
+    for path in doomed:
+        # Rename first, so a kill mid-delete never leaves a half-deleted checkpoint-N.
+        trash = path.with_name(f".deleting-{path.name}")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    return doomed
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot sync a directory
+    finally:
+        os.close(fd)

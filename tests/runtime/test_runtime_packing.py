@@ -1,0 +1,145 @@
+"""Packing: the same losses and gradients as padding, and a check that catches leaking attention."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from lfm.runtime import data, modeling, packing
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+ROWS = [
+    {"instruction": "Repeat " + " ".join(["word"] * n), "output": "word " * (n % 5 + 1)}
+    for n in range(1, 13)
+]
+
+
+@pytest.fixture(scope="module")
+def examples(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    import json
+
+    path = tmp_path_factory.mktemp("packing") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    spec = data.DatasetSpec(
+        source_type="local", path=path.name, format="alpaca", max_length=256, holdout_ratio=0
+    )
+    train, _ = data.load_sft_dataset(spec, tokenizer, base_dir=path.parent)
+    return [train[i] for i in range(len(train))]
+
+
+def _lora(model_dir: Path, peft_config: Any = None) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = modeling.load_model(str(model_dir), dtype="float32", attn_implementation="sdpa")
+    config = peft_config or LoraConfig(
+        task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False
+    )
+    return get_peft_model(model, config)
+
+
+def _loss_and_grads(model: Any, batch: dict) -> tuple[float, list[torch.Tensor]]:
+    model.zero_grad()
+    loss = model(**batch).loss
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    return loss.item(), grads
+
+
+def test_packed_batches_train_exactly_like_padded_ones(tiny_model_dir: Path, examples) -> None:
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    model = _lora(tiny_model_dir)
+    model.train()
+    batches = [examples[i : i + 4] for i in range(0, 12, 4)]
+    padded = [
+        _loss_and_grads(model, data.collator(tokenizer)(b) | {"use_cache": False}) for b in batches
+    ]
+    collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
+    assert isinstance(collate, DataCollatorWithFlattening)
+    assert model.get_base_model().config._attn_implementation == packing.PER_EXAMPLE_SDPA
+    for batch, (loss, grads) in zip(batches, padded, strict=True):
+        packed = collate(batch)
+        assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
+        packed_loss, packed_grads = _loss_and_grads(model, packed)  # no use_cache: the hook sets it
+        assert packed_loss == pytest.approx(loss, rel=1e-5)
+        for a, b in zip(grads, packed_grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_without_the_cache_hook_attention_would_leak(tiny_model_dir: Path, examples) -> None:
+    """Why disable_cache_in_training exists: with a cache, transformers ignores the restarts."""
+    model = _lora(tiny_model_dir)
+    model.train()
+    batch = DataCollatorWithFlattening(separator_id=-100)(examples[:4])
+    with_cache = model(**batch, use_cache=True).loss.item()
+    without = model(**batch, use_cache=False).loss.item()
+    assert abs(with_cache - without) > 1e-3
+
+
+def _leaky_attention(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    kwargs.pop("cu_seq_lens_q", None)
+    return sdpa_attention_forward(
+        module,
+        query,
+        key,
+        value,
+        None,
+        is_causal=True,
+        **{k: v for k, v in kwargs.items() if k in ("dropout", "scaling")},
+    )
+
+
+def test_check_model_catches_attention_that_crosses_examples(tiny_model_dir: Path) -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("leaky_for_test", _leaky_attention)
+    model = _lora(tiny_model_dir)
+    model.get_base_model().set_attn_implementation("leaky_for_test")
+    reason = packing.check_model(model, "sdpa")
+    assert reason is not None and "differ" in reason
+    model.get_base_model().set_attn_implementation(packing.PER_EXAMPLE_SDPA)
+    packing._register_per_example_sdpa()
+    assert packing.check_model(model, "sdpa") is None
+
+
+def test_prompt_learning_falls_back_to_padding(
+    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from peft import PromptTuningConfig
+
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    model = _lora(tiny_model_dir, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    with caplog.at_level(logging.WARNING):
+        collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
+    assert isinstance(collate, DataCollatorForSeq2Seq)
+    assert "Sample packing is off" in caplog.text and "virtual tokens" in caplog.text
+    assert model.get_base_model().config._attn_implementation == "sdpa"
+
+
+def test_sliding_windows_shorter_than_max_length_are_refused(tiny_model_dir: Path) -> None:
+    model = _lora(tiny_model_dir)
+    model.get_base_model().config.sliding_window = 32
+    assert "sliding-window" in (packing.unsupported_reason(model, 64) or "")
+    assert packing.unsupported_reason(model, 32) is None
+
+
+def test_count_tokens_padded_and_packed(tokenizer, examples) -> None:
+    padded = data.collator(tokenizer)(examples[:3])
+    real, total = packing.count_tokens(padded)
+    assert real == sum(len(e["input_ids"]) for e in examples[:3])
+    assert total == padded["input_ids"].numel() > real
+    packed = packing.collator()(examples[:3])
+    assert packing.count_tokens(packed) == (real, real)
+
+
+def test_packing_needs_the_model(tokenizer) -> None:
+    from lfm.runtime.errors import RuntimeConfigError
+
+    with pytest.raises(RuntimeConfigError, match="packing needs max_length and the model"):
+        data.collator(tokenizer, packing=True)
