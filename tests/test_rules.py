@@ -167,10 +167,14 @@ def test_eval_schedule_and_trackers(write_config):
 def test_settings_without_an_artifact_yet_are_named(write_config):
     analysis, _ = resolve_text(
         write_config,
-        config("  deployment: {target: kubernetes}\n  dataset: {source: {type: rag_documents}}\n"),
+        config(
+            "  deployment: {target: kubernetes}\n"
+            "  dataset: {source: {type: rag_documents}, synthetic_generation: {enabled: true}}\n"
+        ),
     )
     warned = " ".join(w.message for w in analysis.diagnostics)
-    assert "deployment is recorded in lfm.lock.json" in warned
+    assert "dataset.synthetic_generation is recorded in lfm.lock.json" in warned
+    assert "deployment" not in warned  # deployment manifests are emitted now
     assert "documents" not in warned  # document sources are built now
 
 
