@@ -75,10 +75,7 @@ def score_model(
     _say(f"evaluating {model}")
     loaded = load_for_eval(model, base_model=base_model, base_dir=base_dir)
     scores = results.ModelScores(path=model)
-    if plan.evalset is not None and plan.metrics:
-        scores.metrics = scoring.score(loaded, plan.evalset, plan.metrics, plan.settings)
-    for qa_set in plan.custom_sets:
-        scores.benchmarks[qa_set.name] = scoring.score_qa(loaded, qa_set, plan.settings)
+    # Benchmarks first: a benchmark whose dataset is missing fails before minutes of scoring.
     scores.benchmarks.update(
         lm_benchmarks.run_benchmarks(
             loaded,
@@ -90,6 +87,10 @@ def score_model(
             batch_size=plan.settings.batch_size,
         )
     )
+    for qa_set in plan.custom_sets:
+        scores.benchmarks[qa_set.name] = scoring.score_qa(loaded, qa_set, plan.settings)
+    if plan.evalset is not None and plan.metrics:
+        scores.metrics = scoring.score(loaded, plan.evalset, plan.metrics, plan.settings)
     del loaded
     training.release_memory()
     return scores
