@@ -7,8 +7,8 @@ test:
 	$(PYTHON) -m pytest -q
 
 lint:
-	ruff check compiler runtime tests benchmarks
-	ruff format --check compiler runtime tests benchmarks
+	ruff check compiler runtime tests benchmarks registry dataset
+	ruff format --check compiler runtime tests benchmarks registry dataset
 	mypy
 
 # Recompile every example into build/<name>/ after an intended change to the compiler.
