@@ -7,7 +7,6 @@ arithmetic: micro-batch x gradient accumulation x world size = the global batch)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,22 +55,6 @@ class DistributedPlan:
     @property
     def multi_process(self) -> bool:
         return self.strategy != "none"
-
-    @property
-    def ds_config_text(self) -> str:
-        return json.dumps(self.ds_config, indent=2) + "\n"
-
-    @property
-    def offload_optimizer_device(self) -> str:
-        return "cpu" if self.offload_optimizer else "none"
-
-    @property
-    def offload_param_device(self) -> str:
-        return "cpu" if self.offload_parameters else "none"
-
-    @property
-    def main_process_port(self) -> int:
-        return self.rendezvous_port
 
 
 def distributed_plan(cfg: dict[str, Any], derived: dict[str, Any]) -> DistributedPlan:

@@ -150,3 +150,16 @@ def test_bad_references_and_existing_output_are_one_line_errors(adapter, tmp_pat
     ):
         done = deploy(*args)
         assert done.exit_code == 1 and message in done.output, done.output
+
+
+def test_a_whole_model_is_served_by_name(adapter, tmp_path):
+    """A merged or fully fine-tuned model (config.json, no adapter): vLLM loads it directly."""
+    model = adapter.parent.parent / "tiny-model"
+    out = tmp_path / "out"
+    assert deploy("--model", str(model), "-o", str(out)).exit_code == 0
+    args = YAML(typ="safe").load(out / "k8s/deployment.yaml")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert args[0] == "/models/tiny-model" and "--enable-lora" not in args
+    assert args[args.index("--served-model-name") + 1] == "tiny-model"
+    assert (out / "model/config.json").is_file() and not (out / "base").exists()

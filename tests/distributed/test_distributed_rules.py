@@ -119,3 +119,24 @@ def test_single_gpu_bundles_emit_nothing_distributed(write_config):
     files = compile_config(write_config(BASE), "bundle").files
     assert not {"ds_config.json", "Dockerfile", "k8s/job.yaml"} & set(files)
     assert "local_rank" not in files["train.py"] and "launch." not in files["train.py"]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "emitted", "absent"),
+    [
+        (
+            "{target: docker}",
+            {"Dockerfile", "Dockerfile.serve"},
+            {"k8s/job.yaml", "k8s/deployment.yaml"},
+        ),
+        ("{target: local}", set(), {"Dockerfile", "Dockerfile.serve", "k8s/deployment.yaml"}),
+        (
+            "{target: kubernetes}",
+            {"k8s/job.yaml", "k8s/deployment.yaml", "k8s/service.yaml"},
+            {"k8s/hpa.yaml", "k8s/pytorchjob.yaml"},  # no auto_scaling block: no autoscaler
+        ),
+    ],
+)
+def test_only_what_the_config_asks_for_is_emitted(write_config, deployment, emitted, absent):
+    files = compile_config(write_config(BASE + f"  deployment: {deployment}\n"), "bundle").files
+    assert emitted <= set(files) and not absent & set(files), sorted(files)

@@ -81,7 +81,22 @@ def run(project: Path, *command: str) -> subprocess.CompletedProcess:
     return done
 
 
-def torchrun(project: Path, bundle: Path, logs: Path) -> None:
+def launch(project: Path, bundle: Path, launcher: str) -> list[str]:
+    """Start two processes; returns each rank's output (rank 0 first)."""
+    if launcher == "accelerate":
+        # The bundle's own accelerate.yaml (MULTI_GPU or DEEPSPEED, use_cpu false), from the
+        # bundle directory as its README says.
+        done = run(
+            bundle,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            "accelerate.yaml",
+            "train.py",
+        )
+        text = done.stdout + done.stderr
+        return [text, text]
+    logs = project / f"logs-{bundle.name}"
     run(
         project,
         "-m",
@@ -94,6 +109,7 @@ def torchrun(project: Path, bundle: Path, logs: Path) -> None:
         str(logs),
         str(bundle / "train.py"),
     )
+    return ["".join(p.read_text() for p in logs.rglob(f"attempt_0/{r}/*.log")) for r in (0, 1)]
 
 
 def losses(bundle: Path) -> list[float]:
@@ -109,24 +125,30 @@ def one_process(project) -> list[float]:
     return losses(bundle)
 
 
-def rank_output(logs: Path, rank: int) -> str:
-    return "".join(p.read_text() for p in logs.rglob(f"attempt_0/{rank}/*.log"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "strategy", ["ddp", pytest.param("deepspeed_zero2"), pytest.param("deepspeed_zero3")]
+    ("strategy", "launcher"),
+    [
+        ("ddp", "torchrun"),
+        ("ddp", "accelerate"),
+        ("deepspeed_zero2", "torchrun"),
+        ("deepspeed_zero3", "torchrun"),
+        ("deepspeed_zero3", "accelerate"),
+    ],
 )
-def test_two_processes_train_together_like_one(project, one_process, strategy):
+def test_two_processes_train_together_like_one(project, one_process, strategy, launcher):
     if strategy.startswith("deepspeed"):
         pytest.importorskip("deepspeed")
-    bundle = compile_bundle(project, strategy, 4, f"{{strategy: {strategy}, gpus: 2}}")
-    logs = project / f"logs-{strategy}"
-    torchrun(project, bundle, logs)
+    name = f"{strategy}-{launcher}"
+    bundle = compile_bundle(project, name, 4, f"{{strategy: {strategy}, gpus: 2}}")
+    outputs = launch(project, bundle, launcher)
 
     # Both ranks built the model and attached the adapter (the second one too).
-    for rank in (0, 1):
-        assert "trainable params" in rank_output(logs, rank), rank
+    if launcher == "torchrun":
+        for rank, text in enumerate(outputs):
+            assert "trainable params" in text, rank
+    else:
+        assert outputs[0].count("trainable params") == 2
     # One saved result: one adapter and one metrics file, from rank 0.
     output = bundle / "output"
     assert sorted(p.name for p in output.glob("adapter_model*")) == ["adapter_model.safetensors"]
