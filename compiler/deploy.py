@@ -31,6 +31,8 @@ from .rules.deployment import VLLM_LORA_RANKS
 LOCK = "lfm.lock.json"
 # `name:version` or `name@environment`, as the model registry spells its references.
 REGISTRY_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._+-]+|@[A-Za-z0-9_-]+)$")
+# A bare registered name (its latest version); anything with a slash is a path.
+REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SKIPPED = shutil.ignore_patterns("checkpoint-*", "runs", ".*")
 
 
@@ -50,16 +52,18 @@ class ResolvedModel:
 
 
 def resolve_model_reference(reference: str, cwd: Path | None = None) -> ResolvedModel:
-    """A model reference -> its directory and metadata. Local paths now; the registry later."""
+    """A model reference -> its directory and metadata.
+
+    A local directory (a training output or a model) is used as it is. Otherwise
+    `name`, `name:version` and `name@environment` are looked up in the model registry, which
+    hands back a local copy of the version's files with every hash verified.
+    """
     path = Path(cwd or Path.cwd()) / Path(reference).expanduser()
+    registered: tuple[str, str] | None = None
     if not path.exists():
-        if REGISTRY_REFERENCE.match(reference):
-            raise DeployError(
-                f"{reference!r} is a model registry reference (name:version or name@environment); "
-                "resolving it needs the model registry, which this installation does not have: "
-                "pass the trained model's directory instead"
-            )
-        raise DeployError(f"--model {reference}: no such directory")
+        if not REGISTRY_REFERENCE.match(reference) and not REGISTRY_NAME.match(reference):
+            raise DeployError(f"--model {reference}: no such directory")
+        path, registered = _from_registry(reference)
     if not path.is_dir():
         raise DeployError(f"--model {reference}: not a directory (a training output or a model)")
     if (
@@ -70,6 +74,8 @@ def resolve_model_reference(reference: str, cwd: Path | None = None) -> Resolved
     settings = _training_config(path)
     name = str(settings.get("name") or path.resolve().name)
     version = str(settings.get("version") or "latest")
+    if registered:
+        name, version = registered  # the registry's name and version are the served ones
     if (path / "adapter_config.json").is_file():
         return _adapter(path, reference, name, version, settings)
     if (path / "config.json").is_file():
@@ -77,6 +83,22 @@ def resolve_model_reference(reference: str, cwd: Path | None = None) -> Resolved
     raise DeployError(
         f"--model {reference}: neither an adapter (adapter_config.json) nor a model (config.json)"
     )
+
+
+def _from_registry(reference: str) -> tuple[Path, tuple[str, str]]:
+    """The registry's verified local copy of `reference`, and its name and version."""
+    try:
+        from lfm.registry import RegistryError, resolve
+    except ImportError:
+        raise DeployError(
+            f"{reference!r} is not a directory, and resolving it as a registry reference needs "
+            "the registry: pip install 'lfm[registry]'"
+        ) from None
+    try:
+        found = resolve(reference)
+    except RegistryError as exc:
+        raise DeployError(f"--model {reference}: {exc}") from None
+    return found.path, (found.name, found.version)
 
 
 def _adapter(

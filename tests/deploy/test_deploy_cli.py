@@ -124,12 +124,34 @@ def test_docker_target_writes_only_the_image(adapter, tmp_path):
 
 
 @pytest.mark.parametrize("reference", ["support_bot:1.2.0", "support_bot@production"])
-def test_registry_references_need_the_registry(reference):
-    with pytest.raises(DeployError, match="registry"):
+def test_unknown_registry_references_are_one_line_errors(reference, tmp_path, monkeypatch):
+    pytest.importorskip("semver")
+    monkeypatch.setenv("LFM_REGISTRY", str(tmp_path / "registry"))
+    with pytest.raises(DeployError, match="support_bot"):
         resolve_model_reference(reference)
     done = deploy("--model", reference)
-    assert done.exit_code == 1 and "model registry" in done.output
+    assert done.exit_code == 1 and "support_bot" in done.output
     assert "Traceback" not in done.output
+
+
+def test_deploy_a_registered_version_by_environment(adapter, tmp_path, monkeypatch):
+    """name@production resolves through the registry to verified files, served under its name."""
+    pytest.importorskip("semver")
+    monkeypatch.setenv("LFM_REGISTRY", str(tmp_path / "registry"))
+    runner = CliRunner()
+    for args in (
+        ["register", "--model", str(adapter), "--name", "support_bot", "--version", "2.0.1"],
+        ["promote", "support_bot:2.0.1", "--env", "production"],
+    ):
+        done = runner.invoke(lfm, args, catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+    out = tmp_path / "out"
+    done = deploy("--model", "support_bot@production", "--target", "kubernetes", "-o", str(out))
+    assert done.exit_code == 0, done.output
+    assert "support_bot 2.0.1" in done.output
+    served = json.loads((out / "model/adapter_config.json").read_text())
+    assert served["r"] == 12
+    assert "--max-lora-rank" in (out / "k8s/deployment.yaml").read_text()
 
 
 def test_apply_without_a_cluster_says_so(adapter, tmp_path, monkeypatch):
