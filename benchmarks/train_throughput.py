@@ -98,8 +98,9 @@ def _run_all(
     names = [name for name in names if not args.arms or name in args.arms]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for method in args.methods:
+        here = [n for n in names if n in ("lfm", "plain_hf") or method in args.peer_methods]
         for repeat in range(args.repeats):
-            order = names if repeat % 2 == 0 else list(reversed(names))
+            order = here if repeat % 2 == 0 else list(reversed(here))
             for name in order:
                 result = arms[name](method, root / f"{name}-{method}-{repeat}", env)
                 runs.setdefault(method, {}).setdefault(name, []).append(result)
@@ -127,6 +128,9 @@ def _parse() -> argparse.Namespace:
         "--compile-only", metavar="DIR", help="only compile the lfm bundles into DIR"
     )
     parser.add_argument("--bundles", metavar="DIR", help="use the bundles of --compile-only DIR")
+    parser.add_argument(
+        "--peer-methods", nargs="+", default=["lora"], help="methods the peers run (default lora)"
+    )
     parser.add_argument("--arms", nargs="+", help="run only these arms (default: all)")
     parser.add_argument("--workdir", help="where the temporary working directory goes")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
