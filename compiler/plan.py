@@ -202,7 +202,10 @@ def build_plan(
         training=_training_plan(cfg, derived, for_bundle),
         distributed=_distributed_plan(cfg, derived),
         requirements=requirements_for(
-            METHODS[method.name], cfg["distributed"]["strategy"], derived["report_to"]
+            METHODS[method.name],
+            cfg["distributed"]["strategy"],
+            derived["report_to"],
+            ("liger-kernel",) if train["liger_kernels"] else (),
         ),
         decisions=resolved.decisions,
         resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),

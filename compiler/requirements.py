@@ -26,8 +26,11 @@ def constraints() -> dict[str, str]:
     return pins
 
 
-def requirements_for(method: Method, strategy: str, trackers: list[str]) -> tuple[str, ...]:
+def requirements_for(
+    method: Method, strategy: str, trackers: list[str], extras: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     names = ["torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers"]
+    names += extras
     if method.quantize_4bit:
         names.append("bitsandbytes")
     if strategy.startswith("deepspeed"):
