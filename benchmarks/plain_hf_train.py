@@ -101,7 +101,7 @@ def main() -> None:
         max_steps=args.steps,
         per_device_train_batch_size=args.batch,
         learning_rate=args.lr,
-        logging_steps=10,
+        logging_steps=min(10, args.steps),
         save_strategy="no",
         report_to="none",
         bf16=args.bf16,

@@ -26,4 +26,4 @@ mkdir -p .gpu/pythonpath/lfm && ln -sfn "$PWD/runtime" .gpu/pythonpath/lfm/runti
   python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
 } | tee "$OUT/versions.txt"
 python3 benchmarks/train_throughput.py "${ARGS[@]}" --bundles "$WORK" --out "$OUT/train_throughput_gpu.json" \
-  --workdir "$OUT" 2>&1 | tee "$OUT/train_throughput_gpu.log"
+  --workdir "$OUT" --exclude-final-save 2>&1 | tee "$OUT/train_throughput_gpu.log"

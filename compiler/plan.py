@@ -222,6 +222,7 @@ def build_plan(
                         METHODS[method.name],
                         cfg["distributed"]["strategy"],
                         derived["report_to"],
+                        ("liger-kernel",) if train["liger_kernels"] else (),
                         documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
                     )
                     + (evaluation_requirements() if derived["evaluation"] else ())

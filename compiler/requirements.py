@@ -34,9 +34,15 @@ DOCUMENT_PACKAGES = (
 
 
 def requirements_for(
-    method: Method, strategy: str, trackers: list[str], *, documents: bool = False
+    method: Method,
+    strategy: str,
+    trackers: list[str],
+    extras: tuple[str, ...] = (),
+    *,
+    documents: bool = False,
 ) -> tuple[str, ...]:
     names = ["torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers"]
+    names += extras
     if documents:
         names += DOCUMENT_PACKAGES
     if method.quantize_4bit:

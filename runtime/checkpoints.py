@@ -27,6 +27,12 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 class Trainer(transformers.Trainer):
     """transformers' Trainer, saving each checkpoint to a temporary folder renamed into place."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        training_args = kwargs.get("args")
+        if getattr(training_args, "use_liger_kernel", False):
+            _require_liger()
+        super().__init__(*args, **kwargs)
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         run_dir = Path(self._get_output_dir(trial=trial))
         staging = run_dir / STAGING
@@ -46,6 +52,18 @@ class Trainer(transformers.Trainer):
             publish(staging / name, run_dir / name)
             rotate(run_dir, self.args.save_total_limit)
         self.accelerator.wait_for_everyone()
+
+
+def _require_liger() -> None:
+    import importlib.util
+
+    from .errors import RuntimeConfigError
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise RuntimeConfigError(
+            "fine_tuning.training.liger_kernels is true but the liger-kernel package is not "
+            "installed: pip install liger-kernel (CUDA GPUs), or set liger_kernels to false"
+        )
 
 
 def publish(staged: Path, final: Path) -> None:

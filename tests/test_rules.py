@@ -241,3 +241,18 @@ def test_alerting_is_honored_not_warned_about(write_config):
         write_config, config("  monitoring: {alerting: {loss_threshold: 2.0}}\n")
     )
     assert not any("alert" in w.message for w in analysis.diagnostics)
+
+
+def test_liger_kernels_add_their_package_to_the_requirements(write_config):
+    from lfm.compiler.pipeline import compile_config
+
+    gpu = "  resources: {gpu: 1x_h100}\n"
+    plain = compile_config(write_config(config(gpu), "plain.yaml")).files
+    liger = compile_config(
+        write_config(
+            config(gpu + "  fine_tuning: {training: {liger_kernels: true}}\n"), "liger.yaml"
+        )
+    ).files
+    assert "liger-kernel" not in plain["requirements.txt"]
+    assert "liger-kernel==" in liger["requirements.txt"]
+    assert "use_liger_kernel=True" in liger["train.py"]

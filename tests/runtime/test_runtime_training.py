@@ -300,3 +300,15 @@ def test_restarting_a_finished_run_keeps_its_metrics(
 )
 def test_weights_dtype_follows_precision_and_method(bf16, fp16, trains_all, expected) -> None:
     assert training.weights_dtype(bf16, fp16, trains_all_weights=trains_all) == expected
+
+
+def test_liger_kernels_without_the_package_is_a_one_line_error(tmp_path: Path) -> None:
+    import importlib.util
+
+    from transformers import TrainingArguments
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed here")
+    args = TrainingArguments(output_dir=str(tmp_path), use_liger_kernel=True, report_to="none")
+    with pytest.raises(RuntimeConfigError, match="pip install liger-kernel"):
+        training.Trainer(model=None, args=args)
