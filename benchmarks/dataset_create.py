@@ -3,7 +3,8 @@
 1. A generated corpus of mixed documents (txt, md, html, pdf; a share are near copies of
    others), built into a dataset with near-duplicate detection on: documents per second and
    peak memory with one process and with one worker per core, and on half the corpus, to show
-   that memory does not grow with the corpus (documents are streamed).
+   that memory does not grow with the corpus (documents are streamed); then 8-page PDFs, where
+   reading dominates, with one process and one worker per core.
 2. Near-duplicate detection alone (MinHash signatures + LSH) on 100,000 records.
 
 Each measurement runs in a fresh process; peak RSS is the main process's and the largest
@@ -82,6 +83,22 @@ def write_corpus(root: Path, count: int, seed: int = 0) -> None:
             pdf.output(str(path))
 
 
+def write_pdf_corpus(root: Path, count: int, pages: int, seed: int = 1) -> None:
+    """Longer PDFs (``pages`` pages each): more reading work per document."""
+    from fpdf import FPDF
+
+    rng = random.Random(seed)
+    root.mkdir(parents=True)
+    for i in range(count):
+        pdf = FPDF()
+        pdf.set_font("Helvetica", size=10)
+        for page in range(pages):
+            pdf.add_page()
+            for h, t in body(rng, i * 100 + page):
+                pdf.multi_cell(0, 5, f"{h}\n{t}\n", new_x="LMARGIN", new_y="NEXT")
+        pdf.output(str(root / f"long{i:04}.pdf"))
+
+
 CREATE = """
 import json, resource, sys, time
 from pathlib import Path
@@ -156,19 +173,22 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        corpus, half = Path(tmp) / "corpus", Path(tmp) / "half"
+        corpus, half, pdfs = Path(tmp) / "corpus", Path(tmp) / "half", Path(tmp) / "pdfs"
         started = time.perf_counter()
         write_corpus(corpus, args.docs)
         write_corpus(half, args.docs // 2)
+        write_pdf_corpus(pdfs, args.docs // 8, pages=8)
         print(f"generated corpora in {time.perf_counter() - started:.0f}s", file=sys.stderr)
         cores = os.cpu_count() or 1
         for source, docs, workers in (
             (corpus, args.docs, 1),
             (corpus, args.docs, cores),
             (half, args.docs // 2, cores),
+            (pdfs, args.docs // 8, 1),
+            (pdfs, args.docs // 8, cores),
         ):
             out = Path(tmp) / f"out-{docs}-{workers}"
-            rows.append(create_row(source, out, workers, docs))
+            rows.append({"corpus": source.name, **create_row(source, out, workers, docs)})
             print(rows[-1], file=sys.stderr)
     dedup = run(DEDUP, str(args.records), " ".join(WORDS))
     print(dedup, file=sys.stderr)
@@ -180,8 +200,12 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "note": "a shared 2-core machine (other jobs were running): timings are indicative",
         },
-        "corpus": "mixed txt/md/html/pdf (25% each), 10% near copies; offline generator, "
-        "near-duplicate detection on, split_ratio 0.1",
+        "corpora": {
+            "corpus": "mixed txt/md/html/pdf (25% each, 1-page PDFs), 10% near copies",
+            "half": "the same generator, half as many documents (memory should not grow)",
+            "pdfs": "8-page PDFs only: more reading per document, where workers pay off",
+        },
+        "settings": "offline generator, near-duplicate detection on, split_ratio 0.1",
         "create": rows,
         "near_dup_100k": {k: round(v, 2) if isinstance(v, float) else v for k, v in dedup.items()},
     }
