@@ -213,7 +213,7 @@ def main() -> None:
         "corpora": {
             "corpus": "mixed txt/md/html/pdf (25% each, 1-page PDFs), 10% near copies",
             "half": "the same generator, half as many documents (memory should not grow)",
-            "pdfs": "8-page PDFs only: more reading per document, where workers pay off",
+            "pdfs": "8-page PDFs only: more reading work per document",
         },
         "settings": "offline generator, near-duplicate detection on, split_ratio 0.1",
         "create": rows,
