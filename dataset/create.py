@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -97,7 +98,10 @@ def _build(
     if holdout:
         writers["test"] = RecordWriter(staging.path("test"))
     try:
-        for done, result in enumerate(_results(files, options), start=1):
+        results = _results(files, options)
+        if generator is not None:
+            results = _generate_ahead(results, generator, options)
+        for done, result in enumerate(results, start=1):
             _take(result, options, generator, dedup, holdout, writers, tally, metrics)
             if progress:
                 progress(done, len(files))
@@ -125,6 +129,28 @@ def _results(files: list[SourceFile], options: CreateOptions) -> Iterator[Docume
         work = partial(_process_batch, options=options)
         for batch in _bounded_map(pool, work, batches, window=workers * 2):
             yield from batch
+
+
+def _generate_ahead(
+    results: Iterator[DocumentResult], generator: Generator, options: CreateOptions
+) -> Iterator[DocumentResult]:
+    """Run an LLM generator on several documents at once (in order, a bounded window ahead):
+    with one document at a time, a short document would leave the endpoint idle."""
+    window = max(1, options.generation.concurrency)
+
+    def generate(result: DocumentResult) -> DocumentResult:
+        if result.skipped is None:
+            generate_and_assess(result, generator, options)
+        return result
+
+    with ThreadPoolExecutor(max_workers=window) as pool:
+        pending: deque[Future[DocumentResult]] = deque()
+        for result in results:
+            pending.append(pool.submit(generate, result))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _process_batch(files: tuple[SourceFile, ...], options: CreateOptions) -> list[DocumentResult]:

@@ -39,6 +39,8 @@ class LLMGenerator:
         self.name = getattr(client, "name", "llm")
         self.concurrency = max(1, settings.concurrency)
         self._lock = threading.Lock()
+        # Documents and their chunks are both handled in parallel: this caps requests in flight.
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._own: dict[str, int] = {"prompts": 0, "unparsable_replies": 0, "failed_requests": 0}
 
     @property
@@ -75,7 +77,8 @@ class LLMGenerator:
     def _complete(self, prompt: str) -> str | None:
         self._count("prompts")
         try:
-            return self.client(prompt)
+            with self._slots:
+                return self.client(prompt)
         except GenerationFailed:
             self._count("failed_requests")
             return None

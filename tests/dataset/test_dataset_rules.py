@@ -64,3 +64,25 @@ def test_api_key_in_config_is_rejected_key_env_is_accepted(write_config):
         analyze(write_config(cfg(DOCS + "    preprocessing: {qa_generation: {api_key: sk-1}}\n")))
     ok = "    preprocessing: {qa_generation: {model: m, base_url: 'https://x.example/v1', api_key_env: MY_KEY}}\n"
     analyze(write_config(cfg(DOCS + ok)))
+
+
+@pytest.mark.parametrize(
+    "args", [["dataset", "--help"], ["compile", "examples/documents_qa.yaml", "-o", "{tmp}/b"]]
+)
+def test_compile_side_stays_light_with_document_sources(args, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    probe = (
+        "import sys\nfrom lfm.compiler.cli import lfm\n"
+        "try:\n    lfm.main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "heavy = {'torch', 'transformers', 'datasketch', 'pypdf', 'matplotlib', 'bs4', 'lfm.dataset'}\n"
+        "print('HEAVY:' + ','.join(sorted(m for m in sys.modules if m in heavy)))\n"
+    )
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], cwd=repo, capture_output=True, text=True
+    )
+    assert "HEAVY:\n" in done.stdout, done.stdout + done.stderr
