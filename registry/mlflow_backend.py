@@ -73,6 +73,11 @@ class MlflowRegistry:
             return function(*args, **kwargs)
         except MlflowException as exc:
             message = str(exc).splitlines()[0] if str(exc) else exc.error_code
+            if "error code 401" in message or "error code 403" in message:
+                message += (
+                    " (MLflow's access control: check MLFLOW_TRACKING_USERNAME/PASSWORD and "
+                    "your permissions on this model)"
+                )
             raise RegistryError(f"mlflow at {self.uri}: {what} failed: {message}") from None
         except OSError as exc:
             raise RegistryError(f"mlflow at {self.uri}: {what} failed: {exc}") from None
