@@ -72,11 +72,17 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory, adapter_dir: Path) -> P
     return bundle
 
 
-def make_adapter_copy(adapter_dir: Path, dest: Path, salt: str) -> Path:
-    """A distinct adapter: the same files with a different README (a new version's content)."""
-    shutil.copytree(adapter_dir, dest)
-    (dest / "README.md").write_text(f"adapter {salt}\n")
-    return dest
+@pytest.fixture
+def make_adapter_copy() -> Callable[[Path, Path, str], Path]:
+    """``copy(adapter_dir, dest, salt)``: a distinct adapter, the same files with another README
+    (a new version's content)."""
+
+    def copy(adapter_dir: Path, dest: Path, salt: str) -> Path:
+        shutil.copytree(adapter_dir, dest)
+        (dest / "README.md").write_text(f"adapter {salt}\n")
+        return dest
+
+    return copy
 
 
 @pytest.fixture

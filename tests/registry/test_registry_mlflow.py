@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_adapter_copy
 
 pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow  # the server takes 15-30 s to start on a small machine
@@ -101,7 +100,9 @@ def _show(mcli, ref):
     return json.loads(mcli("show", ref, "--json").output)
 
 
-def test_register_list_show_with_lineage(mcli, bundle_dir, adapter_dir, tmp_path):
+def test_register_list_show_with_lineage(
+    make_adapter_copy, mcli, bundle_dir, adapter_dir, tmp_path
+):
     out = mcli(
         "register",
         "--model",
@@ -139,7 +140,9 @@ def test_register_list_show_with_lineage(mcli, bundle_dir, adapter_dir, tmp_path
     assert "already registered with different content" in refused.output
 
 
-def test_versions_and_aliases_are_mlflows_own(mcli, mlflow_server, adapter_dir, tmp_path):
+def test_versions_and_aliases_are_mlflows_own(
+    make_adapter_copy, mcli, mlflow_server, adapter_dir, tmp_path
+):
     from mlflow import MlflowClient
 
     for v in ("1.0.0", "1.1.0"):
@@ -159,7 +162,7 @@ def test_versions_and_aliases_are_mlflows_own(mcli, mlflow_server, adapter_dir, 
     assert by_alias.tags["lfm.type"] == "adapter"
 
 
-def test_promote_rollback_history_audit(mcli, adapter_dir, tmp_path):
+def test_promote_rollback_history_audit(make_adapter_copy, mcli, adapter_dir, tmp_path):
     for v in ("2.0.0", "2.1.0", "2.2.0"):
         mcli(
             "register",
@@ -191,7 +194,9 @@ def test_promote_rollback_history_audit(mcli, adapter_dir, tmp_path):
     )
 
 
-def test_pull_verifies_and_refuses_a_corrupted_artifact(mcli, mlflow_server, adapter_dir, tmp_path):
+def test_pull_verifies_and_refuses_a_corrupted_artifact(
+    make_adapter_copy, mcli, mlflow_server, adapter_dir, tmp_path
+):
     model = make_adapter_copy(adapter_dir, tmp_path / "p", "p")
     mcli("register", "--model", str(model), "--name", "pulled", "--version", "1.0.0")
     mcli("pull", "pulled:1.0.0", "--to", str(tmp_path / "out"))

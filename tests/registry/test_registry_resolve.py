@@ -4,13 +4,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import make_adapter_copy
 from lfm.registry import RegistryError, resolve
 from lfm.registry.manifest import sha256_file
 
 
 @pytest.fixture
-def two_versions(cli, adapter_dir, tmp_path):
+def two_versions(make_adapter_copy, cli, adapter_dir, tmp_path):
     for version in ("1.0.0", "1.1.0"):
         model = make_adapter_copy(adapter_dir, tmp_path / version, version)
         cli(
