@@ -42,12 +42,8 @@ def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @contextmanager
 def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> Iterator[Registry]:
     """The registry, with its errors turned into one-line messages and exit status 1."""
-    try:
-        from lfm.registry import RegistryError, open_registry
-    except ImportError as exc:
-        raise click.ClickException(
-            f"{exc}; install the registry extra: pip install 'lfm[registry]'"
-        ) from None
+    from lfm.registry import RegistryError, open_registry
+
     store = None
     try:
         store = open_registry(registry_path, backend, uri)
@@ -61,17 +57,26 @@ def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> 
             store.close()
 
 
+def _missing_extra(exc: ImportError) -> click.ClickException:
+    return click.ClickException(f"{exc}; install the registry extra: pip install 'lfm[registry]'")
+
+
 def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """RegistryErrors raised outside `_opened` (argument parsing) as one line too."""
+    """RegistryErrors raised outside `_opened` (argument parsing) as one line too, and a
+    missing registry extra (semver, platformdirs, mlflow) as the command that installs it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lfm.registry import RegistryError
-
+        try:
+            from lfm.registry import RegistryError
+        except ImportError as exc:
+            raise _missing_extra(exc) from None
         try:
             return command(*args, **kwargs)
         except RegistryError as exc:
             raise click.ClickException(str(exc)) from None
+        except ImportError as exc:
+            raise _missing_extra(exc) from None
 
     return wrapper
 
@@ -330,6 +335,7 @@ def registry_group() -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_registry_options
+@_registry_errors
 def audit_cmd(
     name: str | None, as_json: bool, registry_path: str | None, backend: str | None, uri: str | None
 ) -> None:
@@ -347,6 +353,7 @@ def audit_cmd(
 
 @registry_group.command("verify")
 @_registry_options
+@_registry_errors
 def verify_cmd(registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Check every stored file of every version against its sha256."""
     with _opened(registry_path, backend, uri) as store:
@@ -361,6 +368,7 @@ def verify_cmd(registry_path: str | None, backend: str | None, uri: str | None) 
 @registry_group.command("gc")
 @click.option("--grace", default=3600, show_default=True, help="Keep anything younger (seconds).")
 @_registry_options
+@_registry_errors
 def gc_cmd(grace: int, registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Delete stored files no version uses (left by interrupted registers)."""
     with _opened(registry_path, backend, uri) as store:
@@ -374,14 +382,12 @@ def gc_cmd(grace: int, registry_path: str | None, backend: str | None, uri: str 
 
 @registry_group.command("where")
 @_registry_options
+@_registry_errors
 def where_cmd(registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Print which registry the other commands would use."""
     from lfm.registry.location import settings
 
-    try:
-        found = settings(registry_path, backend, uri)
-    except Exception as exc:  # a RegistryError: one line
-        raise click.ClickException(str(exc)) from None
+    found = settings(registry_path, backend, uri)
     click.echo(f"{found.backend} {found.uri or found.path}")
 
 

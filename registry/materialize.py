@@ -31,7 +31,7 @@ def materialize(
 
     ``reuse``: when ``dest`` already holds exactly these files with these hashes, keep it.
     """
-    if reuse and _matches(dest, record.files):
+    if reuse and holds_exactly(dest, record.files):
         return
     if dest.exists() and not (dest.is_dir() and not any(dest.iterdir())) and not force:
         raise RegistryError(f"{dest} exists and is not empty; pass --force to replace it")
@@ -51,12 +51,12 @@ def materialize(
                 blobs.copy_verified(entry.sha256, target, label)
                 if entry.executable:
                     os.chmod(target, 0o755)
-        _swap_in(staging, dest)
+        swap_in(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap_in(staging: Path, dest: Path) -> None:
+def swap_in(staging: Path, dest: Path) -> None:
     if dest.exists():
         retired = dest.with_name(f".{dest.name}.old-{os.getpid()}")
         os.rename(dest, retired)
@@ -66,7 +66,7 @@ def _swap_in(staging: Path, dest: Path) -> None:
         os.rename(staging, dest)
 
 
-def _matches(dest: Path, files: tuple[FileEntry, ...]) -> bool:
+def holds_exactly(dest: Path, files: tuple[FileEntry, ...]) -> bool:
     """True when ``dest`` holds exactly ``files``, each hashing to its recorded sha256."""
     if not dest.is_dir():
         return False
@@ -74,3 +74,24 @@ def _matches(dest: Path, files: tuple[FileEntry, ...]) -> bool:
     if present != sorted(f.path for f in files):
         return False
     return all(sha256_file(dest / f.path) == f.sha256 for f in files)
+
+
+def check_folder(record: VersionRecord, folder: Path) -> None:
+    """Raise unless ``folder`` holds exactly ``record``'s files with their sha256 (downloads)."""
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    expected = sorted(f.path for f in record.files)
+    if present != expected:
+        odd = sorted(set(expected) ^ set(present))
+        raise RegistryError(
+            f"{record.name}:{record.version}: the stored files differ from the manifest "
+            f"({', '.join(odd[:3])}); not served"
+        )
+    for entry in record.files:
+        actual = sha256_file(folder / entry.path)
+        if actual != entry.sha256:
+            raise RegistryError(
+                f"{record.name}:{record.version} {entry.path}: artifact is corrupted (its "
+                f"content hashes to {actual[:12]}, not {entry.sha256[:12]}); not served"
+            )
+        if entry.executable:
+            os.chmod(folder / entry.path, 0o755)

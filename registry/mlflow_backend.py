@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,14 @@ from .environments import DEFAULT_ENVIRONMENTS, PROMOTE, ROLLBACK, ROLLBACK_TO, 
 from .errors import RegistryError
 from .evaluation import gate_failure
 from .identity import now, who
-from .manifest import FileEntry, manifest_sha256, sha256_file
-from .materialize import _matches, _swap_in
+from .manifest import FileEntry, manifest_sha256
+from .materialize import check_folder, holds_exactly, swap_in
+from .mlflow_tags import metric_key, record_from, version_tags
 from .records import AuditEntry, Move, RegisterRequest, Resolved, VersionRecord
 from .references import Reference, check_env, latest_of, parse_reference, sort_versions
 
 EXPERIMENT = "lfm-registry"
 MANIFEST_ARTIFACT = "lfm-manifest.json"
-_TAG_LIMIT = 5000  # MLflow's limit on a tag value
 
 
 class MlflowRegistry:
@@ -72,6 +73,11 @@ class MlflowRegistry:
             return function(*args, **kwargs)
         except MlflowException as exc:
             message = str(exc).splitlines()[0] if str(exc) else exc.error_code
+            if "error code 401" in message or "error code 403" in message:
+                message += (
+                    " (MLflow's access control: check MLFLOW_TRACKING_USERNAME/PASSWORD and "
+                    "your permissions on this model)"
+                )
             raise RegistryError(f"mlflow at {self.uri}: {what} failed: {message}") from None
         except OSError as exc:
             raise RegistryError(f"mlflow at {self.uri}: {what} failed: {exc}") from None
@@ -91,19 +97,7 @@ class MlflowRegistry:
         run_id = self._upload(request, manifest)
         self._ensure_model(request.name)
         at, user = now(), who()
-        tags = {
-            "lfm.version": request.version,
-            "lfm.type": request.type,
-            "lfm.manifest_sha256": manifest,
-            "lfm.size": str(sum(f.size for f in request.files)),
-            "lfm.created_at": at,
-            "lfm.created_by": user,
-            **{f"lfm.lineage.{k}": _encode(v) for k, v in request.lineage.items()},
-            **{f"lfm.metric.{k}": repr(v) for k, v in request.metrics.items()},
-            **request.tags,
-        }
-        if request.gates is not None:
-            tags["lfm.gates"] = json.dumps(request.gates, sort_keys=True)
+        tags = version_tags(request, manifest, at, user)
         run = self._call("reading the run", self.client.get_run, run_id)
         self._call(
             "creating the model version",
@@ -111,7 +105,7 @@ class MlflowRegistry:
             request.name,
             source=f"{run.info.artifact_uri}/model",
             run_id=run_id,
-            tags={k: v[:_TAG_LIMIT] for k, v in tags.items()},
+            tags=tags,
             description=f"{request.name}:{request.version} ({request.type})",
         )
         self._audit(
@@ -163,7 +157,7 @@ class MlflowRegistry:
             "model",
         )
         for key, value in request.metrics.items():
-            self._call("logging a metric", self.client.log_metric, run_id, _metric_key(key), value)
+            self._call("logging a metric", self.client.log_metric, run_id, metric_key(key), value)
         self._call("closing the run", self.client.set_terminated, run_id)
         return str(run_id)
 
@@ -204,15 +198,23 @@ class MlflowRegistry:
     def list_versions(self, name: str | None = None) -> list[VersionRecord]:
         versions = self._versions(name)
         aliases = {n: self._aliases(n) for n in {v.name for v in versions}}
-        records = [self._record(v, (), aliases[v.name]) for v in versions]
+        records = [record_from(v, (), aliases[v.name]) for v in versions]
         order = {v: i for i, v in enumerate(sort_versions({r.version for r in records}))}
         return sorted(records, key=lambda r: (r.name, order[r.version]))
 
     def get(self, reference: Reference | str, with_files: bool = True) -> VersionRecord:
         ref = parse_reference(reference) if isinstance(reference, str) else reference
         model_version = self._model_version(ref)
-        files = self._manifest(model_version)[1] if with_files else ()
-        return self._record(model_version, files, self._aliases(ref.name))
+        record = record_from(model_version, (), self._aliases(ref.name))
+        if not with_files:
+            return record
+        files = self._manifest(model_version)
+        if manifest_sha256(files) != record.manifest_sha256:
+            raise RegistryError(
+                f"{record.name}:{record.version}: its file list in MLflow's artifact store does "
+                "not match the manifest hash recorded at registration; not served"
+            )
+        return replace(record, files=files)
 
     def _model_version(self, ref: Reference) -> Any:
         versions = self._versions(ref.name)
@@ -236,37 +238,7 @@ class MlflowRegistry:
             raise RegistryError(f"{ref.name} has no version {wanted} (it has: {known})")
         return by_version[wanted]
 
-    def _record(
-        self, mv: Any, files: tuple[FileEntry, ...], aliases: dict[str, str]
-    ) -> VersionRecord:
-        tags = dict(mv.tags or {})
-        lineage = {
-            k[len("lfm.lineage.") :]: _decode(v)
-            for k, v in tags.items()
-            if k.startswith("lfm.lineage.")
-        }
-        metrics = {
-            k[len("lfm.metric.") :]: float(v)
-            for k, v in tags.items()
-            if k.startswith("lfm.metric.")
-        }
-        return VersionRecord(
-            name=mv.name,
-            version=tags["lfm.version"],
-            type=tags.get("lfm.type", "full"),
-            manifest_sha256=tags.get("lfm.manifest_sha256", ""),
-            size=int(tags.get("lfm.size", "0")),
-            created_at=tags.get("lfm.created_at", ""),
-            created_by=tags.get("lfm.created_by", ""),
-            lineage=lineage,
-            metrics=metrics,
-            tags={k: v for k, v in tags.items() if not k.startswith("lfm.")},
-            gates=json.loads(tags["lfm.gates"]) if "lfm.gates" in tags else None,
-            files=files,
-            environments=tuple(sorted(e for e, n in aliases.items() if n == str(mv.version))),
-        )
-
-    def _manifest(self, mv: Any) -> tuple[str, tuple[FileEntry, ...]]:
+    def _manifest(self, mv: Any) -> tuple[FileEntry, ...]:
         with tempfile.TemporaryDirectory(prefix="lfm-mlflow-") as tmp:
             path = self._call(
                 "downloading the manifest",
@@ -276,7 +248,7 @@ class MlflowRegistry:
                 tmp,
             )
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return data["manifest_sha256"], tuple(FileEntry(**f) for f in data["files"])
+        return tuple(FileEntry(**f) for f in data["files"])
 
     # ---- pull and resolve --------------------------------------------------------------------
 
@@ -300,31 +272,11 @@ class MlflowRegistry:
                     str(staging),
                 )
             )
-            self._check(record, downloaded)
-            _swap_in(downloaded, dest)
+            check_folder(record, downloaded)
+            swap_in(downloaded, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return record
-
-    @staticmethod
-    def _check(record: VersionRecord, folder: Path) -> None:
-        present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-        expected = sorted(f.path for f in record.files)
-        if present != expected:
-            missing = sorted(set(expected) - set(present)) or sorted(set(present) - set(expected))
-            raise RegistryError(
-                f"{record.name}:{record.version}: the artifact store's files differ from the "
-                f"manifest ({', '.join(missing[:3])}); not served"
-            )
-        for entry in record.files:
-            actual = sha256_file(folder / entry.path)
-            if actual != entry.sha256:
-                raise RegistryError(
-                    f"{record.name}:{record.version} {entry.path}: artifact is corrupted (its "
-                    f"content hashes to {actual[:12]}, not {entry.sha256[:12]}); not served"
-                )
-            if entry.executable:
-                os.chmod(folder / entry.path, 0o755)
 
     def resolve(self, reference: str) -> Resolved:
         import hashlib
@@ -335,7 +287,7 @@ class MlflowRegistry:
         server = hashlib.sha256(self.uri.encode()).hexdigest()[:12]
         cache = Path(platformdirs.user_cache_dir("lfm")) / "mlflow" / server
         checkout = cache / record.name / record.version
-        if not _matches(checkout, record.files):
+        if not holds_exactly(checkout, record.files):
             self.pull(f"{record.name}:{record.version}", checkout, force=True)
         return Resolved(reference, record.name, record.version, checkout, record)
 
@@ -483,19 +435,3 @@ class MlflowRegistry:
         names = [name] if name else sorted({v.name for v in self._versions(None)})
         entries = [AuditEntry(**e) for n in names for e in self._model_tags(n, "lfm.audit.")]
         return sorted(entries, key=lambda e: e.at)
-
-
-def _encode(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _metric_key(key: str) -> str:
-    # MLflow metric names allow letters, digits, _ - . space / only.
-    return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in key)

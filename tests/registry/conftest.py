@@ -73,6 +73,19 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory, adapter_dir: Path) -> P
 
 
 @pytest.fixture
+def make_adapter_copy() -> Callable[[Path, Path, str], Path]:
+    """``copy(adapter_dir, dest, salt)``: a distinct adapter, the same files with another README
+    (a new version's content)."""
+
+    def copy(adapter_dir: Path, dest: Path, salt: str) -> Path:
+        shutil.copytree(adapter_dir, dest)
+        (dest / "README.md").write_text(f"adapter {salt}\n")
+        return dest
+
+    return copy
+
+
+@pytest.fixture
 def registry_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty registry directory, chosen through LFM_REGISTRY as a user would."""
     root = tmp_path / "registry"

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-from registry_helpers import make_adapter_copy
 
 
 @pytest.fixture
-def three_versions(cli, adapter_dir, tmp_path):
+def three_versions(make_adapter_copy, cli, adapter_dir, tmp_path):
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         model = make_adapter_copy(adapter_dir, tmp_path / version, version)
         cli("register", "--model", str(model), "--name", "mqa", "--version", version)
@@ -78,7 +77,7 @@ def test_audit_log_has_who_when_what_from_to(cli, three_versions):
     assert "promote  mqa:1.1.0@staging 1.0.0 -> 1.1.0" in text
 
 
-def test_gates_must_pass_when_required(cli, bundle_dir, adapter_dir, tmp_path):
+def test_gates_must_pass_when_required(make_adapter_copy, cli, bundle_dir, adapter_dir, tmp_path):
     cli("register", "--model", str(bundle_dir / "output"), "--name", "g", "--version", "1.0.0")
     cli("promote", "g:1.0.0", "--env", "production", "--require-gates")  # gates passed
     failing = tmp_path / "eval_results.json"

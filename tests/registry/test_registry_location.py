@@ -53,3 +53,21 @@ def test_bad_config_is_one_clear_error(clean_env):
 
 def test_where_command(cli, registry_env):
     assert cli("registry", "where").output.strip() == f"embedded {registry_env}"
+
+
+def test_without_the_registry_extra_commands_say_what_to_install(tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['semver'] = None\n"  # as if `pip install lfm` without [registry]
+        "from lfm.compiler.cli import lfm\n"
+        "lfm.main(sys.argv[1:])"
+    )
+    for args in (["list"], ["registry", "audit"], ["show", "x"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 1, done.stderr
+        assert "pip install 'lfm[registry]'" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from registry_helpers import make_adapter_copy
 
 pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow  # the server takes 15-30 s to start on a small machine
@@ -23,17 +22,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
+def start_mlflow(root: Path, *extra: str, env: dict[str, str] | None = None):
+    """`mlflow server` on a free loopback port with a SQLite store; returns (process, uri)."""
     port = _free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow)] if mlflow.exists() else [sys.executable, "-m", "mlflow"]
-    log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes to it until teardown)
+    log = open(root / "server.log", "w")  # noqa: SIM115 (the server writes to it until it stops)
     server = subprocess.Popen(
         [
             *command,
             "server",
+            *extra,
             "--host",
             "127.0.0.1",
             "--port",
@@ -48,13 +47,15 @@ def mlflow_server(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
+    log.close()
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 420  # a loaded CI machine can take minutes
     while True:
         try:
             urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
+            return server, uri
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
@@ -62,10 +63,19 @@ def mlflow_server(tmp_path_factory):
                     f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}"
                 )
             time.sleep(0.5)
-    yield uri, root / "artifacts"
+
+
+def stop_mlflow(server) -> None:
     os.killpg(server.pid, 15)
     server.wait(timeout=30)
-    log.close()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    server, uri = start_mlflow(root)
+    yield uri, root / "artifacts"
+    stop_mlflow(server)
 
 
 @pytest.fixture
@@ -90,7 +100,9 @@ def _show(mcli, ref):
     return json.loads(mcli("show", ref, "--json").output)
 
 
-def test_register_list_show_with_lineage(mcli, bundle_dir, adapter_dir, tmp_path):
+def test_register_list_show_with_lineage(
+    make_adapter_copy, mcli, bundle_dir, adapter_dir, tmp_path
+):
     out = mcli(
         "register",
         "--model",
@@ -128,7 +140,9 @@ def test_register_list_show_with_lineage(mcli, bundle_dir, adapter_dir, tmp_path
     assert "already registered with different content" in refused.output
 
 
-def test_versions_and_aliases_are_mlflows_own(mcli, mlflow_server, adapter_dir, tmp_path):
+def test_versions_and_aliases_are_mlflows_own(
+    make_adapter_copy, mcli, mlflow_server, adapter_dir, tmp_path
+):
     from mlflow import MlflowClient
 
     for v in ("1.0.0", "1.1.0"):
@@ -148,7 +162,7 @@ def test_versions_and_aliases_are_mlflows_own(mcli, mlflow_server, adapter_dir, 
     assert by_alias.tags["lfm.type"] == "adapter"
 
 
-def test_promote_rollback_history_audit(mcli, adapter_dir, tmp_path):
+def test_promote_rollback_history_audit(make_adapter_copy, mcli, adapter_dir, tmp_path):
     for v in ("2.0.0", "2.1.0", "2.2.0"):
         mcli(
             "register",
@@ -180,7 +194,9 @@ def test_promote_rollback_history_audit(mcli, adapter_dir, tmp_path):
     )
 
 
-def test_pull_verifies_and_refuses_a_corrupted_artifact(mcli, mlflow_server, adapter_dir, tmp_path):
+def test_pull_verifies_and_refuses_a_corrupted_artifact(
+    make_adapter_copy, mcli, mlflow_server, adapter_dir, tmp_path
+):
     model = make_adapter_copy(adapter_dir, tmp_path / "p", "p")
     mcli("register", "--model", str(model), "--name", "pulled", "--version", "1.0.0")
     mcli("pull", "pulled:1.0.0", "--to", str(tmp_path / "out"))
@@ -207,3 +223,76 @@ def test_pull_verifies_and_refuses_a_corrupted_artifact(mcli, mlflow_server, ada
 def test_clean_errors(mcli, tmp_path):
     assert "no model named 'ghost'" in mcli("show", "ghost", expect=1).output
     assert "bad version" in mcli("pull", "ghost:1", expect=1).output
+
+
+def test_mlflow_access_control_applies_to_lfm_commands(tmp_path_factory, adapter_dir, monkeypatch):
+    """With MLflow's basic-auth app, a reader can list and pull but not promote or register."""
+    pytest.importorskip("flask_wtf")
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    (root / "auth.ini").write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        "admin_username = admin\nadmin_password = admin-password-1234\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    server, uri = start_mlflow(
+        root,
+        "--app-name",
+        "basic-auth",
+        env={
+            "MLFLOW_AUTH_CONFIG_PATH": str(root / "auth.ini"),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret",
+        },
+    )
+    try:
+        from lfm.compiler.cli import lfm
+
+        monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(root / "none.yaml"))
+
+        def as_user(user, password, *args):
+            monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+            monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+            return CliRunner().invoke(lfm, [*args, "--backend", "mlflow", "--uri", uri])
+
+        admin = ("admin", "admin-password-1234")
+        done = as_user(
+            *admin,
+            "register",
+            "--model",
+            str(adapter_dir),
+            "--name",
+            "secure",
+            "--version",
+            "1.0.0",
+        )
+        assert done.exit_code == 0, done.output
+        from mlflow.server import get_app_client
+
+        get_app_client("basic-auth", tracking_uri=uri).create_user(
+            username="viewer", password="viewer-password-1234"
+        )
+        viewer = ("viewer", "viewer-password-1234")
+        assert "secure" in as_user(*viewer, "list").output
+        pulled = as_user(*viewer, "pull", "secure", "--to", str(root / "pulled"))
+        assert pulled.exit_code == 0, pulled.output
+        denied = as_user(*viewer, "promote", "secure:1.0.0", "--env", "production")
+        assert denied.exit_code == 1 and "Permission denied" in denied.output
+        assert "MLflow's access control" in denied.output
+        assert len(denied.output.strip().splitlines()) == 1
+        refused = as_user(
+            *viewer,
+            "register",
+            "--model",
+            str(adapter_dir),
+            "--name",
+            "secure",
+            "--version",
+            "1.1.0",
+            "--type",
+            "full",
+        )
+        assert refused.exit_code == 1 and "Permission denied" in refused.output
+        done = as_user(*admin, "promote", "secure:1.0.0", "--env", "production")
+        assert done.exit_code == 0, done.output
+    finally:
+        stop_mlflow(server)

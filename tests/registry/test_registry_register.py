@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 from lfm.registry.manifest import sha256_file
-from registry_helpers import make_adapter_copy
 
 
 def _show(cli, ref):
@@ -92,7 +91,7 @@ def test_seed_spelling_with_explicit_lineage(cli, adapter_dir, tmp_path):
     assert "medical_qa_specialist" in listed.output
 
 
-def test_versions_are_immutable(cli, adapter_dir, tmp_path):
+def test_versions_are_immutable(make_adapter_copy, cli, adapter_dir, tmp_path):
     cli("register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0.0")
     again = cli("register", "--model", str(adapter_dir), "--name", "m", "--version", "1.0.0")
     assert "already registered with identical content" in again.output
@@ -103,7 +102,7 @@ def test_versions_are_immutable(cli, adapter_dir, tmp_path):
     assert _show(cli, "m:1.0.0")["manifest_sha256"] == _show(cli, "m:latest")["manifest_sha256"]
 
 
-def test_list_orders_semantically_and_filters(cli, adapter_dir, tmp_path):
+def test_list_orders_semantically_and_filters(make_adapter_copy, cli, adapter_dir, tmp_path):
     for version, domain in [("1.10.0", "medical"), ("1.9.0", "legal"), ("1.2.0", "medical")]:
         model = make_adapter_copy(adapter_dir, tmp_path / version, version)
         cli(
@@ -128,7 +127,9 @@ def test_list_orders_semantically_and_filters(cli, adapter_dir, tmp_path):
     assert _show(cli, "m")["version"] == "1.10.0"  # latest is the highest version
 
 
-def test_identical_files_are_stored_once(cli, adapter_dir, tmp_path, registry_env):
+def test_identical_files_are_stored_once(
+    make_adapter_copy, cli, adapter_dir, tmp_path, registry_env
+):
     for i in range(3):
         model = make_adapter_copy(adapter_dir, tmp_path / f"a{i}", str(i))
         cli("register", "--model", str(model), "--name", "m", "--version", f"1.0.{i}")

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from registry_helpers import make_adapter_copy
-
 LFM = [sys.executable, "-m", "lfm.compiler.cli_main"]
 
 
@@ -32,7 +30,7 @@ def _start(registry: Path, *args: str) -> subprocess.Popen:
 
 
 def test_twenty_parallel_registers_lose_and_corrupt_nothing(
-    adapter_dir, tmp_path, cli, registry_env
+    make_adapter_copy, adapter_dir, tmp_path, cli, registry_env
 ):
     models = [make_adapter_copy(adapter_dir, tmp_path / f"m{i}", str(i)) for i in range(20)]
     rival = make_adapter_copy(adapter_dir, tmp_path / "rival", "rival")
@@ -68,7 +66,9 @@ def test_twenty_parallel_registers_lose_and_corrupt_nothing(
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_parallel_promotions_keep_one_consistent_history(adapter_dir, tmp_path, cli, registry_env):
+def test_parallel_promotions_keep_one_consistent_history(
+    make_adapter_copy, adapter_dir, tmp_path, cli, registry_env
+):
     for i in range(6):
         model = make_adapter_copy(adapter_dir, tmp_path / f"m{i}", str(i))
         cli("register", "--model", str(model), "--name", "mqa", "--version", f"2.0.{i}")

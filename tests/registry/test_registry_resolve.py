@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 from lfm.registry import RegistryError, resolve
 from lfm.registry.manifest import sha256_file
-from registry_helpers import make_adapter_copy
 
 
 @pytest.fixture
-def two_versions(cli, adapter_dir, tmp_path):
+def two_versions(make_adapter_copy, cli, adapter_dir, tmp_path):
     for version in ("1.0.0", "1.1.0"):
         model = make_adapter_copy(adapter_dir, tmp_path / version, version)
         cli(
