@@ -166,6 +166,7 @@ def run_create(flags: dict[str, Any]) -> None:
     except DatasetError as exc:
         raise _fail(exc) from None
     _print_summary(report, time.monotonic() - started)
+    _exit_on_failed_gates(report, "the dataset was written but failed its gates")
 
 
 def _progress() -> Any:
@@ -195,6 +196,16 @@ def _print_summary(report: dict[str, Any], seconds: float) -> None:
     for role in ("train", "test", "report", "card"):
         if role in report["files"]:
             click.echo(f"wrote {report['files'][role]}")
+
+
+def _exit_on_failed_gates(report: dict[str, Any], what: str) -> None:
+    """quality_control.metrics gates (see quality_gates): one line per failure, exit 1."""
+    from .quality_gates import failures
+
+    failed = failures(report.get("gates", {}))
+    if failed:
+        click.echo(f"Error: {what}: {'; '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 @click.group("dataset")
@@ -261,6 +272,7 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
     click.echo(f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}")
     if report_path:
         _write_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    _exit_on_failed_gates(report, "the dataset failed its gates")
     if strict and report["would_keep"] < report["records"]:
         sys.exit(1)
 

@@ -37,7 +37,7 @@ def render_card(
 ) -> str:
     records, docs, split = report["records"], report["documents"], report["split"]
     metrics = report["metrics"]
-    coverage = metrics["coverage_analysis"]
+    coverage = metrics.get("coverage_analysis")  # absent with coverage_analysis: false
     lines = [
         "---",
         f"task_categories: [{'text-generation' if report['format'] == 'completion' else 'question-answering'}]",
@@ -89,11 +89,16 @@ def render_card(
         "",
         f"- diversity_score: {metrics['diversity_score']}",
         f"- quality_score: {metrics['quality_score']}",
-        f"- document coverage: {coverage['documents_with_records']} of {coverage['documents']} "
-        f"documents, {coverage['chunks_with_records']} of {coverage['chunks']} chunks",
-        f"- length (characters): {metrics['length_chars']}",
-        "",
     ]
+    if coverage is not None:
+        lines.append(
+            f"- document coverage: {coverage['documents_with_records']} of {coverage['documents']} "
+            f"documents, {coverage['chunks_with_records']} of {coverage['chunks']} chunks"
+        )
+    lines += [f"- length (characters): {metrics['length_chars']}", ""]
+    for metric, gate in report.get("gates", {}).items():
+        verdict = "passed" if gate["passed"] else "FAILED"
+        lines.insert(-1, f"- gate {metric} {gate['threshold']}: {verdict} ({gate['value']})")
     if has_histogram:
         lines += [f"![Record length histogram]({names['histogram']})", ""]
     if docs["skipped"]:

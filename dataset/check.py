@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lfm.compiler.quality_gates import evaluate as evaluate_gates
+
 from .formats import detect, to_messages
 from .jsonl import read_records
 from .quality import Deduplicator, Item, QualitySettings, assess
@@ -49,6 +51,14 @@ def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict
             if len(examples[reason]) < 5:
                 examples[reason].append(index)
     summary = metrics.summary(len(metrics.sources) or 1, 0)
+    metrics_out = {k: v for k, v in summary.items() if k != "coverage_analysis"}
+    if settings.coverage_analysis:
+        # A dataset file does not know its corpus: only the sources its records name.
+        coverage = summary["coverage_analysis"]
+        metrics_out["coverage_analysis"] = {
+            "documents_with_records": coverage["documents_with_records"],
+            "records_per_document": _per_document(metrics),
+        }
     return {
         "file": str(path),
         "records": total,
@@ -62,5 +72,14 @@ def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict
             for reason in REASONS
         },
         "pii_found": dict(sorted(pii.items())),
-        "metrics": {k: v for k, v in summary.items() if k != "coverage_analysis"},
+        "metrics": metrics_out,
+        "gates": evaluate_gates(dict(settings.gates), summary),
     }
+
+
+def _per_document(metrics: Metrics) -> dict[str, float]:
+    """Spread of kept records over the source documents the records name."""
+    counts = list(metrics.sources.values())
+    if not counts:
+        return {"min": 0, "max": 0, "mean": 0.0}
+    return {"min": min(counts), "max": max(counts), "mean": round(sum(counts) / len(counts), 2)}

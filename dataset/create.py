@@ -18,6 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from lfm.compiler.quality_gates import evaluate as evaluate_gates
+
 from .discover import SourceFile, discover
 from .errors import DatasetError
 from .formats import to_record
@@ -110,9 +112,12 @@ def _build(
             writer.close()
     if generator is not None:
         tally.generator_stats = dict(generator.stats)
-    report = build_report(
-        options, tally, metrics.summary(tally.documents - len(tally.skipped), tally.chunks)
-    )
+    summary = metrics.summary(tally.documents - len(tally.skipped), tally.chunks)
+    if not options.quality.coverage_analysis:
+        summary.pop("coverage_analysis")
+    report = build_report(options, tally, summary)
+    # Gates are judged here so the report and card say the outcome; the CLI exits non-zero.
+    report["gates"] = evaluate_gates(dict(options.quality.gates), summary)
     write_outputs(report, metrics.lengths, tally.examples, staging)
     return report
 

@@ -92,6 +92,8 @@ def options_from_config(
                 factual_consistency=qc.get("factual_consistency", 0.5),
                 duplicate_detection=qc.get("duplicate_detection", True),
                 near_duplicate_threshold=qc.get("near_duplicate_threshold", 0.85),
+                gates=tuple(sorted(qc.get("gates", {}).items())),
+                coverage_analysis=qc.get("coverage_analysis", True),
             ),
             split_ratio=dataset.get("validation", {}).get("split_ratio", 0.0),
             seed=seed,

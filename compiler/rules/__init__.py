@@ -36,6 +36,7 @@ from .methods import (
     target_modules_for_family,
 )
 from .model import base_model_location
+from .quality_shape import quality_control_shape
 from .training import (
     dataloader_workers,
     evaluation_schedule,
@@ -63,6 +64,7 @@ RULES: tuple[Rule, ...] = (
     optimizer_auto,
     fit_memory,
     dataset_source,
+    quality_control_shape,
     document_dataset,
     portable_paths,
     local_paths_exist,

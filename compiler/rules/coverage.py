@@ -6,9 +6,7 @@ from ..resolve import Context
 
 # Blocks whose artifacts (synthetic data) come later.
 # (Document-dataset settings are checked in rules/data.py: they act on document sources.)
-NOT_YET_EMITTED = (
-    (("dataset", "synthetic_generation"), "synthetic data generation"),
-)
+NOT_YET_EMITTED = ((("dataset", "synthetic_generation"), "synthetic data generation"),)
 
 
 def settings_not_yet_used(ctx: Context) -> None:

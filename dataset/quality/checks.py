@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lfm.compiler.quality_gates import GateError, parse_gate
+
 from ..errors import DatasetError
 from . import heuristics, pii
 from .toxicity import Scorer
@@ -42,6 +44,9 @@ class QualitySettings:
     factual_consistency: float = 0.5  # minimum grounding when factual_verification is on
     duplicate_detection: bool = True
     near_duplicate_threshold: float = 0.85  # estimated Jaccard similarity of word trigrams
+    # Dataset gates on report metrics, e.g. (("diversity_score", ">0.7"),); see ..gates.
+    gates: tuple[tuple[str, Any], ...] = ()
+    coverage_analysis: bool = True  # include the coverage section in the report
 
     def __post_init__(self) -> None:
         if self.pii not in PII_MODES:
@@ -52,6 +57,11 @@ class QualitySettings:
             )
         if not 0 < self.near_duplicate_threshold <= 1:
             raise DatasetError("near_duplicate_threshold must be in (0, 1]")
+        for metric, threshold in self.gates:
+            try:
+                parse_gate(metric, threshold)
+            except GateError as exc:
+                raise DatasetError(str(exc)) from None
 
 
 @dataclass
