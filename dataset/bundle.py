@@ -17,8 +17,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lfm.compiler.quality_gates import failures
+
 from .create import create
 from .discover import discover
+from .errors import DatasetError
 from .options import CreateOptions, options_from_config, with_cache
 from .report import REPORT_VERSION
 
@@ -62,8 +65,20 @@ def build_for_training(
             _remove_stale(cache_root, keep=target.name)
         else:
             logger.info("Using the dataset built earlier: %s", target)
+    _stop_on_failed_gates(target / "dataset_report.json")
     test = target / "test.jsonl"
     return target / "train.jsonl", test if test.exists() else None
+
+
+def _stop_on_failed_gates(report_path: Path) -> None:
+    """quality_control gates stop training before it costs GPU time (also on a cached build,
+    whose report keeps the outcome)."""
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    failed = failures(report.get("gates", {}))
+    if failed:
+        raise DatasetError(
+            f"the dataset built in {report_path.parent} failed its gates: {'; '.join(failed)}"
+        )
 
 
 def cache_key(options: CreateOptions) -> str:

@@ -196,3 +196,21 @@ def test_check_evaluates_gates_from_the_config(project):
     assert report.exit_code == 0
     coverage = json.loads(Path("r.json").read_text())["metrics"]["coverage_analysis"]
     assert coverage["documents_with_records"] >= 1
+
+
+def test_a_bundle_stops_before_training_on_a_failed_gate(tmp_path):
+    from lfm.dataset import DatasetError
+    from lfm.dataset.bundle import build_for_training
+
+    def build(gates: dict) -> tuple:
+        return build_for_training(
+            {"quality_control": {"gates": gates}},
+            source=DOCS, fmt="alpaca", split_ratio=0.0, seed=1, tokenizer=None,
+            cache_root=tmp_path / "cache",
+        )  # fmt: skip
+
+    train, _ = build({"quality_score": ">0.1"})
+    assert train.exists()
+    for _ in range(2):  # the second time from the cache: the gate still holds
+        with pytest.raises(DatasetError, match=r"failed its gates: quality_score .* >0\.9999"):
+            build({"quality_score": ">0.9999"})
