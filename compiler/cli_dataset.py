@@ -71,6 +71,8 @@ def _create_options(func: Any) -> Any:
         click.option("--include-context", is_flag=True, default=None,
                      help="Put the source chunk in each example's input (RAG-style)."),
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
+        click.option("--min-coherence", type=click.FloatRange(0, 1),
+                     help="Drop records whose coherence score is below this."),
         click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
         click.option("--cache-dir", type=click.Path(file_okay=False),
                      help="LLM reply cache [default: .lfm-cache/generations]."),
@@ -106,6 +108,7 @@ FLAG_PATHS = {
     "toxicity_scorer": ("quality_control", "toxicity_scorer"),
     "include_context": ("preprocessing", "qa_generation", "include_context"),
     "min_quality": ("quality_control", "min_quality_score"),
+    "min_coherence": ("quality_control", "min_coherence_score"),
     "dedup": ("quality_control", "duplicate_detection"),
 }
 
@@ -192,7 +195,10 @@ def _print_summary(report: dict[str, Any], seconds: float) -> None:
         if f["removed"]:
             click.echo(f"  removed {f['removed']} {name}: {f['why']}")
     m = report["metrics"]
-    click.echo(f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}")
+    coherence = f", coherence_score {m['coherence_score']}" if "coherence_score" in m else ""
+    click.echo(
+        f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}{coherence}"
+    )
     for role in ("train", "test", "report", "card"):
         if role in report["files"]:
             click.echo(f"wrote {report['files'][role]}")
@@ -237,6 +243,7 @@ def create_dataset_cmd(**flags: Any) -> None:
 @click.option("--max-length", type=click.IntRange(0))
 @click.option("--language")
 @click.option("--min-quality", type=click.FloatRange(0, 1))
+@click.option("--min-coherence", type=click.FloatRange(0, 1))
 @click.option("--toxicity-filter/--no-toxicity-filter", default=None)
 @click.option(
     "--report",
@@ -269,7 +276,10 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
     if report["pii_found"]:
         click.echo(f"  personal data: {report['pii_found']}")
     m = report["metrics"]
-    click.echo(f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}")
+    coherence = f", coherence_score {m['coherence_score']}" if "coherence_score" in m else ""
+    click.echo(
+        f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}{coherence}"
+    )
     if report_path:
         _write_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
     _exit_on_failed_gates(report, "the dataset failed its gates")

@@ -90,6 +90,8 @@ def render_card(
         f"- diversity_score: {metrics['diversity_score']}",
         f"- quality_score: {metrics['quality_score']}",
     ]
+    if "coherence_score" in metrics:
+        lines.append(f"- coherence_score: {metrics['coherence_score']}")
     if coverage is not None:
         lines.append(
             f"- document coverage: {coverage['documents_with_records']} of {coverage['documents']} "

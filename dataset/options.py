@@ -94,6 +94,8 @@ def options_from_config(
                 near_duplicate_threshold=qc.get("near_duplicate_threshold", 0.85),
                 gates=tuple(sorted(qc.get("gates", {}).items())),
                 coverage_analysis=qc.get("coverage_analysis", True),
+                coherence_scoring=qc.get("coherence_scoring", False),
+                min_coherence_score=qc.get("min_coherence_score", 0.0),
             ),
             split_ratio=dataset.get("validation", {}).get("split_ratio", 0.0),
             seed=seed,

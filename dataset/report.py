@@ -23,6 +23,7 @@ REASON_TEXT = {
     "toxic": "toxicity score above toxicity_threshold",
     "low_quality": "heuristic quality score below min_quality_score",
     "ungrounded": "answer not supported by its source chunk (factual_verification)",
+    "incoherent": "coherence score below min_coherence_score",
     "exact_duplicate": "same text as an earlier record",
     "near_duplicate": "near duplicate (MinHash LSH) of an earlier record",
 }

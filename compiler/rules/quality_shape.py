@@ -27,15 +27,13 @@ NESTED: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, bool] | None]] =
         ("factual_verification", True),
     ),
     ("validation", "duplicate_detection"): (("duplicate_detection",), None),
+    ("validation", "coherence_scoring"): (("coherence_scoring",), None),
     ("metrics", "diversity_score"): (("gates", "diversity_score"), None),
     ("metrics", "quality_score"): (("gates", "quality_score"), None),
     ("metrics", "coverage_analysis"): (("coverage_analysis",), None),
 }
 # Accepted from the seed, not scored yet: a warning says so.
-UNSCORED = {
-    ("validation", "coherence_scoring"): "coherence",
-    ("validation", "domain_relevance"): "domain relevance",
-}
+UNSCORED = {("validation", "domain_relevance"): "domain relevance"}
 GROUPS = ("filters", "validation", "metrics")
 
 

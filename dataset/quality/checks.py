@@ -1,7 +1,7 @@
 """Per-record quality checks, run in order; the first that fails names the removal reason.
 
 Order: length, personal data (redact or drop), language, toxicity, heuristic quality score,
-grounding in the source chunk. Duplicates are found later across records (:mod:`.dedup`).
+grounding in the source chunk, coherence (when scored). Duplicates are found later across records (:mod:`.dedup`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ REASONS = (
     "toxic",
     "low_quality",
     "ungrounded",
+    "incoherent",
     "exact_duplicate",
     "near_duplicate",
 )
@@ -47,6 +48,8 @@ class QualitySettings:
     # Dataset gates on report metrics, e.g. (("diversity_score", ">0.7"),); see ..gates.
     gates: tuple[tuple[str, Any], ...] = ()
     coverage_analysis: bool = True  # include the coverage section in the report
+    coherence_scoring: bool = False  # score each record's coherence (reported)
+    min_coherence_score: float = 0.0  # drop records below it (scored when above 0)
 
     def __post_init__(self) -> None:
         if self.pii not in PII_MODES:
@@ -124,6 +127,10 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
         and (grounded < settings.factual_consistency)
     ):
         return "ungrounded"
+    if settings.coherence_scoring or settings.min_coherence_score:
+        item.scores["coherence"] = heuristics.coherence(item.prompt, item.response)
+        if item.scores["coherence"] < settings.min_coherence_score:
+            return "incoherent"
     return None
 
 

@@ -48,3 +48,63 @@ def quality_score(rep: float, symbols: float, grounded: float | None, answer: st
     if grounded is not None:
         parts.append(grounded)
     return round(sum(parts) / len(parts), 4)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# Words that tie a sentence to the one before it even without a shared content word.
+_LINKS = frozenset(
+    [
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "they",
+        "them",
+        "their",
+        "he",
+        "she",
+        "such",
+        "also",
+        "however",
+        "therefore",
+        "thus",
+        "then",
+        "so",
+        "but",
+        "and",
+        "because",
+        "hence",
+        "moreover",
+        "instead",
+        "which",
+    ]
+)
+
+
+def _stems(text: str) -> set[str]:
+    """Content words cut to five letters: a cheap stemmer so "filters" meets "filter"."""
+    return {w[:5] for w in content_words(text)}
+
+
+def coherence(question: str, answer: str) -> float:
+    """The mean of: the answer takes up the question's content words (as stems); consecutive
+    answer sentences are linked (a content word shared with an earlier sentence, or a linking
+    word such as "it" or "however" at the start); no sentence is repeated. 1.0 for a short, on-topic answer."""
+    parts = []
+    asked = _stems(question)
+    if asked:
+        parts.append(len(asked & _stems(answer)) / len(asked))
+    sentences = [s for s in _SENTENCE.split(answer.strip()) if _WORD.search(s)]
+    if len(sentences) >= 2:
+        linked, seen = 0, _stems(sentences[0])
+        for sentence in sentences[1:]:
+            first = _WORD.search(sentence)
+            stems = _stems(sentence)
+            linked += bool(stems & seen) or (first is not None and first.group(0).lower() in _LINKS)
+            seen |= stems
+        parts.append(linked / (len(sentences) - 1))
+        normalized = [" ".join(_WORD.findall(s.lower())) for s in sentences]
+        parts.append(len(set(normalized)) / len(normalized))
+    return round(sum(parts) / len(parts), 4) if parts else 1.0

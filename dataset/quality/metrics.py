@@ -3,6 +3,7 @@
 - ``diversity_score``: mean of distinct-1 and distinct-2 (unique / total word uni- and bigrams)
   over the prompts, on the first ``SAMPLE`` records so the cost stays bounded;
 - ``quality_score``: mean heuristic quality of the kept records;
+- ``coherence_score``: mean coherence of the kept records, when coherence is scored;
 - ``coverage_analysis``: how many documents and chunks yielded at least one kept record.
 """
 
@@ -23,6 +24,7 @@ class Metrics:
     def __init__(self) -> None:
         self.lengths: list[int] = []  # characters per kept record, for the histogram
         self.quality: list[float] = []
+        self.coherence: list[float] = []
         self.unigrams: set[int] = set()
         self.bigrams: set[int] = set()
         self.total_unigrams = 0
@@ -35,6 +37,8 @@ class Metrics:
         self.lengths.append(len(item.text))
         if "quality" in item.scores:
             self.quality.append(item.scores["quality"])
+        if "coherence" in item.scores:
+            self.coherence.append(item.scores["coherence"])
         if item.source is not None:
             self.sources[item.source] += 1
             if item.chunk is not None:
@@ -56,7 +60,10 @@ class Metrics:
 
     def summary(self, documents: int, chunks: int) -> dict[str, Any]:
         lengths = self.lengths
-        return {
+        extra = {}
+        if self.coherence:  # only when coherence is scored
+            extra["coherence_score"] = round(statistics.fmean(self.coherence), 4)
+        return extra | {
             "diversity_score": self.diversity(),
             "quality_score": round(statistics.fmean(self.quality), 4) if self.quality else None,
             "length_chars": {

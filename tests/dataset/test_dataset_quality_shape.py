@@ -64,7 +64,8 @@ def test_seed_nested_block_maps_to_flat_settings_with_reasons(write_config, tmp_
     dedup = decisions["model_config.dataset.quality_control.duplicate_detection"]
     assert "validation.duplicate_detection" in dedup.reason
     warned = [d.message for d in analysis.diagnostics if d.level == "warning"]
-    assert any("coherence_scoring is recorded but not yet scored" in m for m in warned)
+    assert qc["coherence_scoring"] is True  # scored: no warning
+    assert not any("coherence_scoring" in m for m in warned)
     assert any("domain_relevance is recorded but not yet scored" in m for m in warned)
     train = compile_config(path, tmp_path / "b").files["train.py"]
     assert '"language": "en"' in train and '"language_detection"' not in train
@@ -214,3 +215,66 @@ def test_a_bundle_stops_before_training_on_a_failed_gate(tmp_path):
     for _ in range(2):  # the second time from the cache: the gate still holds
         with pytest.raises(DatasetError, match=r"failed its gates: quality_score .* >0\.9999"):
             build({"quality_score": ">0.9999"})
+
+
+def test_coherence_scores_on_topic_linked_answers_above_rambling_ones():
+    from lfm.dataset.quality.heuristics import coherence
+
+    question = "What is a LoRA adapter?"
+    linked = coherence(
+        question,
+        "A LoRA adapter is a small set of low-rank matrices. It is trained instead of the full "
+        "weights. The adapters are merged into the model later.",
+    )
+    rambling = coherence(
+        question, "The weather is nice. Bananas grow on trees. The weather is nice."
+    )
+    assert linked == 1.0 and rambling < 0.4
+    assert coherence("", "One sentence.") == 1.0  # nothing to judge
+
+
+def test_min_coherence_filters_and_reports(tmp_path):
+    from lfm.dataset.quality import QualitySettings, assess
+    from lfm.dataset.quality.checks import Item
+    from lfm.dataset.quality.toxicity import load_scorer
+
+    def item(answer: str) -> Item:
+        return Item([{"role": "user", "content": "What does the scheduler do?"},
+                     {"role": "assistant", "content": answer}])  # fmt: skip
+
+    settings = QualitySettings(min_coherence_score=0.5)
+    good = item("The scheduler lowers the learning rate. It follows a cosine curve.")
+    bad = item("Bananas are yellow. Trains run late. Bananas are yellow.")
+    assert assess(good, settings, load_scorer(None)) is None
+    assert assess(bad, settings, load_scorer(None)) == "incoherent"
+    unscored = item("Bananas are yellow.")
+    assert assess(unscored, QualitySettings(), load_scorer(None)) is None
+    assert "coherence" not in unscored.scores  # scored only when asked
+
+
+def test_check_reports_coherence_from_the_flag(tmp_path):
+    data = tmp_path / "d.jsonl"
+    rows = [
+        {"instruction": "What does the scheduler do?", "input": "",
+         "output": "The scheduler lowers the learning rate. It follows a cosine curve."},
+        {"instruction": "What is a warmup?", "input": "",
+         "output": "Bananas are yellow. Trains run late. Bananas are yellow."},
+    ]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = CliRunner().invoke(
+        lfm,
+        [
+            "dataset",
+            "check",
+            str(data),
+            "--min-coherence",
+            "0.5",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["filters"]["incoherent"]["flagged"] == 1
+    assert report["filters"]["incoherent"]["first_records"] == [1]
+    assert report["metrics"]["coherence_score"] == 1.0  # of the record that passes
