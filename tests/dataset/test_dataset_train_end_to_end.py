@@ -84,7 +84,9 @@ def test_document_source_bundle_builds_once_and_trains(project):
                                   "qa_generation": {"questions_per_doc": 4},
                                   "quality_control": {"minimum_length": 20,
                                                       "maximum_length": 2048,
-                                                      "toxicity_filter": True}})  # fmt: skip
+                                                      "toxicity_filter": True,
+                                                      "gates": {"diversity_score": ">0.15",
+                                                                "quality_score": ">0.8"}}})  # fmt: skip
     before = built[0].stat().st_mtime_ns
     train, test = load_sft_dataset(spec, tokenizer, base_dir=bundle)
     assert len(train) > 0 and test is not None
