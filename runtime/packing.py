@@ -28,8 +28,10 @@ logits differ from its unpacked ones, which :func:`check_model` measures before 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
 PER_EXAMPLE_SDPA = "lfm_sdpa_varlen"
@@ -66,10 +68,35 @@ def prepare_model(model: Any, max_length: int) -> str | None:
         if base.config._attn_implementation != PER_EXAMPLE_SDPA:
             return f"{type(base).__name__} does not use transformers' AttentionInterface"
     disable_cache_in_training(model)
+    sharded = sharded_weights_reason()
+    if sharded:
+        # Every rank decides the same way without a forward pass; the static checks above
+        # still apply, and the attention set here is the one the unsharded probe validates.
+        logger.warning("Sample packing without its packed-logits check: %s.", sharded)
+        return None
     reason = check_model(model, original)
     if reason and original not in VARLEN_ATTENTION:
         base.set_attn_implementation(original)
     return reason
+
+
+def sharded_weights_reason() -> str | None:
+    """Why no forward pass can run on the model before training (ZeRO-3, FSDP), or None.
+
+    Under ZeRO-3 the weights are partitioned as they load (each rank holds a slice, gathered
+    only inside DeepSpeed's engine); FSDP's memory-efficient loading leaves the weights on
+    the meta device on all ranks but the first. A probe would fail on some ranks and pass on
+    others, so ranks would disagree about packing.
+    """
+    import os
+
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return "DeepSpeed ZeRO-3 partitions the weights until training starts"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes"):
+        return "FSDP shards the weights (and loads them on one rank only) until training starts"
+    return None
 
 
 def unsupported_reason(model: Any, max_length: int) -> str | None:

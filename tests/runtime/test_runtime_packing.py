@@ -143,3 +143,35 @@ def test_packing_needs_the_model(tokenizer) -> None:
 
     with pytest.raises(RuntimeConfigError, match="packing needs max_length and the model"):
         data.collator(tokenizer, packing=True)
+
+
+@pytest.mark.parametrize("sharding", ["zero3", "fsdp"])
+def test_sharded_weights_skip_the_probe_on_every_rank(
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sharding: str,
+) -> None:
+    """ZeRO-3/FSDP weights are not whole before training: no probe, the same choice everywhere."""
+    model = _lora(tiny_model_dir)
+    keep_alive = None
+    if sharding == "zero3":
+        pytest.importorskip("deepspeed")
+        from transformers.integrations import HfDeepSpeedConfig
+
+        keep_alive = HfDeepSpeedConfig(  # noqa: F841 (ZeRO-3 is on while it lives)
+            {"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1}
+        )
+    else:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+
+    def probe(*_: Any) -> str:
+        raise AssertionError("the probe ran a forward pass on sharded weights")
+
+    monkeypatch.setattr(packing, "check_model", probe)
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    with caplog.at_level(logging.WARNING):
+        collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
+    assert isinstance(collate, DataCollatorWithFlattening)
+    assert "without its packed-logits check" in caplog.text
+    del keep_alive
