@@ -78,7 +78,7 @@ def prepare_model(model: Any, max_length: int) -> str | None:
     sharded = sharded_weights_reason()
     if sharded:
         # Every rank decides the same way without a forward pass; the static checks above
-        # still apply, and the attention set here is the one the unsharded probe validates.
+        # still apply, and the attention is the one the probe accepts in unsharded runs.
         logger.warning("Sample packing without its packed-logits check: %s.", sharded)
         return None
     reason = check_model(model, original)
@@ -105,9 +105,11 @@ def sharded_weights_reason() -> str | None:
     """Why no forward pass can run on the model before training (ZeRO-3, FSDP), or None.
 
     Under ZeRO-3 the weights are partitioned as they load (each rank holds a slice, gathered
-    only inside DeepSpeed's engine); FSDP's memory-efficient loading leaves the weights on
-    the meta device on all ranks but the first. A probe would fail on some ranks and pass on
-    others, so ranks would disagree about packing.
+    only inside DeepSpeed's engine): the probe cannot run anywhere. Under an accelerate FSDP
+    launch, memory-efficient loading (``cpu_ram_efficient_loading``) leaves the weights on
+    the meta device on all ranks but the first: the probe would pass on one rank and fail on
+    the others, and the ranks would disagree about packing. Both are decided from the
+    environment, the same on every rank.
     """
     import os
 
@@ -116,7 +118,7 @@ def sharded_weights_reason() -> str | None:
     if is_deepspeed_zero3_enabled():
         return "DeepSpeed ZeRO-3 partitions the weights until training starts"
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes"):
-        return "FSDP shards the weights (and loads them on one rank only) until training starts"
+        return "under FSDP the weights may be loaded on one rank only until training starts"
     return None
 
 
