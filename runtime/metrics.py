@@ -2,7 +2,7 @@
 
 Tokens are counted where the model sees them, with a forward pre-hook on the training
 model (so dataloader workers, packing and padding are all counted the same way): real tokens
-(not padding) and total tokens (the tensor's size). Their ratio is the token efficiency, the
+(not padding) and total tokens (the tensor's size), with no per-step read back from the GPU. Their ratio is the token efficiency, the
 share of the compute spent on data rather than padding.
 
 Each logging step appends one JSON line: step, epoch, loss, learning rate, grad norm, real
@@ -20,20 +20,32 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .packing import count_tokens
-
 PathLike = str | os.PathLike[str]
 METRICS_FILE = "metrics.json"
 STEPS_FILE = "metrics.jsonl"
 
 
 class TokenCounter:
-    """Counts the real and total tokens of training forward passes (a forward pre-hook)."""
+    """Counts the real and total tokens of training forward passes (a forward pre-hook).
+
+    Totals are tensor sizes, known on the host. A padded batch's real tokens are the sum of
+    its attention mask, which lives on the GPU by then: the sums accumulate there and are
+    read back only when :attr:`real` is asked for (at logging steps), so counting never makes
+    a step wait for the GPU.
+    """
 
     def __init__(self) -> None:
-        self.real = 0
         self.total = 0
+        self._real = 0
+        self._pending: Any = None  # a device tensor: mask sums not yet read back
         self._handle: Any = None
+
+    @property
+    def real(self) -> int:
+        if self._pending is not None:
+            self._real += int(self._pending)
+            self._pending = None
+        return self._real
 
     def attach(self, model: Any) -> None:
         if self._handle is None:
@@ -45,10 +57,16 @@ class TokenCounter:
             self._handle = None
 
     def _count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if module.training and kwargs.get("input_ids") is not None:
-            real, total = count_tokens(kwargs)
-            self.real += real
-            self.total += total
+        if not module.training or kwargs.get("input_ids") is None:
+            return
+        total = int(kwargs["input_ids"].numel())
+        self.total += total
+        mask = kwargs.get("attention_mask")
+        if mask is not None and getattr(mask, "dim", lambda: 0)() == 2:  # padded; packed has none
+            batch_real = mask.sum()
+            self._pending = batch_real if self._pending is None else self._pending + batch_real
+        else:
+            self._real += total
 
 
 class MetricsCallback(TrainerCallback):

@@ -9,10 +9,17 @@ Attention then has to stay within each example:
 
 - ``flash_attention_2``/``_3`` (GPUs with flash-attn installed): the varlen kernels read the
   boundaries directly; this is transformers' padding-free path.
-- anything else (``sdpa``, ``eager``): transformers' block-diagonal mask for packed rows costs
-  the square of the whole row (slower than padding on a CPU), so the model is switched to
-  ``lfm_sdpa_varlen``, registered here through transformers' ``AttentionInterface``: it runs
-  transformers' own sdpa function once per example with a plain causal mask.
+- ``sdpa`` on a CUDA GPU: transformers' own packed-sequence support. With no attention mask,
+  no cache and position ids that restart, its mask code finds the examples
+  (``find_packed_sequence_indices``) and builds one block-diagonal causal mask per forward
+  pass, which every layer's single sdpa kernel uses. The mask costs the square of the row,
+  but on a GPU that is far cheaper than one kernel sequence per example per layer (the
+  per-example loop launched about 1.8x the operations of a step and read the boundaries back
+  to the host in every layer, stalling the GPU queue each time).
+- anything else (``sdpa`` on a CPU, ``eager``): there the square mask is slower than padding,
+  so the model is switched to ``lfm_sdpa_varlen``, registered here through transformers'
+  ``AttentionInterface``: it runs transformers' own sdpa function once per example with a
+  plain causal mask (on a CPU, reading the boundaries costs nothing).
 
 Each step trains on exactly the examples and tokens it would have trained on padded, with the
 same loss normalisation, so packing changes speed, not results (tests compare the losses).
@@ -28,8 +35,10 @@ logits differ from its unpacked ones, which :func:`check_model` measures before 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
 PER_EXAMPLE_SDPA = "lfm_sdpa_varlen"
@@ -49,15 +58,15 @@ def collator() -> Any:
 def prepare_model(model: Any, max_length: int) -> str | None:
     """Make ``model`` train on packed batches; returns why it cannot (then it is unchanged).
 
-    Switches a non-varlen attention to per-example sdpa, turns the KV cache off in training
-    forward passes, then checks the packed logits against unpacked ones.
+    Picks the attention for packed rows (:func:`packed_attention`), turns the KV cache off in
+    training forward passes, then checks the packed logits against unpacked ones.
     """
     reason = unsupported_reason(model, max_length)
     if reason:
         return reason
     base = _transformers_model(model)
     original = base.config._attn_implementation
-    if original not in VARLEN_ATTENTION:
+    if packed_attention(original, cuda=_cuda_available()) == PER_EXAMPLE_SDPA:
         _register_per_example_sdpa()
         try:
             base.set_attn_implementation(PER_EXAMPLE_SDPA)
@@ -66,10 +75,51 @@ def prepare_model(model: Any, max_length: int) -> str | None:
         if base.config._attn_implementation != PER_EXAMPLE_SDPA:
             return f"{type(base).__name__} does not use transformers' AttentionInterface"
     disable_cache_in_training(model)
+    sharded = sharded_weights_reason()
+    if sharded:
+        # Every rank decides the same way without a forward pass; the static checks above
+        # still apply, and the attention is the one the probe accepts in unsharded runs.
+        logger.warning("Sample packing without its packed-logits check: %s.", sharded)
+        return None
     reason = check_model(model, original)
-    if reason and original not in VARLEN_ATTENTION:
+    if reason and base.config._attn_implementation != original:
         base.set_attn_implementation(original)
     return reason
+
+
+def packed_attention(original: str, *, cuda: bool) -> str:
+    """The attention implementation packed batches run with, given the model's own."""
+    if original in VARLEN_ATTENTION or (cuda and original == "sdpa"):
+        return original  # the varlen kernels, or transformers' packed mask in one sdpa kernel
+    return PER_EXAMPLE_SDPA
+
+
+def _cuda_available() -> bool:
+    """Where training will run: the model is still on the CPU when the collator is built."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def sharded_weights_reason() -> str | None:
+    """Why no forward pass can run on the model before training (ZeRO-3, FSDP), or None.
+
+    Under ZeRO-3 the weights are partitioned as they load (each rank holds a slice, gathered
+    only inside DeepSpeed's engine): the probe cannot run anywhere. Under an accelerate FSDP
+    launch, memory-efficient loading (``cpu_ram_efficient_loading``) leaves the weights on
+    the meta device on all ranks but the first: the probe would pass on one rank and fail on
+    the others, and the ranks would disagree about packing. Both are decided from the
+    environment, the same on every rank.
+    """
+    import os
+
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return "DeepSpeed ZeRO-3 partitions the weights until training starts"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes"):
+        return "under FSDP the weights may be loaded on one rank only until training starts"
+    return None
 
 
 def unsupported_reason(model: Any, max_length: int) -> str | None:
@@ -148,15 +198,6 @@ def check_model(model: Any, reference_attention: str) -> str | None:
 def _logits(model: Any, batch: dict[str, Any], device: Any) -> Any:
     inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
     return model(**inputs, use_cache=False).logits[0]
-
-
-def count_tokens(batch: dict[str, Any]) -> tuple[int, int]:
-    """``(real, total)`` tokens of a batch: padded ones have an attention mask, packed ones none."""
-    total = int(batch["input_ids"].numel())
-    mask = batch.get("attention_mask")
-    if mask is not None and getattr(mask, "dim", lambda: 0)() == 2:
-        return int(mask.sum()), total
-    return total, total
 
 
 def per_example_sdpa(

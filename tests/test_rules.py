@@ -209,6 +209,20 @@ def test_packing_is_on_except_for_virtual_token_methods(write_config):
         )
 
 
+def test_packing_is_off_for_one_example_per_device(write_config):
+    _, d = resolve_text(write_config, config("  fine_tuning: {training: {batch_size: 1}}\n"))
+    packing = d["model_config.fine_tuning.training.packing"]
+    assert (packing.value, packing.rule) == (False, "packing_default")
+    assert "no padding to remove" in packing.reason
+    _, d = resolve_text(write_config, config("  fine_tuning: {training: {batch_size: 2}}\n"))
+    assert d["model_config.fine_tuning.training.packing"].value is True
+    # Set by the user, it stays on (their choice; the rule only picks the default).
+    _, d = resolve_text(
+        write_config, config("  fine_tuning: {training: {batch_size: 1, packing: true}}\n")
+    )
+    assert d["model_config.fine_tuning.training.packing"].value is True
+
+
 def test_speed_defaults_say_why(write_config):
     analysis, d = resolve_text(write_config, config())
     optimizer = d["model_config.fine_tuning.training.optimizer"]

@@ -130,8 +130,7 @@ def main() -> None:
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        # Packing: each batch runs as one sequence, attention kept within each example.
-        data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
+        data_collator=data.collator(tokenizer),
         callbacks=[
             training.MetricsCallback(OUTPUT_DIR),
             training.AlertCallback(

@@ -70,6 +70,16 @@ def packing_default(ctx: Context) -> None:
     if blocker:
         ctx.decide(path, False, "packing_default", f"{blocker}: batches are padded instead")
         return
+    if ctx.get("fine_tuning", "training", "batch_size") == 1:
+        # Runs after fit_memory, which may have shrunk the micro-batch to 1.
+        ctx.decide(
+            path,
+            False,
+            "packing_default",
+            "batch_size is 1 per device: a batch of one example has no padding to remove, so "
+            "packing would only add its model check",
+        )
+        return
     ctx.decide(
         path,
         True,

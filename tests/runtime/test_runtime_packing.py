@@ -50,7 +50,14 @@ def _loss_and_grads(model: Any, batch: dict) -> tuple[float, list[torch.Tensor]]
     return loss.item(), grads
 
 
-def test_packed_batches_train_exactly_like_padded_ones(tiny_model_dir: Path, examples) -> None:
+@pytest.mark.parametrize(
+    ("cuda", "attention"), [(False, packing.PER_EXAMPLE_SDPA), (True, "sdpa")], ids=["cpu", "cuda"]
+)
+def test_packed_batches_train_exactly_like_padded_ones(
+    tiny_model_dir: Path, examples, monkeypatch: pytest.MonkeyPatch, cuda: bool, attention: str
+) -> None:
+    """Both packed attentions: per-example sdpa (CPU) and transformers' packed mask (CUDA)."""
+    monkeypatch.setattr(packing, "_cuda_available", lambda: cuda)
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
     model = _lora(tiny_model_dir)
     model.train()
@@ -60,7 +67,7 @@ def test_packed_batches_train_exactly_like_padded_ones(tiny_model_dir: Path, exa
     ]
     collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
     assert isinstance(collate, DataCollatorWithFlattening)
-    assert model.get_base_model().config._attn_implementation == packing.PER_EXAMPLE_SDPA
+    assert model.get_base_model().config._attn_implementation == attention
     for batch, (loss, grads) in zip(batches, padded, strict=True):
         packed = collate(batch)
         assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
@@ -68,6 +75,29 @@ def test_packed_batches_train_exactly_like_padded_ones(tiny_model_dir: Path, exa
         assert packed_loss == pytest.approx(loss, rel=1e-5)
         for a, b in zip(grads, packed_grads, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_packed_attention_is_one_kernel_per_layer_on_cuda() -> None:
+    assert packing.packed_attention("sdpa", cuda=True) == "sdpa"
+    assert packing.packed_attention("sdpa", cuda=False) == packing.PER_EXAMPLE_SDPA
+    assert packing.packed_attention("eager", cuda=True) == packing.PER_EXAMPLE_SDPA
+    for varlen in packing.VARLEN_ATTENTION:
+        assert packing.packed_attention(varlen, cuda=False) == varlen
+
+
+def test_native_packed_sdpa_reads_no_boundaries_per_layer(tiny_model_dir: Path, examples) -> None:
+    """The CUDA path: one mask per forward, no host read of the boundaries in the layers."""
+    model = _lora(tiny_model_dir)
+    model.train()
+    packing.disable_cache_in_training(model)
+    batch = packing.collator()(examples[:4])
+
+    class NoHostReads(torch.Tensor):
+        def tolist(self):  # what per-example attention does in every layer
+            raise AssertionError("boundaries read back to the host")
+
+    batch["cu_seq_lens_q"] = batch["cu_seq_lens_q"].as_subclass(NoHostReads)
+    assert model(**batch).loss.isfinite()
 
 
 def test_without_the_cache_hook_attention_would_leak(tiny_model_dir: Path, examples) -> None:
@@ -129,13 +159,25 @@ def test_sliding_windows_shorter_than_max_length_are_refused(tiny_model_dir: Pat
     assert packing.unsupported_reason(model, 32) is None
 
 
-def test_count_tokens_padded_and_packed(tokenizer, examples) -> None:
+def test_token_counter_padded_and_packed(tokenizer, examples) -> None:
+    from types import SimpleNamespace
+
+    from lfm.runtime.metrics import TokenCounter
+
+    training = SimpleNamespace(training=True)
     padded = data.collator(tokenizer)(examples[:3])
-    real, total = packing.count_tokens(padded)
-    assert real == sum(len(e["input_ids"]) for e in examples[:3])
-    assert total == padded["input_ids"].numel() > real
+    counter = TokenCounter()
+    counter._count(training, (), padded)
+    counter._count(training, (), padded)
+    real = sum(len(e["input_ids"]) for e in examples[:3])
+    assert counter._pending is not None  # a mask sum, not read back until asked for
+    assert (counter.real, counter.total) == (2 * real, 2 * padded["input_ids"].numel())
+    assert padded["input_ids"].numel() > real
     packed = packing.collator()(examples[:3])
-    assert packing.count_tokens(packed) == (real, real)
+    counter = TokenCounter()
+    counter._count(training, (), packed)
+    counter._count(SimpleNamespace(training=False), (), packed)  # evaluation: not counted
+    assert (counter.real, counter.total) == (real, real)
 
 
 def test_packing_needs_the_model(tokenizer) -> None:
@@ -143,3 +185,35 @@ def test_packing_needs_the_model(tokenizer) -> None:
 
     with pytest.raises(RuntimeConfigError, match="packing needs max_length and the model"):
         data.collator(tokenizer, packing=True)
+
+
+@pytest.mark.parametrize("sharding", ["zero3", "fsdp"])
+def test_sharded_weights_skip_the_probe_on_every_rank(
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sharding: str,
+) -> None:
+    """ZeRO-3/FSDP weights are not whole before training: no probe, the same choice everywhere."""
+    model = _lora(tiny_model_dir)
+    keep_alive = None
+    if sharding == "zero3":
+        pytest.importorskip("deepspeed")
+        from transformers.integrations import HfDeepSpeedConfig
+
+        keep_alive = HfDeepSpeedConfig(  # noqa: F841 (ZeRO-3 is on while it lives)
+            {"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1}
+        )
+    else:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+
+    def probe(*_: Any) -> str:
+        raise AssertionError("the probe ran a forward pass on sharded weights")
+
+    monkeypatch.setattr(packing, "check_model", probe)
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    with caplog.at_level(logging.WARNING):
+        collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
+    assert isinstance(collate, DataCollatorWithFlattening)
+    assert "without its packed-logits check" in caplog.text
+    del keep_alive
