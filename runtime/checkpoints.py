@@ -33,6 +33,15 @@ class Trainer(transformers.Trainer):
             _require_liger()
         super().__init__(*args, **kwargs)
 
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
+        # A run restarted from its final checkpoint (killed after the last save, before its
+        # outputs were written) has nothing left to train, but transformers would still run
+        # one more step when max_steps does not end on an epoch boundary.
+        if 0 < self.state.max_steps <= self.state.global_step:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         run_dir = Path(self._get_output_dir(trial=trial))
         staging = run_dir / STAGING

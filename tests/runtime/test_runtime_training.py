@@ -79,6 +79,7 @@ def _train(
     packing: bool = True,
     stop_at: int | None = None,
     report_to: str = "none",
+    save_steps: int = 3,
 ) -> Any:
     """A real, tiny LoRA run laid out like an emitted train.py (``stop_at``: end early there)."""
     from peft import LoraConfig, get_peft_model
@@ -107,7 +108,7 @@ def _train(
         logging_steps=1,
         eval_strategy="steps",
         eval_steps=2,
-        save_steps=3,
+        save_steps=save_steps,
         save_total_limit=2,
         report_to=report_to,
         bf16=bf16,
@@ -286,6 +287,22 @@ def test_restarting_a_finished_run_keeps_its_metrics(
     before = (output / "metrics.json").read_text(encoding="utf-8")
     _train(tiny_model_dir, data_file, output, max_steps=6)  # resumes at step 6: nothing to train
     assert (output / "metrics.json").read_text(encoding="utf-8") == before
+
+
+def test_a_restart_from_the_final_checkpoint_mid_epoch_trains_no_further(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """Killed after its last checkpoint, before its outputs: the restart trains nothing more.
+
+    6 training rows in batches of 2 make 3 steps per epoch, so step 4 ends mid-epoch, where
+    transformers alone would resume into one more step.
+    """
+    output = tmp_path / "out"
+    _train(tiny_model_dir, data_file, output, max_steps=4, save_steps=2)
+    (output / "metrics.json").unlink()  # as if killed before the outputs were written
+    again = _train(tiny_model_dir, data_file, output, max_steps=4, save_steps=2)
+    assert again.state.global_step == 4
+    assert json.loads((output / "metrics.json").read_text())["global_step"] == 4
 
 
 @pytest.mark.parametrize(
