@@ -35,8 +35,8 @@ def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict
             fmt = detect(record)
         messages = to_messages(record, fmt, index)
         context = record.get("input") if isinstance(record.get("input"), str) else None
-        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-        source = meta.get("source")
+        meta = record.get("metadata")
+        source = meta.get("source") if isinstance(meta, dict) else None
         item = Item(messages, source=source if isinstance(source, str) else None,
                     context=context or None, group=str(index))  # fmt: skip
         reason = assess(item, settings, scorer)

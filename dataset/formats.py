@@ -32,6 +32,7 @@ def to_record(
     messages: Messages, fmt: str, metadata: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """``messages`` spelled in ``fmt``; ``metadata`` kept under the ``metadata`` key."""
+    record: dict[str, Any]
     if fmt == "alpaca":
         record = _alpaca(messages)
     elif fmt in ("chatml", "messages"):
@@ -51,7 +52,7 @@ def to_record(
     return record
 
 
-def _alpaca(messages: Messages) -> dict[str, str]:
+def _alpaca(messages: Messages) -> dict[str, Any]:
     users = [m for m in messages if m["role"] == "user"]
     answers = [m for m in messages if m["role"] == "assistant"]
     if len(users) != 1 or len(answers) != 1:

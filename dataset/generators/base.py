@@ -17,7 +17,11 @@ class Generator(Protocol):
     """Makes question/answer pairs from the chunks of one document."""
 
     name: str
-    stats: dict[str, int]  # counters that go into the report (requests, cache hits, failures)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters that go into the report (requests, cache hits, failures)."""
+        ...
 
     def pairs(self, chunks: list[Chunk], count: list[int]) -> list[Pair]:
         """Up to ``count[i]`` pairs from ``chunks[i]``."""
