@@ -18,14 +18,21 @@ from typing import Any
 
 from . import db
 from .blobs import BlobStore
-from .environments import DEFAULT_ENVIRONMENTS, PROMOTE, ROLLBACK, ROLLBACK_TO, rollback_target
+from .environments import (
+    DEFAULT_ENVIRONMENTS,
+    PROMOTE,
+    ROLLBACK,
+    ROLLBACK_TO,
+    check_known_env,
+    check_promotion_gates,
+    rollback_target,
+)
 from .errors import RegistryError
-from .evaluation import gate_failure
 from .identity import now, who
 from .manifest import FileEntry, manifest_sha256
 from .materialize import materialize
 from .records import AuditEntry, Move, RegisterRequest, Resolved, VersionRecord
-from .references import Reference, check_env, latest_of, parse_reference, sort_versions
+from .references import Reference, latest_of, parse_reference, sort_versions
 
 
 @contextmanager
@@ -278,12 +285,7 @@ class EmbeddedRegistry:
         """Point ``env`` at a version; None when it already points there."""
         self._check_env(env)
         record = self.get(reference, with_files=False)
-        if require_gates or env in self.gated_environments:
-            failure = gate_failure(record.gates)
-            if failure:
-                raise RegistryError(
-                    f"cannot promote {record.name}:{record.version} to {env}: {failure}"
-                )
+        check_promotion_gates(record, env, require_gates, self.gated_environments)
         return self._move(record.name, env, PROMOTE, record.version, reason)
 
     def rollback(self, name: str, env: str, to_version: str | None = None) -> Move:
@@ -341,12 +343,7 @@ class EmbeddedRegistry:
         return move
 
     def _check_env(self, env: str) -> None:
-        check_env(env)
-        if env not in self.environments:
-            raise RegistryError(
-                f"unknown environment {env!r}: this registry has {', '.join(self.environments)} "
-                "(set `environments` in the registry config to change them)"
-            )
+        check_known_env(env, self.environments)
 
     def history(self, name: str, env: str | None = None) -> list[Move]:
         self.get(Reference(name), with_files=False)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .records import Move
+from .errors import RegistryError
+from .evaluation import gate_failure
+from .records import Move, VersionRecord
+from .references import check_env
 
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "production")
 PROMOTE, ROLLBACK, ROLLBACK_TO = "promote", "rollback", "rollback-to"
@@ -25,3 +28,25 @@ def rollback_target(moves: Iterable[Move]) -> str | None:
         elif move.from_version:  # the environment's first version replaced nothing
             stack.append(move.from_version)
     return stack[-1] if stack else None
+
+
+def check_known_env(env: str, environments: tuple[str, ...]) -> None:
+    """A well-formed environment name that this registry is configured with."""
+    check_env(env)
+    if env not in environments:
+        raise RegistryError(
+            f"unknown environment {env!r}: this registry has {', '.join(environments)} "
+            "(set `environments` in the registry config to change them)"
+        )
+
+
+def check_promotion_gates(
+    record: VersionRecord, env: str, require_gates: bool, gated_environments: Iterable[str]
+) -> None:
+    """Refuse to promote a version whose evaluation gates did not all pass, where required."""
+    if require_gates or env in gated_environments:
+        failure = gate_failure(record.gates)
+        if failure:
+            raise RegistryError(
+                f"cannot promote {record.name}:{record.version} to {env}: {failure}"
+            )

@@ -20,15 +20,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .environments import DEFAULT_ENVIRONMENTS, PROMOTE, ROLLBACK, ROLLBACK_TO, rollback_target
+from .environments import (
+    DEFAULT_ENVIRONMENTS,
+    PROMOTE,
+    ROLLBACK,
+    ROLLBACK_TO,
+    check_known_env,
+    check_promotion_gates,
+    rollback_target,
+)
 from .errors import RegistryError
-from .evaluation import gate_failure
 from .identity import now, who
 from .manifest import FileEntry, manifest_sha256
 from .materialize import check_folder, holds_exactly, swap_in
 from .mlflow_tags import metric_key, record_from, version_tags
 from .records import AuditEntry, Move, RegisterRequest, Resolved, VersionRecord
-from .references import Reference, check_env, latest_of, parse_reference, sort_versions
+from .references import Reference, latest_of, parse_reference, sort_versions
 
 EXPERIMENT = "lfm-registry"
 MANIFEST_ARTIFACT = "lfm-manifest.json"
@@ -311,12 +318,7 @@ class MlflowRegistry:
     ) -> Move | None:
         self._check_env(env)
         record = self.get(reference, with_files=False)
-        if require_gates or env in self.gated_environments:
-            failure = gate_failure(record.gates)
-            if failure:
-                raise RegistryError(
-                    f"cannot promote {record.name}:{record.version} to {env}: {failure}"
-                )
+        check_promotion_gates(record, env, require_gates, self.gated_environments)
         return self._move(record.name, env, PROMOTE, record.version, reason)
 
     def rollback(self, name: str, env: str, to_version: str | None = None) -> Move:
@@ -385,12 +387,7 @@ class MlflowRegistry:
         return move
 
     def _check_env(self, env: str) -> None:
-        check_env(env)
-        if env not in self.environments:
-            raise RegistryError(
-                f"unknown environment {env!r}: this registry has {', '.join(self.environments)} "
-                "(set `environments` in the registry config to change them)"
-            )
+        check_known_env(env, self.environments)
 
     def _model_tags(self, name: str, prefix: str) -> list[dict[str, Any]]:
         from mlflow.exceptions import MlflowException
