@@ -32,6 +32,7 @@ class Settings:
     rank: int
     learning_rate: dict[str, float]
     bf16: bool
+    logging_steps: int = 10
 
 
 def runner(
@@ -103,7 +104,7 @@ def _llamafactory(work: Path, method: str, variant: str, s: Settings) -> Path:
         "gradient_accumulation_steps": 1,
         "learning_rate": s.learning_rate[method],
         "lr_scheduler_type": "linear",
-        "logging_steps": 1,
+        "logging_steps": s.logging_steps,
         "save_strategy": "no",
         "output_dir": str(work / "out"),
         "overwrite_output_dir": True,
@@ -147,7 +148,7 @@ def _axolotl(work: Path, method: str, variant: str, s: Settings) -> Path:
         "bf16": s.bf16,
         "fp16": False,
         "tf32": False,
-        "logging_steps": 1,
+        "logging_steps": s.logging_steps,
         "save_strategy": "no",
         "gradient_checkpointing": False,
         "flash_attention": False,

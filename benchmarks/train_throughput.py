@@ -55,6 +55,15 @@ SHAPES = {
         "num_key_value_heads": 8,
         "vocab_size": 32000,
     },
+    # A compute-bound size on a GPU, random-initialized: about 0.9B parameters.
+    "medium": {
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+    },
 }
 LEARNING_RATE = {"lora": 2e-4, "full": 2e-5}
 
@@ -90,7 +99,9 @@ def _run_all(
     args: argparse.Namespace, root: Path, env: dict[str, str]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     # Precompiled bundles (--bundles) find the model and data beside them, by relative path.
-    home = Path(args.bundles) if args.bundles else root
+    home = Path(args.bundles).resolve() if args.bundles else root
+    if args.bundles:
+        _check_bundles(home, args)
     model = _build_model(home / "model", args.shape)
     data = alpaca_like.write(home / "data.jsonl", args.records)
     arms = _arms(args, root, model, data)
@@ -119,6 +130,12 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=256)
     parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument(
+        "--logging-steps",
+        type=int,
+        default=10,
+        help="every arm logs (and reads its loss back) this often (default 10)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument(
@@ -146,13 +163,39 @@ def _parse() -> argparse.Namespace:
         "--llamafactory-venv", default=os.environ.get("LFM_BENCH_LLAMAFACTORY_VENV")
     )
     parser.add_argument("--axolotl-venv", default=os.environ.get("LFM_BENCH_AXOLOTL_VENV"))
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.exclude_final_save and args.steps % args.logging_steps:
+        parser.error(
+            "--exclude-final-save times lfm to its last log: make --steps a multiple "
+            "of --logging-steps"
+        )
+    return args
+
+
+def _check_bundles(home: Path, args: argparse.Namespace) -> None:
+    """Precompiled bundles must train as many steps, as long and as often logged as this run."""
+    for method in args.methods:
+        config = home / method / "bench.yaml"
+        if not config.exists():
+            raise SystemExit(f"no {method} bundle in {home}: run with --compile-only {home} first")
+        text = config.read_text(encoding="utf-8")
+        for key, value in (
+            ("max_steps", args.steps),
+            ("max_length", args.seq),
+            ("batch_size", args.batch),
+            ("logging_steps", args.logging_steps),
+        ):
+            if f"{key}: {value}\n" not in text and f"{key}: {value}}}" not in text:
+                raise SystemExit(
+                    f"{config} was compiled with another {key} than this run's {value}: "
+                    "compile the bundles again with the same settings"
+                )
 
 
 def _build_model(out: Path, shape: str) -> Path:
     from lfm.runtime.tiny import build_tiny_model
 
-    build_tiny_model(out)
+    build_tiny_model(out, overwrite=True)  # a rerun on the same bundles rebuilds it
     if SHAPES[shape] is None:
         return out
     import torch
@@ -169,7 +212,7 @@ def _build_model(out: Path, shape: str) -> Path:
 def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict[str, Any]:
     def lfm(method: str, work: Path, env: dict[str, str]) -> dict[str, Any]:
         if args.bundles:
-            bundle = Path(args.bundles) / method / "bundle"
+            bundle = Path(args.bundles).resolve() / method / "bundle"
             shutil.rmtree(bundle / "output", ignore_errors=True)
         else:
             bundle = _compile(args, root, method, work)
@@ -206,6 +249,7 @@ def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict
             f"--seq={args.seq}",
             f"--rank={args.rank}",
             f"--lr={LEARNING_RATE[method]}",
+            f"--logging-steps={args.logging_steps}",
         ] + (["--bf16"] if args.device == "cuda" else [])
         seconds, rusage = _run(command, env, work)
         r = json.loads((work / "result.json").read_text(encoding="utf-8"))
@@ -229,6 +273,7 @@ def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict
         rank=args.rank,
         learning_rate=LEARNING_RATE,
         bf16=args.device == "cuda",
+        logging_steps=args.logging_steps,
     )
     for name, venv in (("llamafactory", args.llamafactory_venv), ("axolotl", args.axolotl_venv)):
         if venv:
@@ -263,7 +308,7 @@ def _compile(args: argparse.Namespace, root: Path, method: str, work: Path) -> P
         f"      batch_size: {args.batch}\n"
         f"      learning_rate: {LEARNING_RATE[method]}\n"
         "      lr_scheduler: linear\n"
-        "      logging_steps: 1\n"
+        f"      logging_steps: {args.logging_steps}\n"
         "      save_steps: 100000\n"
         f"      precision: {precision}\n"
         "  dataset:\n"
@@ -365,6 +410,7 @@ def _report(
             "batch": args.batch,
             "seq_len": args.seq,
             "lora_rank": args.rank,
+            "logging_steps": args.logging_steps,
             "repeats": args.repeats,
             "records": args.records,
             "lfm_timing": "to the last step's log (end-of-run checkpoint excluded)"

@@ -306,6 +306,9 @@ def _training_plan(
         Arg("torch_compile", t["torch_compile"]),
         Arg("use_liger_kernel", t["liger_kernels"]),
         Arg("logging_steps", t["logging_steps"]),
+        # transformers' filter tests every step's loss for NaN on the host (two GPU syncs per
+        # step) and then hides it from the log, where the NaN alert would see it.
+        Arg("logging_nan_inf_filter", False, "a NaN loss is logged (and alerted), not hidden"),
         Arg("eval_strategy", evaluate),
     ]
     if evaluate == "steps":

@@ -85,6 +85,7 @@ def main() -> None:
         torch_compile=False,
         use_liger_kernel=False,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss is logged (and alerted), not hidden
         eval_strategy="epoch",
         save_strategy="steps",
         save_steps=200,
@@ -104,6 +105,7 @@ def main() -> None:
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=data.collator(tokenizer),
+
         callbacks=[
             training.MetricsCallback(OUTPUT_DIR),
             training.AlertCallback(
@@ -120,6 +122,7 @@ def main() -> None:
     training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
+
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ def main() -> None:
         torch_compile=False,
         use_liger_kernel=False,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN loss is logged (and alerted), not hidden
         eval_strategy="epoch",
         save_strategy="steps",
         save_steps=10,
@@ -110,6 +111,7 @@ def main() -> None:
         eval_dataset=eval_dataset,
         # Packing: each batch runs as one sequence, attention kept within each example.
         data_collator=data.collator(tokenizer, packing=True, max_length=256, model=model),
+
         callbacks=[
             training.MetricsCallback(OUTPUT_DIR),
             training.AlertCallback(
@@ -126,6 +128,7 @@ def main() -> None:
     training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
+
 
     # ---- Evaluation (evaluation.run_after_training) ---------------------------------------
     del trainer, model  # free this process's memory for the evaluation's models

@@ -125,6 +125,7 @@ def main() -> None:
             torch_compile=False,
             use_liger_kernel=False,
             logging_steps=1,
+            logging_nan_inf_filter=False,  # a NaN loss is logged (and alerted), not hidden
             eval_strategy="epoch",
             save_strategy="steps",
             save_steps=200,
@@ -147,6 +148,7 @@ def main() -> None:
             eval_dataset=eval_dataset,
             # Packing: each batch runs as one sequence, attention kept within each example.
             data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
+
             callbacks=[
                 training.MetricsCallback(output_dir),
                 training.AlertCallback(
@@ -163,6 +165,7 @@ def main() -> None:
         training.show_progress(trainer)
         trainer.train(resume_from_checkpoint=training.last_checkpoint(output_dir))
         training.save_outputs(trainer, tokenizer, output_dir)
+
         del trainer, model  # free this adapter's model and optimizer before the next one loads
         training.release_memory()
     launch.finish()  # every rank waits for the saves, then leaves the process group

@@ -13,10 +13,11 @@ class Code(str):
 
 @dataclass(frozen=True)
 class Arg:
-    """One keyword argument of an emitted call, written literally: `name=value`."""
+    """One keyword argument of an emitted call, written literally: `name=value  # comment`."""
 
     name: str
     value: Any
+    comment: str = ""  # why, for a reviewer, where the value is not what they would expect
 
 
 @dataclass(frozen=True)

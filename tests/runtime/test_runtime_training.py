@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,8 @@ def _train(
     stop_at: int | None = None,
     report_to: str = "none",
     save_steps: int = 3,
+    learning_rate: float = 1e-3,
+    callbacks: tuple[Any, ...] = (),
 ) -> Any:
     """A real, tiny LoRA run laid out like an emitted train.py (``stop_at``: end early there)."""
     from peft import LoraConfig, get_peft_model
@@ -104,8 +107,9 @@ def _train(
         output_dir=str(output),
         max_steps=max_steps,
         per_device_train_batch_size=2,
-        learning_rate=1e-3,
+        learning_rate=learning_rate,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # as train.py sets it
         eval_strategy="steps",
         eval_steps=2,
         save_steps=save_steps,
@@ -116,7 +120,7 @@ def _train(
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    callbacks: list[Any] = [training.MetricsCallback(output)]
+    callbacks = [training.MetricsCallback(output), *callbacks]
     if stop_at:
         callbacks.append(_StopAt(stop_at))
     trainer = training.Trainer(
@@ -329,3 +333,41 @@ def test_liger_kernels_without_the_package_is_a_one_line_error(tmp_path: Path) -
     args = TrainingArguments(output_dir=str(tmp_path), use_liger_kernel=True, report_to="none")
     with pytest.raises(RuntimeConfigError, match="pip install liger-kernel"):
         training.Trainer(model=None, args=args)
+
+
+def test_a_nan_loss_reaches_the_log_and_the_alert(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """Weights that turn NaN after step 1 make every later loss NaN: the log must say so.
+
+    transformers' default ``logging_nan_inf_filter`` would log a made-up average instead (and
+    test each step's loss on the host to do it), so the NaN alert would never fire; train.py
+    turns the filter off.
+    """
+    output = tmp_path / "output"
+    alerts = training.AlertCallback(output, divergence_factor=None)
+    _train(
+        tiny_model_dir,
+        data_file,
+        output,
+        max_steps=3,
+        save_steps=100,
+        callbacks=(_PoisonWeightsAfter(1), alerts),
+    )
+    losses = _losses(output)
+    assert math.isfinite(losses[1]) and math.isnan(losses[2]) and math.isnan(losses[3])
+    sent = [json.loads(line) for line in (output / "alerts.jsonl").read_text().splitlines()]
+    assert [(alert["alert"], alert["step"]) for alert in sent] == [("loss_nan", 2)]
+
+
+class _PoisonWeightsAfter(TrainerCallback):
+    """Sets the trainable weights to NaN after ``step``, as a diverged update would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            for param in kwargs["model"].parameters():
+                if param.requires_grad:
+                    param.data.fill_(float("nan"))
