@@ -56,7 +56,8 @@ def _create_options(func: Any) -> Any:
         click.option("--requests-per-minute", type=click.FloatRange(0), help="LLM rate limit (0: none)."),
         click.option("--chunk-size", type=click.IntRange(16), help="Tokens per chunk [default: 384]."),
         click.option("--chunk-overlap", type=click.IntRange(0), help="Tokens shared by neighbouring chunks [default: 48]."),
-        click.option("--tokenizer", help="Count tokens with this tokenizer (path or id) [default: words]."),
+        click.option("--tokenizer", help="Count chunk tokens with this tokenizer (path or id), or 'words' "
+                     "[default: the --config base model's when it loads offline, else words]."),
         click.option("--split-ratio", type=click.FloatRange(0, 1, max_open=True),
                      help="Share of documents held out as the test split."),
         click.option("--seed", type=int, help="Split seed [default: 42]."),
@@ -113,10 +114,10 @@ FLAG_PATHS = {
 }
 
 
-def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str], int]:
-    """(dataset section, its document sources, seed) from a model_config, or empty."""
+def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str], int, str | None]:
+    """(dataset section, its document sources, seed, base_model) from a model_config, or empty."""
     if not config:
-        return {}, [], 42
+        return {}, [], 42, None
     from .diagnostics import CompileError
     from .pipeline import analyze
 
@@ -130,7 +131,8 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     base = Path(config).parent
     path = dataset.get("source", {}).get("path")
     sources = [str(base / path)] if path else []
-    return dataset, sources, resolved["fine_tuning"]["training"]["seed"]
+    seed = resolved["fine_tuning"]["training"]["seed"]
+    return dataset, sources, seed, resolved.get("base_model")
 
 
 def run_create(flags: dict[str, Any]) -> None:
@@ -138,7 +140,8 @@ def run_create(flags: dict[str, Any]) -> None:
     from lfm.dataset import DatasetError
     from lfm.dataset.options import options_from_config, with_cache
 
-    dataset, sources, seed = _section_from_config(flags.pop("config"))
+    config = flags.pop("config")
+    dataset, sources, seed, base_model = _section_from_config(config)
     for flag, path in FLAG_PATHS.items():
         value = flags.get(flag)
         if value is not None:
@@ -157,7 +160,7 @@ def run_create(flags: dict[str, Any]) -> None:
     try:
         options = options_from_config(
             dataset, sources=sources, seed=flags["seed"] if flags["seed"] is not None else seed,
-            tokenizer=flags["tokenizer"],
+            tokenizer=_tokenizer(flags["tokenizer"], base_model, config),
         )  # fmt: skip
         cache = flags["cache_dir"] or Path(".lfm-cache") / "generations"
         options = with_cache(options, Path(cache))
@@ -170,6 +173,20 @@ def run_create(flags: dict[str, Any]) -> None:
         raise _fail(exc) from None
     _print_summary(report, time.monotonic() - started)
     _exit_on_failed_gates(report, "the dataset was written but failed its gates")
+
+
+def _tokenizer(flag: str | None, base_model: str | None, config: str | None) -> str | None:
+    """--tokenizer, else the config's base model when it loads offline, else words (None)."""
+    from lfm.dataset.tokenizers import WORDS, base_model_tokenizer
+
+    if flag is not None:
+        return None if flag == WORDS else flag
+    if not base_model or not config:
+        return None
+    name, notice = base_model_tokenizer(base_model, Path(config).parent)
+    if notice:
+        click.echo(f"note: chunk sizes counted in words: {notice}", err=True)
+    return name
 
 
 def _progress() -> Any:
@@ -259,7 +276,7 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
     from lfm.dataset.check import check_file
     from lfm.dataset.options import options_from_config
 
-    dataset, _, seed = _section_from_config(config)
+    dataset, _, seed, _ = _section_from_config(config)
     for flag, value in flags.items():
         if value is not None:
             section, key = FLAG_PATHS[flag]

@@ -21,6 +21,7 @@ from .quality import Item, assess
 from .quality.dedup import signature
 from .quality.toxicity import load_scorer
 from .readers import Unreadable, read_file
+from .tokenizers import load_tokenizer
 
 
 @dataclass
@@ -103,9 +104,7 @@ def _chunk_item(chunk: Chunk, options: CreateOptions) -> Item:
 def _counter(tokenizer: str | None) -> TokenCounter:
     if tokenizer is None:
         return count_words
-    from transformers import AutoTokenizer
-
-    return tokenizer_counter(AutoTokenizer.from_pretrained(tokenizer))
+    return tokenizer_counter(load_tokenizer(tokenizer))
 
 
 @lru_cache(maxsize=1)
