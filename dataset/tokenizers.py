@@ -20,6 +20,10 @@ WORDS = "words"  # `--tokenizer words`: count words even when a tokenizer is ava
 
 def base_model_tokenizer(base_model: str, config_dir: Path) -> tuple[str | None, str | None]:
     """(what to count with: a path, a cached hub id or None for words; a notice when None)."""
+    try:
+        import transformers  # noqa: F401  (the `train` extra, not the `dataset` one)
+    except ImportError:
+        return None, "transformers is not installed (pip install 'lfm[train]')"
     if paths.is_local(base_model):
         folder = Path(base_model).expanduser()
         folder = folder if folder.is_absolute() else config_dir / folder
@@ -45,7 +49,13 @@ def base_model_tokenizer(base_model: str, config_dir: Path) -> tuple[str | None,
 def load_tokenizer(name: str) -> Any:
     """A Hugging Face tokenizer from a folder or hub id, the local cache first (no network when
     the id is cached); a clear :class:`DatasetError` when it cannot be loaded."""
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise DatasetError(
+            f"counting tokens with {name} needs transformers: pip install 'lfm[train]' "
+            "(or --tokenizer words)"
+        ) from None
 
     local = Path(name).expanduser()
     if local.exists():
