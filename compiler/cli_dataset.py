@@ -56,7 +56,8 @@ def _create_options(func: Any) -> Any:
         click.option("--requests-per-minute", type=click.FloatRange(0), help="LLM rate limit (0: none)."),
         click.option("--chunk-size", type=click.IntRange(16), help="Tokens per chunk [default: 384]."),
         click.option("--chunk-overlap", type=click.IntRange(0), help="Tokens shared by neighbouring chunks [default: 48]."),
-        click.option("--tokenizer", help="Count tokens with this tokenizer (path or id) [default: words]."),
+        click.option("--tokenizer", help="Count chunk tokens with this tokenizer (path or id), or 'words' "
+                     "[default: the --config base model's when it loads offline, else words]."),
         click.option("--split-ratio", type=click.FloatRange(0, 1, max_open=True),
                      help="Share of documents held out as the test split."),
         click.option("--seed", type=int, help="Split seed [default: 42]."),
@@ -73,6 +74,10 @@ def _create_options(func: Any) -> Any:
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
         click.option("--min-coherence", type=click.FloatRange(0, 1),
                      help="Drop records whose coherence score is below this."),
+        click.option("--domain-relevance", is_flag=True, default=None,
+                     help="Score each record's similarity to the source documents (reported)."),
+        click.option("--min-relevance", type=click.FloatRange(0, 1),
+                     help="Drop records whose domain relevance is below this."),
         click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
         click.option("--cache-dir", type=click.Path(file_okay=False),
                      help="LLM reply cache [default: .lfm-cache/generations]."),
@@ -110,13 +115,16 @@ FLAG_PATHS = {
     "min_quality": ("quality_control", "min_quality_score"),
     "min_coherence": ("quality_control", "min_coherence_score"),
     "dedup": ("quality_control", "duplicate_detection"),
+    "domain_relevance": ("quality_control", "domain_relevance"),
+    "min_relevance": ("quality_control", "min_domain_relevance"),
 }
+DOCUMENT_SOURCES = ("documents", "rag_documents")
 
 
-def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str], int]:
-    """(dataset section, its document sources, seed) from a model_config, or empty."""
+def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str], int, str | None]:
+    """(dataset section, its document sources, seed, base_model) from a model_config, or empty."""
     if not config:
-        return {}, [], 42
+        return {}, [], 42, None
     from .diagnostics import CompileError
     from .pipeline import analyze
 
@@ -130,7 +138,8 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     base = Path(config).parent
     path = dataset.get("source", {}).get("path")
     sources = [str(base / path)] if path else []
-    return dataset, sources, resolved["fine_tuning"]["training"]["seed"]
+    seed = resolved["fine_tuning"]["training"]["seed"]
+    return dataset, sources, seed, resolved.get("base_model")
 
 
 def run_create(flags: dict[str, Any]) -> None:
@@ -138,7 +147,8 @@ def run_create(flags: dict[str, Any]) -> None:
     from lfm.dataset import DatasetError
     from lfm.dataset.options import options_from_config, with_cache
 
-    dataset, sources, seed = _section_from_config(flags.pop("config"))
+    config = flags.pop("config")
+    dataset, sources, seed, base_model = _section_from_config(config)
     for flag, path in FLAG_PATHS.items():
         value = flags.get(flag)
         if value is not None:
@@ -157,7 +167,7 @@ def run_create(flags: dict[str, Any]) -> None:
     try:
         options = options_from_config(
             dataset, sources=sources, seed=flags["seed"] if flags["seed"] is not None else seed,
-            tokenizer=flags["tokenizer"],
+            tokenizer=_tokenizer(flags["tokenizer"], base_model, config),
         )  # fmt: skip
         cache = flags["cache_dir"] or Path(".lfm-cache") / "generations"
         options = with_cache(options, Path(cache))
@@ -170,6 +180,20 @@ def run_create(flags: dict[str, Any]) -> None:
         raise _fail(exc) from None
     _print_summary(report, time.monotonic() - started)
     _exit_on_failed_gates(report, "the dataset was written but failed its gates")
+
+
+def _tokenizer(flag: str | None, base_model: str | None, config: str | None) -> str | None:
+    """--tokenizer, else the config's base model when it loads offline, else words (None)."""
+    from lfm.dataset.tokenizers import WORDS, base_model_tokenizer
+
+    if flag is not None:
+        return None if flag == WORDS else flag
+    if not base_model or not config:
+        return None
+    name, notice = base_model_tokenizer(base_model, Path(config).parent)
+    if notice:
+        click.echo(f"note: chunk sizes counted in words: {notice}", err=True)
+    return name
 
 
 def _progress() -> Any:
@@ -194,14 +218,18 @@ def _print_summary(report: dict[str, Any], seconds: float) -> None:
     for name, f in report["filters"].items():
         if f["removed"]:
             click.echo(f"  removed {f['removed']} {name}: {f['why']}")
-    m = report["metrics"]
-    coherence = f", coherence_score {m['coherence_score']}" if "coherence_score" in m else ""
-    click.echo(
-        f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}{coherence}"
-    )
+    click.echo(_metrics_line(report["metrics"]))
     for role in ("train", "test", "report", "card"):
         if role in report["files"]:
             click.echo(f"wrote {report['files'][role]}")
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    line = f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}"
+    for optional in ("coherence_score", "domain_relevance"):  # when scored
+        if optional in m:
+            line += f", {optional} {m[optional]}"
+    return line
 
 
 def _exit_on_failed_gates(report: dict[str, Any], what: str) -> None:
@@ -246,27 +274,46 @@ def create_dataset_cmd(**flags: Any) -> None:
 @click.option("--min-coherence", type=click.FloatRange(0, 1))
 @click.option("--toxicity-filter/--no-toxicity-filter", default=None)
 @click.option(
+    "--min-relevance",
+    type=click.FloatRange(0, 1),
+    help="Flag records whose domain relevance (to the --source documents) is below this.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="The source documents (repeatable): score each record's domain relevance "
+    "[default: the --config's document folder, when relevance is asked for].",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False),
     help="Also write the report as JSON.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when any record would be removed.")
-def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, strict: bool, **flags: Any) -> None:  # fmt: skip
+def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, strict: bool, sources: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
     """Report what quality control would remove from a dataset file, and its metrics."""
     _dataset_modules()
     from lfm.dataset import DatasetError
     from lfm.dataset.check import check_file
     from lfm.dataset.options import options_from_config
 
-    dataset, _, seed = _section_from_config(config)
+    dataset, config_sources, seed, base_model = _section_from_config(config)
     for flag, value in flags.items():
         if value is not None:
             section, key = FLAG_PATHS[flag]
             dataset.setdefault(section, {})[key] = value
     try:
-        settings = options_from_config(dataset, sources=[], seed=seed).quality
-        report = check_file(Path(path), settings, fmt)
+        options = options_from_config(dataset, sources=[], seed=seed)
+        settings, relevance = options.quality, None
+        if not sources and settings.scores_relevance:
+            documents = dataset.get("source", {}).get("type") in DOCUMENT_SOURCES
+            sources = tuple(config_sources) if documents else ()
+        if sources:
+            relevance = _relevance_index(sources, options, _tokenizer(None, base_model, config))
+        report = check_file(Path(path), settings, fmt, relevance)
     except DatasetError as exc:
         raise _fail(exc) from None
     click.echo(f"{report['file']}: {report['records']} records, {report['would_keep']} pass")
@@ -275,16 +322,22 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
             click.echo(f"  {f['flagged']} {name}: {f['why']} (records {f['first_records']})")
     if report["pii_found"]:
         click.echo(f"  personal data: {report['pii_found']}")
-    m = report["metrics"]
-    coherence = f", coherence_score {m['coherence_score']}" if "coherence_score" in m else ""
-    click.echo(
-        f"diversity_score {m['diversity_score']}, quality_score {m['quality_score']}{coherence}"
-    )
+    click.echo(_metrics_line(report["metrics"]))
     if report_path:
         _write_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
     _exit_on_failed_gates(report, "the dataset failed its gates")
     if strict and report["would_keep"] < report["records"]:
         sys.exit(1)
+
+
+def _relevance_index(sources: tuple[str, ...], options: Any, tokenizer: str | None) -> Any:
+    """The documents' passages, cut as `dataset create` cuts them, for domain relevance."""
+    from lfm.dataset.chunking import count_words, tokenizer_counter
+    from lfm.dataset.quality.relevance import index_documents
+    from lfm.dataset.tokenizers import load_tokenizer
+
+    count = tokenizer_counter(load_tokenizer(tokenizer)) if tokenizer else count_words
+    return index_documents(list(sources), options.chunk, count)
 
 
 @dataset_group.command("convert")

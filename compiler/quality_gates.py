@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The report metrics a gate may bound (both in [0, 1]).
-GATED_METRICS = ("diversity_score", "quality_score")
+# The report metrics a gate may bound (all in [0, 1]); a gate on domain_relevance turns its
+# scoring on.
+GATED_METRICS = ("diversity_score", "quality_score", "domain_relevance")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

@@ -92,6 +92,8 @@ def render_card(
     ]
     if "coherence_score" in metrics:
         lines.append(f"- coherence_score: {metrics['coherence_score']}")
+    if "domain_relevance" in metrics:
+        lines.append(f"- domain_relevance: {metrics['domain_relevance']}")
     if coverage is not None:
         lines.append(
             f"- document coverage: {coverage['documents_with_records']} of {coverage['documents']} "

@@ -1,5 +1,7 @@
 """`lfm dataset check`: run quality control over an existing dataset file and report, removing
-nothing. Alpaca ``input`` text counts as the answer's context for the grounding score."""
+nothing. Alpaca ``input`` text counts as the answer's context for the grounding score. Records
+that augmentation made from one original (``metadata.augmented_from`` naming the original's
+``metadata.example_id``) are one group: they are never near duplicates of one another."""
 
 from __future__ import annotations
 
@@ -9,17 +11,31 @@ from typing import Any
 
 from lfm.compiler.quality_gates import evaluate as evaluate_gates
 
-from .formats import detect, to_messages
+from .errors import DatasetError
+from .formats import augmentation_group, detect, to_messages
 from .jsonl import read_records
 from .quality import Deduplicator, Item, QualitySettings, assess
 from .quality.checks import REASONS
 from .quality.dedup import signature
 from .quality.metrics import Metrics
+from .quality.relevance import RelevanceIndex
 from .quality.toxicity import load_scorer
 from .report import REASON_TEXT
 
 
-def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict[str, Any]:
+def check_file(
+    path: Path,
+    settings: QualitySettings,
+    fmt: str = "auto",
+    relevance: RelevanceIndex | None = None,
+) -> dict[str, Any]:
+    """The report; ``relevance`` (an index of the source documents' passages) scores each
+    record's domain relevance, which settings that ask for it require."""
+    if settings.scores_relevance and relevance is None:
+        raise DatasetError(
+            "domain relevance is scored against the source documents: give --source DOCS "
+            "(or a --config whose dataset.source is a documents folder)"
+        )
     scorer = load_scorer(settings.toxicity_scorer)
     dedup = (
         Deduplicator(settings.near_duplicate_threshold) if settings.duplicate_detection else None
@@ -37,10 +53,16 @@ def check_file(path: Path, settings: QualitySettings, fmt: str = "auto") -> dict
         context = record.get("input") if isinstance(record.get("input"), str) else None
         meta = record.get("metadata")
         source = meta.get("source") if isinstance(meta, dict) else None
+        # Variants that augmentation made from one record share its group: not duplicates.
+        group = augmentation_group(record) or f"#{index}"
         item = Item(messages, source=source if isinstance(source, str) else None,
-                    context=context or None, group=str(index))  # fmt: skip
+                    context=context or None, group=group)  # fmt: skip
         reason = assess(item, settings, scorer)
         pii.update(item.pii_found)
+        if reason is None and relevance is not None:
+            relevance.score_items([item])
+            if item.scores["domain_relevance"] < settings.min_domain_relevance:
+                reason = "off_domain"
         if reason is None and dedup is not None:
             reason = dedup.check(item.text, item.group, signature(item.text))
         if reason is None:

@@ -3,6 +3,10 @@
 Documents stream through worker processes (read, chunk, and for the offline generator also
 generate and assess) in a bounded window, so memory does not grow with the corpus; the main
 process removes duplicates, assigns splits and writes records as they arrive.
+
+Domain relevance compares each record with every passage of the collection, so it can only be
+judged once all documents are read: with it on, the processed documents are spooled to a
+temporary file (on disk, not in memory) while their passages are indexed, then replayed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import pickle
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +34,7 @@ from .options import CreateOptions
 from .publish import Staging
 from .quality import Deduplicator
 from .quality.metrics import Metrics
+from .quality.relevance import RelevanceIndex
 from .report import build_report, write_outputs
 from .splits import holdout_documents
 from .stage import DocumentResult, generate_and_assess, process_file
@@ -96,6 +103,7 @@ def _build(
         else None
     )
     tally, metrics = Tally(), Metrics()
+    relevance = RelevanceIndex() if options.quality.scores_relevance else None
     writers = {"train": RecordWriter(staging.path("train"))}
     if holdout:
         writers["test"] = RecordWriter(staging.path("test"))
@@ -103,8 +111,11 @@ def _build(
         results = _results(files, options)
         if generator is not None:
             results = _generate_ahead(results, generator, options)
+        if relevance is not None:
+            results = _indexed_then_replayed(results, relevance, staging.dir, len(files), progress)
+            progress = None  # reported while spooling
         for done, result in enumerate(results, start=1):
-            _take(result, options, generator, dedup, holdout, writers, tally, metrics)
+            _take(result, options, generator, dedup, relevance, holdout, writers, tally, metrics)
             if progress:
                 progress(done, len(files))
     finally:
@@ -158,6 +169,26 @@ def _generate_ahead(
             yield pending.popleft().result()
 
 
+def _indexed_then_replayed(
+    results: Iterator[DocumentResult],
+    relevance: RelevanceIndex,
+    folder: Path,
+    total: int,
+    progress: Progress | None,
+) -> Iterator[DocumentResult]:
+    """Index every document's passages, spooling the results to disk; then replay them."""
+    with tempfile.TemporaryFile(dir=folder, prefix=".spool.") as spool:
+        count = 0
+        for count, result in enumerate(results, start=1):
+            relevance.add([chunk.text for chunk in result.chunks])
+            pickle.dump(result, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            if progress:
+                progress(count, total)
+        spool.seek(0)
+        for _ in range(count):
+            yield pickle.load(spool)  # our own file, written just above
+
+
 def _process_batch(files: tuple[SourceFile, ...], options: CreateOptions) -> list[DocumentResult]:
     return [process_file(file, options) for file in files]
 
@@ -181,6 +212,7 @@ def _take(
     options: CreateOptions,
     generator: Generator | None,
     dedup: Deduplicator | None,
+    relevance: RelevanceIndex | None,
     holdout: frozenset[str],
     writers: dict[str, RecordWriter],
     tally: Tally,
@@ -197,8 +229,17 @@ def _take(
     tally.generated += result.generated
     tally.augmented += result.augmented
     split = "test" if result.name in holdout else "train"
-    for item, reason in result.assessed or []:
+    assessed = result.assessed or []
+    if relevance is not None:
+        relevance.score_items(item for item, reason in assessed if reason is None)
+    for item, reason in assessed:
         tally.pii.update(item.pii_found)
+        if (
+            reason is None
+            and relevance is not None
+            and item.scores["domain_relevance"] < options.quality.min_domain_relevance
+        ):
+            reason = "off_domain"
         if reason is None and dedup is not None:
             reason = dedup.check(item.text, item.group, item.signature)
         if reason is not None:

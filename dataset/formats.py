@@ -18,6 +18,10 @@ from lfm.runtime.errors import RuntimeConfigError
 from .errors import DatasetError
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
+# Metadata naming augmentation groups: an original carries its EXAMPLE_ID, each variant made
+# from it (template, paraphrase) carries AUGMENTED_FROM with the same value.
+EXAMPLE_ID = "example_id"
+AUGMENTED_FROM = "augmented_from"
 _SHAREGPT_FROM = {"user": "human", "assistant": "gpt", "system": "system"}
 
 Messages = list[dict[str, str]]
@@ -66,6 +70,15 @@ def _alpaca(messages: Messages) -> dict[str, Any]:
     if system:
         record["system"] = system
     return record
+
+
+def augmentation_group(record: Mapping[str, Any]) -> str | None:
+    """The augmentation group a record belongs to (see EXAMPLE_ID), or None."""
+    meta = record.get("metadata")
+    if not isinstance(meta, Mapping):
+        return None
+    group = meta.get(AUGMENTED_FROM, meta.get(EXAMPLE_ID))
+    return group if isinstance(group, str) and group else None
 
 
 def as_text(messages: Messages) -> str:

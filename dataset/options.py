@@ -96,6 +96,8 @@ def options_from_config(
                 coverage_analysis=qc.get("coverage_analysis", True),
                 coherence_scoring=qc.get("coherence_scoring", False),
                 min_coherence_score=qc.get("min_coherence_score", 0.0),
+                domain_relevance=qc.get("domain_relevance", False),
+                min_domain_relevance=qc.get("min_domain_relevance", 0.0),
             ),
             split_ratio=dataset.get("validation", {}).get("split_ratio", 0.0),
             seed=seed,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .options import CreateOptions
     from .publish import Staging
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: augmentation group metadata, domain relevance
 
 REASON_TEXT = {
     "too_short": "shorter than minimum_length characters",
@@ -24,6 +24,8 @@ REASON_TEXT = {
     "low_quality": "heuristic quality score below min_quality_score",
     "ungrounded": "answer not supported by its source chunk (factual_verification)",
     "incoherent": "coherence score below min_coherence_score",
+    "off_domain": "domain relevance (similarity to the nearest source passage) below "
+    "min_domain_relevance",
     "exact_duplicate": "same text as an earlier record",
     "near_duplicate": "near duplicate (MinHash LSH) of an earlier record",
 }

@@ -13,7 +13,7 @@ from typing import Any
 from . import augment as augmentation
 from .chunking import TokenCounter, chunk_sections, count_words, tokenizer_counter
 from .discover import SourceFile
-from .formats import qa_messages
+from .formats import AUGMENTED_FROM, EXAMPLE_ID, qa_messages
 from .generators.base import Generator, allocate, build_generator
 from .model import Chunk, Pair
 from .options import CreateOptions
@@ -21,6 +21,7 @@ from .quality import Item, assess
 from .quality.dedup import signature
 from .quality.toxicity import load_scorer
 from .readers import Unreadable, read_file
+from .tokenizers import load_tokenizer
 
 
 @dataclass
@@ -64,7 +65,9 @@ def generate_and_assess(
             extra = augmentation.augment(pairs, paraphrases)
             result.augmented = len(extra)
             # A variant joins its original's group: duplicate removal keeps both.
-            items += [_pair_item(p, f"{p.chunk.source}#{i}", options) for i, p in extra]
+            items += [
+                _pair_item(p, f"{p.chunk.source}#{i}", options, variant=True) for i, p in extra
+            ]
     scorer = _scorer(options.quality.toxicity_scorer)
     result.assessed = []
     for item in items:
@@ -74,16 +77,20 @@ def generate_and_assess(
         result.assessed.append((item, reason))
 
 
-def _pair_item(pair: Pair, group: str, options: CreateOptions) -> Item:
+def _pair_item(pair: Pair, group: str, options: CreateOptions, *, variant: bool = False) -> Item:
     context = pair.chunk.text if options.generation.with_context else ""
-    metadata = {**pair.chunk.metadata(), "kind": pair.kind} if options.include_metadata else None
+    metadata = {**pair.chunk.metadata(), "kind": pair.kind} if options.include_metadata else {}
+    if options.augmentation:
+        # The group travels with the records (even without include_metadata), so that
+        # `dataset check` does not take an original and its variants for near duplicates.
+        metadata[AUGMENTED_FROM if variant else EXAMPLE_ID] = group
     return Item(
         messages=qa_messages(pair.question, pair.answer, context),
         source=pair.chunk.source,
         context=pair.chunk.text,
         group=group,
         chunk=pair.chunk.index,
-        metadata=metadata,
+        metadata=metadata or None,
         kind=pair.kind,
     )
 
@@ -103,9 +110,7 @@ def _chunk_item(chunk: Chunk, options: CreateOptions) -> Item:
 def _counter(tokenizer: str | None) -> TokenCounter:
     if tokenizer is None:
         return count_words
-    from transformers import AutoTokenizer
-
-    return tokenizer_counter(AutoTokenizer.from_pretrained(tokenizer))
+    return tokenizer_counter(load_tokenizer(tokenizer))
 
 
 @lru_cache(maxsize=1)

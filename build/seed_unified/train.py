@@ -52,7 +52,7 @@ def main() -> None:
                 "chunk_size": 384,
                 "chunk_overlap": 48,
                 "qa_generation": {"concurrency": 4, "enabled": True, "include_context": False, "max_retries": 4, "model": "gpt-4o-mini-turbo", "questions_per_doc": 3, "requests_per_minute": 0},
-                "quality_control": {"coherence_scoring": False, "coverage_analysis": True, "duplicate_detection": True, "factual_consistency": 0.5, "factual_verification": False, "maximum_length": 0, "min_coherence_score": 0.0, "min_quality_score": 0.0, "minimum_length": 0, "near_duplicate_threshold": 0.85, "pii": "redact", "toxicity_filter": False, "toxicity_threshold": 0.1},
+                "quality_control": {"coherence_scoring": False, "coverage_analysis": True, "domain_relevance": False, "duplicate_detection": True, "factual_consistency": 0.5, "factual_verification": False, "maximum_length": 0, "min_coherence_score": 0.0, "min_domain_relevance": 0.0, "min_quality_score": 0.0, "minimum_length": 0, "near_duplicate_threshold": 0.85, "pii": "redact", "toxicity_filter": False, "toxicity_threshold": 0.1},
                 "quality_threshold": 0.8,
                 "augmentation": False,
             },

@@ -28,12 +28,12 @@ NESTED: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, bool] | None]] =
     ),
     ("validation", "duplicate_detection"): (("duplicate_detection",), None),
     ("validation", "coherence_scoring"): (("coherence_scoring",), None),
+    ("validation", "domain_relevance"): (("domain_relevance",), None),
     ("metrics", "diversity_score"): (("gates", "diversity_score"), None),
     ("metrics", "quality_score"): (("gates", "quality_score"), None),
+    ("metrics", "domain_relevance"): (("gates", "domain_relevance"), None),
     ("metrics", "coverage_analysis"): (("coverage_analysis",), None),
 }
-# Accepted from the seed, not scored yet: a warning says so.
-UNSCORED = {("validation", "domain_relevance"): "domain relevance"}
 GROUPS = ("filters", "validation", "metrics")
 
 
@@ -64,13 +64,6 @@ def quality_control_shape(ctx: Context) -> None:
                 implied[1],
                 "quality_control_shape",
                 f"{name} is given under `filters`, so that filter is on",
-            )
-    for (group, key), what in UNSCORED.items():
-        if ctx.get(*QC, group, key):
-            ctx.warn(
-                (*QC, group, key),
-                f"quality_control.{group}.{key} is recorded but not yet scored: "
-                f"no {what} score is computed and nothing is filtered on it",
             )
     qc = ctx.get(*QC)
     for group in GROUPS:

@@ -1,7 +1,9 @@
 """Per-record quality checks, run in order; the first that fails names the removal reason.
 
 Order: length, personal data (redact or drop), language, toxicity, heuristic quality score,
-grounding in the source chunk, coherence (when scored). Duplicates are found later across records (:mod:`.dedup`).
+grounding in the source chunk, coherence (when scored). Domain relevance needs the whole document
+collection (:mod:`.relevance`) and duplicates need the records before (:mod:`.dedup`): both are
+judged later, in that order.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ REASONS = (
     "low_quality",
     "ungrounded",
     "incoherent",
+    "off_domain",
     "exact_duplicate",
     "near_duplicate",
 )
@@ -50,6 +53,14 @@ class QualitySettings:
     coverage_analysis: bool = True  # include the coverage section in the report
     coherence_scoring: bool = False  # score each record's coherence (reported)
     min_coherence_score: float = 0.0  # drop records below it (scored when above 0)
+    domain_relevance: bool = False  # score each record against the documents (reported)
+    min_domain_relevance: float = 0.0  # drop records below it (scored when above 0)
+
+    @property
+    def scores_relevance(self) -> bool:
+        """Domain relevance is scored when asked for, filtered on, or gated."""
+        gated = any(metric == "domain_relevance" for metric, _ in self.gates)
+        return self.domain_relevance or self.min_domain_relevance > 0 or gated
 
     def __post_init__(self) -> None:
         if self.pii not in PII_MODES:

@@ -4,6 +4,8 @@
   over the prompts, on the first ``SAMPLE`` records so the cost stays bounded;
 - ``quality_score``: mean heuristic quality of the kept records;
 - ``coherence_score``: mean coherence of the kept records, when coherence is scored;
+- ``domain_relevance``: mean domain relevance of the kept records, when it is scored
+  (:mod:`.relevance`);
 - ``coverage_analysis``: how many documents and chunks yielded at least one kept record.
 """
 
@@ -25,6 +27,7 @@ class Metrics:
         self.lengths: list[int] = []  # characters per kept record, for the histogram
         self.quality: list[float] = []
         self.coherence: list[float] = []
+        self.relevance: list[float] = []
         self.unigrams: set[int] = set()
         self.bigrams: set[int] = set()
         self.total_unigrams = 0
@@ -39,6 +42,8 @@ class Metrics:
             self.quality.append(item.scores["quality"])
         if "coherence" in item.scores:
             self.coherence.append(item.scores["coherence"])
+        if "domain_relevance" in item.scores:
+            self.relevance.append(item.scores["domain_relevance"])
         if item.source is not None:
             self.sources[item.source] += 1
             if item.chunk is not None:
@@ -63,6 +68,8 @@ class Metrics:
         extra = {}
         if self.coherence:  # only when coherence is scored
             extra["coherence_score"] = round(statistics.fmean(self.coherence), 4)
+        if self.relevance:  # only when domain relevance is scored
+            extra["domain_relevance"] = round(statistics.fmean(self.relevance), 4)
         return extra | {
             "diversity_score": self.diversity(),
             "quality_score": round(statistics.fmean(self.quality), 4) if self.quality else None,

@@ -66,7 +66,10 @@ def test_seed_nested_block_maps_to_flat_settings_with_reasons(write_config, tmp_
     warned = [d.message for d in analysis.diagnostics if d.level == "warning"]
     assert qc["coherence_scoring"] is True  # scored: no warning
     assert not any("coherence_scoring" in m for m in warned)
-    assert any("domain_relevance is recorded but not yet scored" in m for m in warned)
+    assert qc["domain_relevance"] is True  # scored too: no warning
+    assert not any("domain_relevance" in m for m in warned)
+    relevance = decisions["model_config.dataset.quality_control.domain_relevance"]
+    assert "validation.domain_relevance" in relevance.reason
     train = compile_config(path, tmp_path / "b").files["train.py"]
     assert '"language": "en"' in train and '"language_detection"' not in train
 

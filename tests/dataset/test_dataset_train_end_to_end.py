@@ -67,6 +67,7 @@ def test_document_source_bundle_builds_once_and_trains(project):
     report = json.loads((built[0] / "dataset_report.json").read_text())
     assert report["records"]["train"] > 0 and report["records"]["test"] > 0
     assert report["settings"]["tokenizer"]  # chunks counted with the base model's tokenizer
+    assert 0 < report["metrics"]["domain_relevance"] <= 1  # the example scores it
     metrics = _metrics(bundle)
     assert metrics["steps"] and metrics["final_loss"] == metrics["final_loss"]  # not NaN
     evals = [row["eval_loss"] for row in metrics["eval"]]  # the held-out documents
@@ -85,6 +86,7 @@ def test_document_source_bundle_builds_once_and_trains(project):
                                   "quality_control": {"minimum_length": 20,
                                                       "maximum_length": 2048,
                                                       "toxicity_filter": True,
+                                                      "domain_relevance": True,
                                                       "gates": {"diversity_score": ">0.15",
                                                                 "quality_score": ">0.8"}}})  # fmt: skip
     before = built[0].stat().st_mtime_ns
