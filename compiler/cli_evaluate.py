@@ -60,7 +60,7 @@ def _bounds(
     "--model",
     "model",
     required=True,
-    help="Model to evaluate: a training run's output directory (adapter or full model), a model directory or a hub id.",
+    help="Model to evaluate: a training run's output directory (adapter or full model; each adapter of a hybrid run), a model directory or a hub id.",
 )
 @click.option(
     "--base", help="Base model of an adapter [default: the one its adapter_config.json names]."
@@ -159,8 +159,7 @@ def evaluate_cmd(**options: Any) -> None:
         raise click.ClickException(
             f"{exc}; install the evaluation extra: pip install 'lfm[eval]'"
         ) from None
-    if not passed:
-        click.echo("evaluation gates failed", err=True)
+    if not passed:  # the evaluation printed which gates failed, in one line
         sys.exit(EXIT_GATE_FAILED)
 
 
@@ -190,9 +189,19 @@ def _evaluate(options: dict[str, Any], run: Any) -> bool:
 
     model, other = _local(options["model"]), _local(options["compare"])
     options["base"] = _local(options["base"])
-    plan = plan_for(model, options["base"])
-    tuned = run.score_model(model, plan, base_model=options["base"])
-    base_model = options["base"] or _base_of(model) or model
+    # A hybrid run's output directory holds one folder per adapter: each is evaluated.
+    adapters = model_eval.adapter_folders(model) if model else {}
+    first = next(iter(adapters.values()), model)
+    plan = plan_for(first, options["base"])
+    tuned: Any = (
+        {
+            name: run.score_model(path, plan, base_model=options["base"])
+            for name, path in adapters.items()
+        }
+        if adapters
+        else run.score_model(model, plan, base_model=options["base"])
+    )
+    base_model = options["base"] or _base_of(first) or model
     if other is None and options["compare_base"]:
         other = base_model
     compared = run.score_model(other, plan_for(other, None)) if other else None

@@ -21,6 +21,7 @@ from .evalset import EvalExample
 
 PathLike = str | os.PathLike[str]
 ADAPTER_CONFIG = "adapter_config.json"
+_MODEL_MARKERS = ("config.json", ADAPTER_CONFIG)  # a directory holding either is one model
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,11 @@ def load_for_eval(
             f"evaluate: {local} does not exist; train first (python train.py) or point --model "
             f"at a trained model"
         )
-    markers = ("config.json", ADAPTER_CONFIG)
-    if local is not None and local.is_dir() and not any((local / m).exists() for m in markers):
+    if (
+        local is not None
+        and local.is_dir()
+        and not any((local / m).exists() for m in _MODEL_MARKERS)
+    ):
         raise RuntimeConfigError(_not_a_model(local))
     dtype = "auto" if device() == "cuda" else "float32"
     if local is not None and (local / ADAPTER_CONFIG).exists():
@@ -106,6 +110,15 @@ def load_eval_tokenizer(
     if local is not None and (local / ADAPTER_CONFIG).exists():
         base_model = base_model or _adapter_base(local)
     return modeling.load_tokenizer(base_model or path, base_dir=base_dir)
+
+
+def adapter_folders(path: str) -> dict[str, str]:
+    """A hybrid run's output directory: adapter name -> folder, for each adapter it holds (in
+    name order); {} for anything else (a model, one adapter, a hub id)."""
+    directory = Path(path)
+    if not directory.is_dir() or any((directory / m).exists() for m in _MODEL_MARKERS):
+        return {}
+    return {p.name: str(p) for p in sorted(directory.iterdir()) if (p / ADAPTER_CONFIG).exists()}
 
 
 def _adapter_base(adapter_dir: Path) -> str:
