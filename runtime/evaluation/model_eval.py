@@ -68,9 +68,19 @@ def device() -> str:
 
 
 def load_for_eval(
-    path: str, *, base_model: str | None = None, base_dir: PathLike | None = None
+    path: str,
+    *,
+    base_model: str | None = None,
+    base_dir: PathLike | None = None,
+    quantization_config: Any = None,
 ) -> LoadedModel:
-    """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one."""
+    """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one.
+
+    With a `quantization_config` (QLoRA's 4-bit BitsAndBytesConfig, as train.py used it) the
+    base weights are quantized as they load, through the loader training uses: the adapter is
+    scored on the base it was trained on, and a missing or unusable bitsandbytes is training's
+    one-line error.
+    """
     local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
     if local is not None and not local.exists():
         raise RuntimeConfigError(
@@ -83,19 +93,25 @@ def load_for_eval(
         and not any((local / m).exists() for m in _MODEL_MARKERS)
     ):
         raise RuntimeConfigError(_not_a_model(local))
-    dtype = "auto" if device() == "cuda" else "float32"
+    load: dict[str, Any] = (
+        # bitsandbytes places the 4-bit weights itself; the other weights load as in training.
+        {"quantization_config": quantization_config}
+        if quantization_config is not None
+        else {"dtype": "auto" if device() == "cuda" else "float32"}
+    )
     if local is not None and (local / ADAPTER_CONFIG).exists():
         base = base_model or _adapter_base(local)
-        model = modeling.load_model(base, base_dir=base_dir, dtype=dtype)
+        model = modeling.load_model(base, base_dir=base_dir, **load)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(local))
         kind = "adapter"
     else:
-        model = modeling.load_model(path, base_dir=base_dir, dtype=dtype)
+        model = modeling.load_model(path, base_dir=base_dir, **load)
         base, kind = (base_model or path), ("full" if base_model else "base")
     tokenizer = load_eval_tokenizer(path, base_model=base, base_dir=base_dir)
-    model.to(device())
+    if quantization_config is None:
+        model.to(device())
     model.eval()
     return LoadedModel(model, tokenizer, path, base, kind)
 

@@ -49,9 +49,12 @@ class EvalPlan:
     num_fewshot: int | None = None
     benchmark_limit: int | None = None
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    # QLoRA: the BitsAndBytesConfig train.py loaded the base with; every model evaluated (the
+    # base too) is loaded with it, so the model scored is the one that was trained.
+    quantization_config: Any = None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "metrics": list(self.metrics),
             "benchmarks": list(self.benchmarks),
             "custom_evaluations": [s.name for s in self.custom_sets],
@@ -59,6 +62,9 @@ class EvalPlan:
             "benchmark_limit": self.benchmark_limit,
             "generation": asdict(self.settings),
         }
+        if self.quantization_config is not None:
+            described["quantization"] = describe_quantization(self.quantization_config)
+        return described
 
     def datasets(self) -> list[dict[str, Any]]:
         sets = ([self.evalset] if self.evalset else []) + list(self.custom_sets)
@@ -74,7 +80,12 @@ def score_model(
 ) -> results.ModelScores:
     """Load `model` (a base, a full fine-tune or an adapter on `base_model`), score it, free it."""
     _say(f"evaluating {model}")
-    loaded = load_for_eval(model, base_model=base_model, base_dir=base_dir)
+    loaded = load_for_eval(
+        model,
+        base_model=base_model,
+        base_dir=base_dir,
+        quantization_config=plan.quantization_config,
+    )
     scores = results.ModelScores(path=model)
     # Benchmarks first: a benchmark whose dataset is missing fails before minutes of scoring.
     scores.benchmarks.update(
@@ -158,6 +169,16 @@ def print_summary(
                 "" if score["gain"] is None else f"{score['gain']:+.4g}",
             )
         console.print(table)
+
+
+def describe_quantization(config: Any) -> dict[str, Any]:
+    """The 4-bit settings a model was loaded with, for eval_results.json's settings."""
+    return {
+        "load_in_4bit": bool(config.load_in_4bit),
+        "bnb_4bit_quant_type": config.bnb_4bit_quant_type,
+        "bnb_4bit_use_double_quant": bool(config.bnb_4bit_use_double_quant),
+        "bnb_4bit_compute_dtype": str(config.bnb_4bit_compute_dtype).removeprefix("torch."),
+    }
 
 
 def run_after_training(script: PathLike, argv: Sequence[str] = ()) -> None:
