@@ -56,7 +56,7 @@ class LoadedModel:
 @dataclass
 class Generations:
     texts: list[str]
-    latencies: list[float] = field(default_factory=list)  # seconds per request
+    latencies: list[float] = field(default_factory=list)  # seconds per answer
     new_tokens: int = 0
     seconds: float = 0.0
 
@@ -201,7 +201,12 @@ def perplexity(loaded: LoadedModel, examples: tuple[EvalExample, ...], batch_siz
 def generate(
     loaded: LoadedModel, examples: tuple[EvalExample, ...], settings: GenerationSettings
 ) -> Generations:
-    """Generate an answer per prompt, in batches; time each batch (its requests share it)."""
+    """Generate an answer per prompt, in batches, timing each answer.
+
+    An answer's latency runs from the start of its batch to the step that completed it (its
+    end-of-sequence token, else the batch's last step): what a request served in that batch
+    waits for its whole answer. With `batch_size: 1` it is single-request latency.
+    """
     import torch
 
     tokenizer = loaded.tokenizer
@@ -219,6 +224,7 @@ def generate(
             )
             batch = {k: v.to(loaded.model.device) for k, v in batch.items()}
             _sync()
+            finish_times = _FinishTimes(tokenizer.eos_token_id, len(chunk))
             began = time.perf_counter()
             with torch.no_grad():
                 output = loaded.model.generate(
@@ -226,19 +232,52 @@ def generate(
                     **settings.generate_kwargs(),
                     pad_token_id=tokenizer.pad_token_id,
                     eos_token_id=tokenizer.eos_token_id,
+                    stopping_criteria=_stopping_criteria(finish_times),
                 )
             _sync()
-            elapsed = time.perf_counter() - began
+            ended = time.perf_counter()
             new = output[:, batch["input_ids"].shape[1] :]
             result.texts += [
                 t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)
             ]
             result.new_tokens += int((new != tokenizer.pad_token_id).sum())
-            result.latencies += [elapsed] * len(chunk)
-            result.seconds += elapsed
+            result.latencies += [(ended if t is None else t) - began for t in finish_times.at]
+            result.seconds += ended - began
     finally:
         tokenizer.padding_side = side
     return result
+
+
+class _FinishTimes:
+    """When each row of a batch produced its end-of-sequence token (None: not yet).
+
+    Called by `generate` after every step, as a stopping criterion that never stops anything:
+    generation already ends each row at its EOS, and the batch when all have ended.
+    """
+
+    def __init__(self, eos_token_id: int | list[int] | None, rows: int) -> None:
+        ids = eos_token_id if isinstance(eos_token_id, list) else [eos_token_id]
+        self.eos = {i for i in ids if i is not None}
+        self.at: list[float | None] = [None] * rows
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        now = time.perf_counter()
+        for row, token in enumerate(input_ids[:, -1].tolist()):  # the token this step added
+            if self.at[row] is None and token in self.eos:
+                self.at[row] = now
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _stopping_criteria(finish_times: _FinishTimes) -> Any:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Record(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return finish_times(input_ids, scores, **kwargs)
+
+    return StoppingCriteriaList([_Record()])
 
 
 def _sync() -> None:
