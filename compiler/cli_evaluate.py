@@ -189,6 +189,13 @@ def _evaluate(options: dict[str, Any], run: Any) -> bool:
 
     model, other = _local(options["model"]), _local(options["compare"])
     options["base"] = _local(options["base"])
+    if _trained_on_4_bit_base(model):
+        click.echo(
+            f"warning: {options['model']} was trained with QLoRA on a 4-bit base, which lfm "
+            "evaluate loads at full precision; to score the model as trained, run its bundle's "
+            "evaluate.py (it loads the base as train.py did)",
+            err=True,
+        )
     # A hybrid run's output directory holds one folder per adapter: each is evaluated.
     adapters = model_eval.adapter_folders(model) if model else {}
     first = next(iter(adapters.values()), model)
@@ -232,6 +239,23 @@ def _local(value: str | None) -> Any:
     if value is None or not Path(value).exists():
         return value
     return str(Path(value).resolve())
+
+
+def _trained_on_4_bit_base(model: str | None) -> bool:
+    """Whether `model` is a training output of a QLoRA bundle (its lfm.lock.json says so)."""
+    import json
+
+    if model is None or not Path(model).is_dir():
+        return False
+    for folder in (Path(model), *list(Path(model).parents)[:2]):
+        lock = folder / "lfm.lock.json"
+        if lock.is_file():
+            try:
+                config = json.loads(lock.read_text(encoding="utf-8")).get("model_config") or {}
+            except (OSError, ValueError):
+                return False
+            return bool((config.get("fine_tuning") or {}).get("method") == "qlora")
+    return False
 
 
 def _base_of(model: str) -> str | None:
