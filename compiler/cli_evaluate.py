@@ -60,7 +60,7 @@ def _bounds(
     "--model",
     "model",
     required=True,
-    help="Model to evaluate: a training run's output directory (adapter or full model), a model directory or a hub id.",
+    help="Model to evaluate: a training run's output directory (adapter or full model; each adapter of a hybrid run), a model directory or a hub id.",
 )
 @click.option(
     "--base", help="Base model of an adapter [default: the one its adapter_config.json names]."
@@ -159,8 +159,7 @@ def evaluate_cmd(**options: Any) -> None:
         raise click.ClickException(
             f"{exc}; install the evaluation extra: pip install 'lfm[eval]'"
         ) from None
-    if not passed:
-        click.echo("evaluation gates failed", err=True)
+    if not passed:  # the evaluation printed which gates failed, in one line
         sys.exit(EXIT_GATE_FAILED)
 
 
@@ -190,9 +189,26 @@ def _evaluate(options: dict[str, Any], run: Any) -> bool:
 
     model, other = _local(options["model"]), _local(options["compare"])
     options["base"] = _local(options["base"])
-    plan = plan_for(model, options["base"])
-    tuned = run.score_model(model, plan, base_model=options["base"])
-    base_model = options["base"] or _base_of(model) or model
+    if _trained_on_4_bit_base(model):
+        click.echo(
+            f"warning: {options['model']} was trained with QLoRA on a 4-bit base, which lfm "
+            "evaluate loads at full precision; to score the model as trained, run its bundle's "
+            "evaluate.py (it loads the base as train.py did)",
+            err=True,
+        )
+    # A hybrid run's output directory holds one folder per adapter: each is evaluated.
+    adapters = model_eval.adapter_folders(model) if model else {}
+    first = next(iter(adapters.values()), model)
+    plan = plan_for(first, options["base"])
+    tuned: Any = (
+        {
+            name: run.score_model(path, plan, base_model=options["base"])
+            for name, path in adapters.items()
+        }
+        if adapters
+        else run.score_model(model, plan, base_model=options["base"])
+    )
+    base_model = options["base"] or _base_of(first) or model
     if other is None and options["compare_base"]:
         other = base_model
     compared = run.score_model(other, plan_for(other, None)) if other else None
@@ -223,6 +239,23 @@ def _local(value: str | None) -> Any:
     if value is None or not Path(value).exists():
         return value
     return str(Path(value).resolve())
+
+
+def _trained_on_4_bit_base(model: str | None) -> bool:
+    """Whether `model` is a training output of a QLoRA bundle (its lfm.lock.json says so)."""
+    import json
+
+    if model is None or not Path(model).is_dir():
+        return False
+    for folder in (Path(model), *list(Path(model).parents)[:2]):
+        lock = folder / "lfm.lock.json"
+        if lock.is_file():
+            try:
+                config = json.loads(lock.read_text(encoding="utf-8")).get("model_config") or {}
+            except (OSError, ValueError):
+                return False
+            return bool((config.get("fine_tuning") or {}).get("method") == "qlora")
+    return False
 
 
 def _base_of(model: str) -> str | None:

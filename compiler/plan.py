@@ -141,7 +141,7 @@ class EvaluationPlan:
     compare_with_base: bool
     run_after_training: bool
     gates: tuple[Arg, ...]  # Gates(...), only the gates that are set
-    model_subdir: str | None  # hybrid methods: the adapter folder evaluated
+    adapters: tuple[str, ...]  # hybrid methods: every adapter's folder, each evaluated
     model_id: str
 
 
@@ -389,6 +389,6 @@ def _evaluation_plan(
             for name in ("max_perplexity", "min_scores", "min_improvement", "max_regression")
             if name in gates
         ),
-        model_subdir=method.adapters[0].name if len(method.adapters) > 1 else None,
+        adapters=tuple(a.name for a in method.adapters) if len(method.adapters) > 1 else (),
         model_id=f"{cfg['name']}_v{cfg['version']}",
     )

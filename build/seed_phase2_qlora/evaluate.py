@@ -19,6 +19,8 @@ BUNDLE_DIR = Path(__file__).resolve().parent
 # keep this folder off the import path so that `import evaluate` finds the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BUNDLE_DIR]
 
+from transformers import BitsAndBytesConfig  # noqa: E402
+
 from lfm.runtime import data, evaluation, training  # noqa: E402
 from lfm.runtime.errors import RuntimeConfigError  # noqa: E402
 
@@ -33,6 +35,18 @@ def main() -> None:
     training.seed_everything(42)
     tokenizer = evaluation.load_eval_tokenizer(
         str(MODEL_DIR), base_model=BASE_MODEL, base_dir=BUNDLE_DIR
+    )
+
+    # ---- The base model, quantized as train.py quantized it -------------------------------
+    # The adapter was trained on a 4-bit base: it is scored on that same base (and so is the
+    # base model when compared). Without a working bitsandbytes this stops, as training does.
+    bf16, fp16 = training.choose_precision("auto")
+    # QLoRA: the frozen base model is stored in 4-bit NF4 and computes in the run's precision.
+    quantization_config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=training.compute_dtype(bf16, fp16),
     )
 
     # ---- Evaluation data ------------------------------------------------------------------
@@ -67,6 +81,7 @@ def main() -> None:
             top_p=1.0,
             batch_size=8,
         ),
+        quantization_config=quantization_config,
     )
 
     # ---- The fine-tuned model, then its base on the same data -----------------------------
@@ -81,7 +96,7 @@ def main() -> None:
     passed = evaluation.finish(
         MODEL_ID, tuned, base, plan, gates, base_model=BASE_MODEL, output_dir=EVAL_DIR
     )
-    if not passed:
+    if not passed:  # finish printed the failed gates, and an error line naming them
         raise SystemExit(1)
 
 

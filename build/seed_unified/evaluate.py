@@ -90,7 +90,7 @@ def main() -> None:
     passed = evaluation.finish(
         MODEL_ID, tuned, base, plan, gates, base_model=BASE_MODEL, output_dir=EVAL_DIR
     )
-    if not passed:
+    if not passed:  # finish printed the failed gates, and an error line naming them
         raise SystemExit(1)
 
 

@@ -21,6 +21,7 @@ from .evalset import EvalExample
 
 PathLike = str | os.PathLike[str]
 ADAPTER_CONFIG = "adapter_config.json"
+_MODEL_MARKERS = ("config.json", ADAPTER_CONFIG)  # a directory holding either is one model
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LoadedModel:
 @dataclass
 class Generations:
     texts: list[str]
-    latencies: list[float] = field(default_factory=list)  # seconds per request
+    latencies: list[float] = field(default_factory=list)  # seconds per answer
     new_tokens: int = 0
     seconds: float = 0.0
 
@@ -67,31 +68,50 @@ def device() -> str:
 
 
 def load_for_eval(
-    path: str, *, base_model: str | None = None, base_dir: PathLike | None = None
+    path: str,
+    *,
+    base_model: str | None = None,
+    base_dir: PathLike | None = None,
+    quantization_config: Any = None,
 ) -> LoadedModel:
-    """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one."""
+    """Load a base model, a full fine-tune, or base + adapter, on the GPU when there is one.
+
+    With a `quantization_config` (QLoRA's 4-bit BitsAndBytesConfig, as train.py used it) the
+    base weights are quantized as they load, through the loader training uses: the adapter is
+    scored on the base it was trained on, and a missing or unusable bitsandbytes is training's
+    one-line error.
+    """
     local = Path(paths.resolve(path, base_dir)) if paths.is_local(path) else None
     if local is not None and not local.exists():
         raise RuntimeConfigError(
             f"evaluate: {local} does not exist; train first (python train.py) or point --model "
             f"at a trained model"
         )
-    markers = ("config.json", ADAPTER_CONFIG)
-    if local is not None and local.is_dir() and not any((local / m).exists() for m in markers):
+    if (
+        local is not None
+        and local.is_dir()
+        and not any((local / m).exists() for m in _MODEL_MARKERS)
+    ):
         raise RuntimeConfigError(_not_a_model(local))
-    dtype = "auto" if device() == "cuda" else "float32"
+    load: dict[str, Any] = (
+        # bitsandbytes places the 4-bit weights itself; the other weights load as in training.
+        {"quantization_config": quantization_config}
+        if quantization_config is not None
+        else {"dtype": "auto" if device() == "cuda" else "float32"}
+    )
     if local is not None and (local / ADAPTER_CONFIG).exists():
         base = base_model or _adapter_base(local)
-        model = modeling.load_model(base, base_dir=base_dir, dtype=dtype)
+        model = modeling.load_model(base, base_dir=base_dir, **load)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(local))
         kind = "adapter"
     else:
-        model = modeling.load_model(path, base_dir=base_dir, dtype=dtype)
+        model = modeling.load_model(path, base_dir=base_dir, **load)
         base, kind = (base_model or path), ("full" if base_model else "base")
     tokenizer = load_eval_tokenizer(path, base_model=base, base_dir=base_dir)
-    model.to(device())
+    if quantization_config is None:
+        model.to(device())
     model.eval()
     return LoadedModel(model, tokenizer, path, base, kind)
 
@@ -106,6 +126,15 @@ def load_eval_tokenizer(
     if local is not None and (local / ADAPTER_CONFIG).exists():
         base_model = base_model or _adapter_base(local)
     return modeling.load_tokenizer(base_model or path, base_dir=base_dir)
+
+
+def adapter_folders(path: str) -> dict[str, str]:
+    """A hybrid run's output directory: adapter name -> folder, for each adapter it holds (in
+    name order); {} for anything else (a model, one adapter, a hub id)."""
+    directory = Path(path)
+    if not directory.is_dir() or any((directory / m).exists() for m in _MODEL_MARKERS):
+        return {}
+    return {p.name: str(p) for p in sorted(directory.iterdir()) if (p / ADAPTER_CONFIG).exists()}
 
 
 def _adapter_base(adapter_dir: Path) -> str:
@@ -172,7 +201,12 @@ def perplexity(loaded: LoadedModel, examples: tuple[EvalExample, ...], batch_siz
 def generate(
     loaded: LoadedModel, examples: tuple[EvalExample, ...], settings: GenerationSettings
 ) -> Generations:
-    """Generate an answer per prompt, in batches; time each batch (its requests share it)."""
+    """Generate an answer per prompt, in batches, timing each answer.
+
+    An answer's latency runs from the start of its batch to the step that completed it (its
+    end-of-sequence token, else the batch's last step): what a request served in that batch
+    waits for its whole answer. With `batch_size: 1` it is single-request latency.
+    """
     import torch
 
     tokenizer = loaded.tokenizer
@@ -190,6 +224,7 @@ def generate(
             )
             batch = {k: v.to(loaded.model.device) for k, v in batch.items()}
             _sync()
+            finish_times = _FinishTimes(tokenizer.eos_token_id, len(chunk))
             began = time.perf_counter()
             with torch.no_grad():
                 output = loaded.model.generate(
@@ -197,19 +232,52 @@ def generate(
                     **settings.generate_kwargs(),
                     pad_token_id=tokenizer.pad_token_id,
                     eos_token_id=tokenizer.eos_token_id,
+                    stopping_criteria=_stopping_criteria(finish_times),
                 )
             _sync()
-            elapsed = time.perf_counter() - began
+            ended = time.perf_counter()
             new = output[:, batch["input_ids"].shape[1] :]
             result.texts += [
                 t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)
             ]
             result.new_tokens += int((new != tokenizer.pad_token_id).sum())
-            result.latencies += [elapsed] * len(chunk)
-            result.seconds += elapsed
+            result.latencies += [(ended if t is None else t) - began for t in finish_times.at]
+            result.seconds += ended - began
     finally:
         tokenizer.padding_side = side
     return result
+
+
+class _FinishTimes:
+    """When each row of a batch produced its end-of-sequence token (None: not yet).
+
+    Called by `generate` after every step, as a stopping criterion that never stops anything:
+    generation already ends each row at its EOS, and the batch when all have ended.
+    """
+
+    def __init__(self, eos_token_id: int | list[int] | None, rows: int) -> None:
+        ids = eos_token_id if isinstance(eos_token_id, list) else [eos_token_id]
+        self.eos = {i for i in ids if i is not None}
+        self.at: list[float | None] = [None] * rows
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        now = time.perf_counter()
+        for row, token in enumerate(input_ids[:, -1].tolist()):  # the token this step added
+            if self.at[row] is None and token in self.eos:
+                self.at[row] = now
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _stopping_criteria(finish_times: _FinishTimes) -> Any:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Record(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return finish_times(input_ids, scores, **kwargs)
+
+    return StoppingCriteriaList([_Record()])
 
 
 def _sync() -> None:

@@ -11,6 +11,12 @@
 
 `improvement` is signed so that positive means better: for perplexity and latency (lower is
 better) it is base minus fine-tuned. A benchmark's headline number is its `accuracy`.
+
+A hybrid method trains several adapters; each is evaluated, and its model_path, metrics,
+benchmarks, scores, rag_integration, gates and passed move into `"adapters": {name: {...}}`
+(the base model, scored once, is what every adapter's improvement is measured against). The
+top level then keeps what they share, every gate (each naming its `adapter`) and `passed`
+(true only when every adapter passed): no adapter's numbers stand at the top for all of them.
 """
 
 from __future__ import annotations
@@ -55,42 +61,70 @@ class ModelScores:
 
 def build(
     model_id: str,
-    tuned: ModelScores,
+    tuned: ModelScores | Mapping[str, ModelScores],
     base: ModelScores | None,
     *,
     base_model: str,
     settings: Mapping[str, Any],
     datasets: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The `evaluation_results` mapping (without gates: see `with_gates`)."""
+    """The `evaluation_results` mapping (without gates: see `with_gates`).
+
+    `tuned` is one model, or adapter name -> scores for a hybrid method's adapters.
+    """
     base_flat = base.flat() if base else {}
+    results: dict[str, Any] = {
+        "model_id": model_id,
+        "base_model": base_model,
+        "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "settings": dict(settings),
+        "datasets": datasets,
+        "versions": versions(),
+    }
+    if isinstance(tuned, ModelScores):
+        results.update(_model_results(tuned, base_flat))
+    else:
+        results["adapters"] = {
+            name: _model_results(scores, base_flat) for name, scores in tuned.items()
+        }
+    return results
+
+
+def sections(results: Mapping[str, Any]) -> dict[str | None, Mapping[str, Any]]:
+    """Each evaluated model's part of `results`: {None: results} for one model, else the
+    adapters by name."""
+    if "adapters" in results:
+        return dict(results["adapters"])
+    return {None: results}
+
+
+def _model_results(tuned: ModelScores, base_flat: Mapping[str, float]) -> dict[str, Any]:
     scores = {
         name: _score(name, value, base_flat.get(name)) for name, value in tuned.flat().items()
     }
-    results: dict[str, Any] = {
-        "model_id": model_id,
+    out: dict[str, Any] = {
         "model_path": tuned.path,
-        "base_model": base_model,
-        "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "metrics": {name: _headline(scores[name], "value") for name in tuned.metrics},
         "benchmarks": {
             name: {**_headline(scores[name], "accuracy"), "metrics": values}
             for name, values in tuned.benchmarks.items()
         },
         "scores": scores,
-        "settings": dict(settings),
-        "datasets": datasets,
-        "versions": versions(),
     }
     rag = _rag_integration(tuned.metrics)
     if rag:
-        results["rag_integration"] = rag
-    return results
+        out["rag_integration"] = rag
+    return out
 
 
 def with_gates(results: dict[str, Any], gate_results: list[Any]) -> dict[str, Any]:
+    """Record the gates (all of them at the top; for hybrids each adapter's in its section)."""
     results["gates"] = [g.as_json() for g in gate_results]
     results["passed"] = all(g.passed for g in gate_results)
+    for name, section in results.get("adapters", {}).items():
+        own = [g for g in gate_results if g.adapter == name]
+        section["gates"] = [g.as_json() for g in own]
+        section["passed"] = all(g.passed for g in own)
     return results
 
 

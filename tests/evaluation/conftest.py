@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,27 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "examples" / "data" / "quickstart.jsonl"
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def lfm_cli(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "lfm.compiler.cli_main", *args], cwd=cwd, env=ENV, check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def run_script(
+    script: Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, env=env or ENV, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,3 +111,14 @@ def trained_adapter(
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     return out
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, eval_tiny_model) -> Path:
+    """examples/ with the tiny model in place, as a user has after the quickstart."""
+    root = tmp_path_factory.mktemp("eval-project")
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model")
+    )
+    shutil.copytree(eval_tiny_model, root / "examples" / "tiny-model")
+    return root

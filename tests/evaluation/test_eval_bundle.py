@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,39 +11,10 @@ import pytest
 pytest.importorskip("peft")
 pytest.importorskip("lm_eval")
 
-from conftest import REPO  # noqa: E402
+from conftest import lfm_cli as _lfm  # noqa: E402
+from conftest import run_script as _run  # noqa: E402
 
-ENV = {
-    **os.environ,
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 BUNDLE = "build/quickstart_eval"
-
-
-def _lfm(*args: str, cwd: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", *args], cwd=cwd, env=ENV, check=True,
-        capture_output=True,
-    )  # fmt: skip
-
-
-def _run(script: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(script)], cwd=cwd, env=ENV, capture_output=True, text=True
-    )
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, eval_tiny_model) -> Path:
-    """examples/ with the tiny model in place, as a user has after the quickstart."""
-    root = tmp_path_factory.mktemp("eval-project")
-    shutil.copytree(
-        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("tiny-model")
-    )
-    shutil.copytree(eval_tiny_model, root / "examples" / "tiny-model")
-    return root
 
 
 def _bundle_with_adapter(project: Path, config: str, bundle: str, adapter: Path) -> Path:

@@ -74,3 +74,22 @@ def test_a_missing_benchmark_dataset_is_one_clear_line(eval_tiny_model, tmp_path
 def test_nothing_to_evaluate_is_a_usage_error():
     result = _run("--model", "m")
     assert result.exit_code == 2 and "give --dataset" in result.output
+
+
+def test_a_qlora_bundles_output_warns_that_its_base_loads_at_full_precision(
+    trained_adapter, tmp_path
+):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_adapter, bundle / "output")
+    lock = {"model_config": {"fine_tuning": {"method": "qlora"}}}
+    (bundle / "lfm.lock.json").write_text(json.dumps(lock))
+    args = ("--dataset", str(QUICKSTART_DATA), "--limit", "2", "-o", str(tmp_path / "e"))
+    result = _run("--model", str(bundle / "output"), *args)
+    assert result.exit_code == 0, result.output
+    assert "trained with QLoRA on a 4-bit base" in result.output
+    assert "run its bundle's evaluate.py" in result.output
+    lock["model_config"]["fine_tuning"]["method"] = "lora"
+    (bundle / "lfm.lock.json").write_text(json.dumps(lock))
+    assert "QLoRA" not in _run("--model", str(bundle / "output"), *args).output

@@ -65,6 +65,40 @@ def test_run_after_training_adds_the_hook_to_train_py(write_config):
     assert 'run_after_training(BUNDLE_DIR / "evaluate.py")' in train
 
 
+def _quantization_block(script: str) -> str:
+    start = script.index("quantization_config = BitsAndBytesConfig(")
+    return "\n".join(
+        line.strip() for line in script[start : script.index(")\n", start)].splitlines()
+    )
+
+
+def test_qlora_evaluates_on_the_base_quantized_as_train_py_quantizes_it(write_config):
+    files = _compile(
+        write_config, "  fine_tuning: {method: qlora}\n  evaluation: {metrics: [perplexity]}\n"
+    )
+    script = files["evaluate.py"]
+    ast.parse(script)
+    assert _quantization_block(script) == _quantization_block(files["train.py"])
+    assert "bf16, fp16 = training.choose_precision(" in script
+    assert "quantization_config=quantization_config," in script
+    lora = _compile(write_config, "  evaluation: {metrics: [perplexity]}\n")["evaluate.py"]
+    assert "BitsAndBytesConfig" not in lora and "quantization_config" not in lora
+
+
+def test_hybrid_methods_evaluate_every_adapter(write_config):
+    files = _compile(
+        write_config,
+        "  fine_tuning:\n    method: hybrid_lora_adapter\n"
+        "    parameters: {target_modules: [q_proj], adapter_type: oft}\n"
+        "  evaluation: {metrics: [perplexity]}\n",
+    )
+    script = files["evaluate.py"]
+    ast.parse(script)
+    assert '"lora": OUTPUT_DIR / "lora",' in script and '"oft": OUTPUT_DIR / "oft",' in script
+    assert "for name, adapter_dir in ADAPTER_DIRS.items()" in script
+    assert "MODEL_DIR" not in script
+
+
 def test_evaluation_is_no_longer_reported_as_unused(write_config):
     analysis = analyze(write_config(BASE + "  evaluation: {metrics: [perplexity]}\n"))
     assert not any("evaluation is recorded" in d.message for d in analysis.diagnostics)

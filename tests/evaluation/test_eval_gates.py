@@ -108,3 +108,82 @@ def test_report_and_chart(tmp_path):
     assert "| perplexity (lower is better) | 8 | 12 | +4 |" in text
     assert "pass `max_perplexity`" in text and "![fine-tuned vs base](eval_comparison.png)" in text
     assert (tmp_path / report.CHART_FILE).read_bytes().startswith(b"\x89PNG")
+
+
+def _hybrid_results(adapter_metrics, base_metrics):
+    """eval_results for a hybrid method: adapter name -> metrics, against one base."""
+    tuned = {name: results.ModelScores(name, dict(m)) for name, m in adapter_metrics.items()}
+    return results.build(
+        "h_v1.0.0",
+        tuned,
+        results.ModelScores("base", dict(base_metrics)),
+        base_model="base",
+        settings={},
+        datasets=[
+            {
+                "name": "holdout",
+                "source": "d",
+                "sha256": "0" * 64,
+                "split": "holdout",
+                "examples": 3,
+            }
+        ],
+    )
+
+
+def test_hybrid_results_hold_each_adapter_against_the_one_base():
+    payload = _hybrid_results(
+        {"lora": {"perplexity": 8.0}, "ia3": {"perplexity": 14.0}}, {"perplexity": 12.0}
+    )
+    assert "metrics" not in payload and list(payload["adapters"]) == ["lora", "ia3"]
+    assert payload["adapters"]["lora"]["metrics"]["perplexity"]["improvement"] == "+4.0000"
+    assert payload["adapters"]["ia3"]["metrics"]["perplexity"]["improvement"] == "-2.0000"
+    assert payload["adapters"]["ia3"]["model_path"] == "ia3"
+    json.dumps(payload)
+
+
+def test_hybrid_gates_apply_to_every_adapter_and_name_the_failing_one():
+    payload = _hybrid_results(
+        {"lora": {"perplexity": 8.0}, "ia3": {"perplexity": 14.0}}, {"perplexity": 12.0}
+    )
+    checked = gates.check_all(
+        gates.Gates(max_perplexity=13, min_improvement={"perplexity": 0.0}), payload
+    )
+    assert [(g.adapter, g.gate, g.passed) for g in checked] == [
+        ("lora", "max_perplexity", True),
+        ("lora", "min_improvement.perplexity", True),
+        ("ia3", "max_perplexity", False),
+        ("ia3", "min_improvement.perplexity", False),
+    ]
+    assert checked[2].message() == "gate max_perplexity FAILED for adapter ia3: 14 > 13"
+    assert gates.failure_line(checked) == (
+        "evaluation gates failed for adapter ia3 (max_perplexity, min_improvement.perplexity)"
+    )
+    results.with_gates(payload, checked)
+    assert payload["passed"] is False and len(payload["gates"]) == 4
+    assert payload["adapters"]["lora"]["passed"] is True
+    assert payload["adapters"]["ia3"]["passed"] is False
+    assert payload["gates"][2] == {
+        "gate": "max_perplexity", "value": 14.0, "bound": 13, "passed": False, "adapter": "ia3"
+    }  # fmt: skip
+
+
+def test_a_single_model_failure_line_names_the_gates_only():
+    payload = _results({"perplexity": 8.0, "f1": 0.4})
+    checked = gates.check_all(gates.Gates(max_perplexity=5, min_scores={"f1": 0.1}), payload)
+    assert gates.failure_line(checked) == "evaluation gates failed: max_perplexity"
+    assert gates.failure_line(checked[1:]) is None
+
+
+def test_hybrid_report_has_a_section_per_adapter_and_one_chart(tmp_path):
+    pytest.importorskip("matplotlib")
+    payload = _hybrid_results(
+        {"lora": {"perplexity": 8.0}, "ia3": {"perplexity": 14.0}}, {"perplexity": 12.0}
+    )
+    results.with_gates(payload, gates.check_all(gates.Gates(max_perplexity=13), payload))
+    text = report.write_report(payload, tmp_path).read_text()
+    assert "## Adapter `lora` (passed)" in text and "## Adapter `ia3` (**FAILED**)" in text
+    assert "| perplexity (lower is better) | 8 | 12 | +4 |" in text
+    assert "| perplexity (lower is better) | 14 | 12 | -2 |" in text
+    assert "- **FAIL** `max_perplexity`: 14 (bound 13)" in text
+    assert (tmp_path / report.CHART_FILE).read_bytes().startswith(b"\x89PNG")

@@ -57,6 +57,30 @@ def test_perplexity_is_token_weighted(eval_tiny_model, quickstart_spec, tokenize
     assert one == pytest.approx(many, rel=1e-4)
 
 
+def test_latency_is_per_answer_not_per_batch(eval_tiny_model, quickstart_spec):
+    """Two prompts in one batch: the answer that ends early has the shorter latency."""
+    import torch
+    from lfm.runtime.modeling import load_tokenizer
+
+    loaded = model_eval.load_for_eval(str(eval_tiny_model))
+    loaded.tokenizer = load_tokenizer(str(eval_tiny_model))  # ours: its EOS changes below
+    examples = evalset.holdout_set(quickstart_spec, loaded.tokenizer, max_examples=2).examples
+    settings = model_eval.GenerationSettings(max_new_tokens=16, batch_size=2)
+    loaded.tokenizer.padding_side = "left"
+    batch = loaded.tokenizer([e.prompt for e in examples], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        greedy = loaded.model.generate(**batch, max_new_tokens=16, do_sample=False)
+    first, second = (row[batch["input_ids"].shape[1] :].tolist() for row in greedy)
+    # Make the first answer's earliest token that the second never produces the EOS token.
+    step, token = next((i, t) for i, t in enumerate(first) if t not in second)
+    assert step < 8, "the tiny model's answers overlap too much for this test"
+    loaded.tokenizer.eos_token = loaded.tokenizer.convert_ids_to_tokens(token)
+    result = model_eval.generate(loaded, examples, settings)
+    early, late = result.latencies
+    assert early < late <= result.seconds
+    assert late == pytest.approx(result.seconds, rel=0.05)
+
+
 def test_generation_metrics_and_latency(trained_adapter, quickstart_spec, tokenizer):
     holdout = evalset.holdout_set(quickstart_spec, tokenizer, max_examples=3)
     tuned = model_eval.load_for_eval(str(trained_adapter))
