@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import time
 
 import torch
@@ -92,11 +93,14 @@ def main() -> None:
     model.register_forward_pre_hook(count, with_kwargs=True)
 
     class Timer(TrainerCallback):
-        def on_train_begin(self, *a, **k):
-            self.start = time.perf_counter()
+        """Seconds from the start of the loop to the last log, timed as lfm's metrics are."""
 
-        def on_train_end(self, *a, **k):
-            self.seconds = time.perf_counter() - self.start
+        def on_train_begin(self, *a, **k):
+            self.start = self.last_log = time.perf_counter()
+
+        def on_log(self, *a, logs=None, **k):
+            if logs and "loss" in logs:
+                self.last_log = time.perf_counter()
 
     timer = Timer()
     training_args = TrainingArguments(
@@ -122,9 +126,13 @@ def main() -> None:
     peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     out = {
         "train_runtime": result.metrics["train_runtime"],
+        "seconds_to_last_log": timer.last_log - timer.start,
         "real_tokens": int(counter["real"]),
         "total_tokens": counter["total"],
-        "final_loss": losses[-1] if losses else None,
+        # The mean over the last 10 steps (a log averages the steps since the previous one).
+        "final_loss": statistics.mean(losses[-max(1, 10 // args.logging_steps) :])
+        if losses
+        else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "gpu_peak_mb": peak_gpu,
     }

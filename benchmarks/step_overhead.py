@@ -61,13 +61,12 @@ def main() -> None:
     if args.child:
         _probe_child(args)
         return
+    import alpaca_like
     import train_throughput  # the same model, data and bundle compile as the throughput bench
 
     root = Path(tempfile.mkdtemp(prefix="lfm-overhead-"))
     try:
         model = train_throughput._build_model(root / "model", args.shape)
-        import alpaca_like
-
         data = alpaca_like.write(root / "data.jsonl", args.records)
         bench = argparse.Namespace(
             rank=16,
@@ -83,18 +82,9 @@ def main() -> None:
             arms[f"lfm_{method}"] = [str(bundle / "train.py")]
             work = root / f"plain-{method}"
             work.mkdir()
-            arms[f"plain_hf_{method}"] = [
-                str(HERE / "plain_hf_train.py"),
-                f"--model={model}",
-                f"--data={data}",
-                f"--out={work}",
-                f"--method={method}",
-                f"--steps={args.steps}",
-                f"--batch={args.batch}",
-                f"--seq={args.seq}",
-                f"--logging-steps={args.logging_steps}",
-                f"--lr={train_throughput.LEARNING_RATE[method]}",
-            ]
+            arms[f"plain_hf_{method}"] = train_throughput.plain_hf_command(
+                bench, model, data, method, work
+            )
         results = {name: _run_probed(name, argv, root, args) for name, argv in arms.items()}
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,7 @@ every arm. Arms run as fresh child processes, repeats alternating their order (A
 because the machine is shared: a neighbour's load then hits both arms alike. Each run reports
 real (non-pad) tokens per second, total tokens per second (pads included), peak resident
 memory (the child's own ru_maxrss, from wait4), peak GPU memory on CUDA, and the final loss
-(mean of the last 10 steps' losses).
+(mean over the last 10 steps).
 
 Arms:
 - ``lfm``: ``lfm compile`` of a config, then ``python train.py`` (packing on, the default).
@@ -151,7 +151,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument(
         "--exclude-final-save",
         action="store_true",
-        help="time lfm to its last step's log, without the end-of-run checkpoint",
+        help="time lfm and plain HF to their last step's log (lfm's end-of-run checkpoint out)",
     )
     parser.add_argument("--arms", nargs="+", help="run only these arms (default: all)")
     parser.add_argument("--workdir", help="where the temporary working directory goes")
@@ -170,6 +170,11 @@ def _parse() -> argparse.Namespace:
             "of --logging-steps"
         )
     return args
+
+
+def _logs_in_last_10_steps(logging_steps: int) -> int:
+    """The final loss is the mean over the last 10 steps: one log of 10 steps, or 10 of 1."""
+    return max(1, 10 // logging_steps)
 
 
 def _check_bundles(home: Path, args: argparse.Namespace) -> None:
@@ -222,14 +227,14 @@ def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict
         runtime = metrics["train_runtime"]
         if args.exclude_final_save:
             # Time to the last step's log: the Trainer's end-of-run checkpoint comes after it
-            # (the plain script saves nothing). GPU runs of a 0.2B model write GBs there.
+            # (the plain script saves nothing). GPU runs of a 0.15B model write GBs there.
             lines = (bundle / "output" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
             runtime = json.loads(lines[-1])["elapsed_seconds"]
         return _result(
             runtime,
             metrics["num_input_tokens_seen"],
             metrics["num_total_tokens"],
-            statistics.mean(losses[-10:]),
+            statistics.mean(losses[-_logs_in_last_10_steps(args.logging_steps) :]),
             rusage,
             metrics.get("gpu_peak_mb"),
             seconds,
@@ -237,24 +242,12 @@ def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict
 
     def plain_hf(method: str, work: Path, env: dict[str, str]) -> dict[str, Any]:
         work.mkdir(parents=True)
-        command = [
-            sys.executable,
-            str(HERE / "plain_hf_train.py"),
-            f"--model={model}",
-            f"--data={data}",
-            f"--out={work}",
-            f"--method={method}",
-            f"--steps={args.steps}",
-            f"--batch={args.batch}",
-            f"--seq={args.seq}",
-            f"--rank={args.rank}",
-            f"--lr={LEARNING_RATE[method]}",
-            f"--logging-steps={args.logging_steps}",
-        ] + (["--bf16"] if args.device == "cuda" else [])
+        command = [sys.executable, *plain_hf_command(args, model, data, method, work)]
         seconds, rusage = _run(command, env, work)
         r = json.loads((work / "result.json").read_text(encoding="utf-8"))
         return _result(
-            r["train_runtime"],
+            # Timed as the lfm arm is: to the last log, or the Trainer's whole train_runtime.
+            r["seconds_to_last_log"] if args.exclude_final_save else r["train_runtime"],
             r["real_tokens"],
             r["total_tokens"],
             r["final_loss"],
@@ -282,6 +275,25 @@ def _arms(args: argparse.Namespace, root: Path, model: Path, data: Path) -> dict
                     name, Path(venv), variant, settings, _run, _result
                 )
     return arms
+
+
+def plain_hf_command(
+    args: argparse.Namespace, model: Path, data: Path, method: str, work: Path
+) -> list[str]:
+    """plain_hf_train.py and its arguments for one run (the same settings as the lfm arm)."""
+    return [
+        str(HERE / "plain_hf_train.py"),
+        f"--model={model}",
+        f"--data={data}",
+        f"--out={work}",
+        f"--method={method}",
+        f"--steps={args.steps}",
+        f"--batch={args.batch}",
+        f"--seq={args.seq}",
+        f"--rank={args.rank}",
+        f"--lr={LEARNING_RATE[method]}",
+        f"--logging-steps={args.logging_steps}",
+    ] + (["--bf16"] if args.device == "cuda" else [])
 
 
 def _compile(args: argparse.Namespace, root: Path, method: str, work: Path) -> Path:
@@ -413,7 +425,8 @@ def _report(
             "logging_steps": args.logging_steps,
             "repeats": args.repeats,
             "records": args.records,
-            "lfm_timing": "to the last step's log (end-of-run checkpoint excluded)"
+            "lfm_timing": "lfm and plain HF from the loop's start to the last step's log "
+            "(lfm's end-of-run checkpoint excluded); peers: their Trainer train_runtime"
             if args.exclude_final_save
             else "Trainer train_runtime (includes lfm's end-of-run checkpoint; plain HF saves none)",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

@@ -20,6 +20,8 @@ from typing import Any
 import transformers
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from . import loss_positions
+
 STAGING = ".staging"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -32,6 +34,30 @@ class Trainer(transformers.Trainer):
         if getattr(training_args, "use_liger_kernel", False):
             _require_liger()
         super().__init__(*args, **kwargs)
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        # Batches from loss_positions.with_loss_positions: logits only where the loss reads them.
+        positions = inputs.pop(loss_positions.LOSS_POSITIONS, None)
+        # (transformers' DataParallel, n_gpu > 1, would split the positions across GPUs.)
+        if positions is None or return_outputs or self.label_smoother or self.args.n_gpu > 1:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = loss_positions.compute_loss(
+            model,
+            inputs,
+            positions,
+            self.accelerator.unwrap_model(model).loss_function,
+            num_items_in_batch,
+        )
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # As transformers' compute_loss does: the count was summed over every process.
+            loss = loss * self.accelerator.num_processes
+        return loss
 
     def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
         # A run restarted from its final checkpoint (killed after the last save, before its

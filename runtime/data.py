@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import formats, labeling, render
+from . import formats, labeling, loss_positions, render
 from . import packing as packing_module
 from .errors import RuntimeConfigError
 from .sources import DOCUMENT_SOURCES, SOURCE_TYPES, load_document_splits, load_records
@@ -116,11 +116,24 @@ def collator(
     (:func:`packing.prepare_model`); a model that cannot pack falls back to padding with a
     warning that says why. Packing and padding train on the same tokens: only speed differs.
     Padded labels pad with -100; ``pad_to_multiple_of`` 8 suits GPU tensor cores (on a CPU it
-    only adds pad tokens).
+    only adds pad tokens). Given the model, batches also say where the loss reads logits
+    (:mod:`.loss_positions`), so the output layer skips the prompt tokens.
     """
+    if packing and (max_length is None or model is None):
+        raise RuntimeConfigError("packing needs max_length and the model")
+    batches = _packed_or_padded(tokenizer, packing, max_length, model, pad_to_multiple_of)
+    # Given the model, the output layer runs only where the loss reads it (.loss_positions).
+    return batches if model is None else loss_positions.prepare(model, batches)
+
+
+def _packed_or_padded(
+    tokenizer: Any,
+    packing: bool,
+    max_length: int | None,
+    model: Any,
+    pad_to_multiple_of: int | None,
+) -> Any:
     if packing:
-        if max_length is None or model is None:
-            raise RuntimeConfigError("packing needs max_length and the model")
         reason = packing_module.prepare_model(model, max_length)
         if reason is None:
             return packing_module.collator()

@@ -38,6 +38,7 @@ def _patch(module) -> None:
         result = train(self, *args, **kwargs)
         runtime = result.metrics.get("train_runtime", time.perf_counter() - start)
         losses = [e["loss"] for e in self.state.log_history if "loss" in e]
+        last = max(1, 10 // max(1, self.args.logging_steps))
         gpu = None
         try:
             import torch
@@ -53,7 +54,8 @@ def _patch(module) -> None:
                         "train_runtime": runtime,
                         "real_tokens": COUNTS["real"],
                         "total_tokens": COUNTS["total"],
-                        "final_loss": statistics.mean(losses[-10:]) if losses else None,
+                        # The mean over the last 10 steps (each log averages logging_steps).
+                        "final_loss": statistics.mean(losses[-last:]) if losses else None,
                         "gpu_peak_mb": gpu,
                     },
                     handle,

@@ -121,7 +121,6 @@ def main() -> None:
         eval_dataset=eval_dataset,
         # Packing: each batch runs as one sequence, attention kept within each example.
         data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
-
         callbacks=[
             training.MetricsCallback(OUTPUT_DIR),
             training.AlertCallback(
@@ -138,7 +137,6 @@ def main() -> None:
     training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
-
 
 
 if __name__ == "__main__":

@@ -107,8 +107,7 @@ def main() -> None:
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=data.collator(tokenizer),
-
+        data_collator=data.collator(tokenizer, model=model),
         callbacks=[
             training.MetricsCallback(OUTPUT_DIR),
             training.AlertCallback(
@@ -125,7 +124,6 @@ def main() -> None:
     training.show_progress(trainer)
     trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
-
 
 
 if __name__ == "__main__":

@@ -148,7 +148,6 @@ def main() -> None:
             eval_dataset=eval_dataset,
             # Packing: each batch runs as one sequence, attention kept within each example.
             data_collator=data.collator(tokenizer, packing=True, max_length=2048, model=model),
-
             callbacks=[
                 training.MetricsCallback(output_dir),
                 training.AlertCallback(
@@ -165,7 +164,6 @@ def main() -> None:
         training.show_progress(trainer)
         trainer.train(resume_from_checkpoint=training.last_checkpoint(output_dir))
         training.save_outputs(trainer, tokenizer, output_dir)
-
         del trainer, model  # free this adapter's model and optimizer before the next one loads
         training.release_memory()
     launch.finish()  # every rank waits for the saves, then leaves the process group

@@ -138,6 +138,17 @@ def speed_options(ctx: Context) -> None:
         if ctx.get(*train, "attention") == "auto"
         else f"attention {ctx.get(*train, 'attention')} as configured",
     )
+    method = str(ctx.get("fine_tuning", "method"))
+    ctx.derive(
+        "logits",
+        "every position" if method in _NO_PACKING else "loss positions",
+        "speed_options",
+        f"{_NO_PACKING[method]}, which shifts every position: logits for all of them"
+        if method in _NO_PACKING
+        else "the output layer runs only at positions whose next token has a label (the "
+        "response), not over the prompt: the same loss, less compute and logits memory "
+        "(train.py checks the model first and computes every position if it differs)",
+    )
     gpu = ctx.get("resources", "gpu")
     no_gpu = gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
     if ctx.get(*train, "liger_kernels") and no_gpu:

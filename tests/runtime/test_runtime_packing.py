@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from lfm.runtime import data, modeling, packing
+from lfm.runtime import data, loss_positions, modeling, packing
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
 ROWS = [
@@ -66,15 +66,25 @@ def test_packed_batches_train_exactly_like_padded_ones(
         _loss_and_grads(model, data.collator(tokenizer)(b) | {"use_cache": False}) for b in batches
     ]
     collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
-    assert isinstance(collate, DataCollatorWithFlattening)
+    assert isinstance(collate.inner, DataCollatorWithFlattening)
     assert model.get_base_model().config._attn_implementation == attention
     for batch, (loss, grads) in zip(batches, padded, strict=True):
         packed = collate(batch)
+        positions = packed.pop(loss_positions.LOSS_POSITIONS)
         assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
         packed_loss, packed_grads = _loss_and_grads(model, packed)  # no use_cache: the hook sets it
         assert packed_loss == pytest.approx(loss, rel=1e-5)
         for a, b in zip(grads, packed_grads, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        # And with logits at the loss positions only, as the Trainer computes it.
+        model.zero_grad()
+        only = loss_positions.compute_loss(
+            model, dict(packed), positions, model.get_base_model().loss_function
+        )
+        only.backward()
+        assert only.item() == pytest.approx(loss, rel=1e-5)
+        for a, p in zip(grads, [p for p in model.parameters() if p.requires_grad], strict=True):
+            torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)
 
 
 def test_packed_attention_is_one_kernel_per_layer_on_cuda() -> None:
@@ -214,6 +224,6 @@ def test_sharded_weights_skip_the_probe_on_every_rank(
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
     with caplog.at_level(logging.WARNING):
         collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
-    assert isinstance(collate, DataCollatorWithFlattening)
+    assert isinstance(collate.inner, DataCollatorWithFlattening)
     assert "without its packed-logits check" in caplog.text
     del keep_alive
