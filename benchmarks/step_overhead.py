@@ -14,6 +14,9 @@ process under a probe that counts, between the end of a warm-up step and the end
   ``masked_select``, ``unique``...), each with the line of the caller that asked for it (the
   first frame outside torch), so an added read can be found.
 
+Both leave out the DataLoader's fetching and collating (counted apart): its tensors are on the
+host on every machine, so it launches no kernel and waits for no GPU.
+
 ``--as-cuda`` makes lfm choose its packed attention as on a CUDA GPU (transformers' packed
 sdpa mask rather than the per-example loop the CPU path uses), so the counts are those of
 the GPU path. Both arms log every ``--logging-steps`` steps.
@@ -146,10 +149,18 @@ class _Probe:
     def __init__(self) -> None:
         self.ops = 0
         self.host_reads = 0
+        # While the DataLoader fetches and collates a batch: host tensors on every machine, so
+        # its operators launch no GPU kernel and its reads wait for no GPU. Counted apart.
+        self.loading = False
+        self.loading_ops = 0
+        self.loading_reads = 0
         self.read_sites: collections.Counter[str] = collections.Counter()
         self.syncing_ops: collections.Counter[str] = collections.Counter()
 
     def read(self, what: str) -> None:
+        if self.loading:
+            self.loading_reads += 1
+            return
         self.host_reads += 1
         self.read_sites[f"{what} at {_caller()}"] += 1
 
@@ -157,6 +168,8 @@ class _Probe:
         return {
             "ops": self.ops,
             "host_reads": self.host_reads,
+            "loading_ops": self.loading_ops,
+            "loading_reads": self.loading_reads,
             "read_sites": dict(self.read_sites),
             "syncing_ops": dict(self.syncing_ops),
         }
@@ -182,7 +195,10 @@ def _probe_child(args: argparse.Namespace) -> None:
 
     class CountOps(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            probe.ops += 1
+            if probe.loading:
+                probe.loading_ops += 1
+            else:
+                probe.ops += 1
             name = f"aten::{func._schema.name.split('::')[-1]}"
             if name in SYNCING_OPS:
                 probe.syncing_ops[name] += 1
@@ -198,6 +214,19 @@ def _probe_child(args: argparse.Namespace) -> None:
             return _original(tensor, *a, **k)
 
         setattr(torch.Tensor, method, counted)
+
+    from torch.utils.data._utils import fetch
+
+    original_fetch = fetch._MapDatasetFetcher.fetch
+
+    def fetching(self: Any, *a: Any, **k: Any) -> Any:
+        probe.loading = True
+        try:
+            return original_fetch(self, *a, **k)
+        finally:
+            probe.loading = False
+
+    fetch._MapDatasetFetcher.fetch = fetching  # type: ignore[method-assign]
 
     if args.as_cuda:
         from lfm.runtime import packing
@@ -234,6 +263,10 @@ def _probe_child(args: argparse.Namespace) -> None:
         "steps": steps,
         "ops_per_step": round((last["ops"] - first["ops"]) / steps, 1),
         "host_reads_per_step": round((last["host_reads"] - first["host_reads"]) / steps, 2),
+        "data_loading_ops_per_step": round((last["loading_ops"] - first["loading_ops"]) / steps, 1),
+        "data_loading_reads_per_step": round(
+            (last["loading_reads"] - first["loading_reads"]) / steps, 2
+        ),
         "syncing_ops": dict(syncing),
         "host_read_sites": dict(sites.most_common()),
     }

@@ -145,7 +145,9 @@ def estimate(shape: ModelShape, run: Run) -> Estimate:
         activations = shape.layers * tokens * shape.hidden * half + per_layer  # inputs + one layer
     else:
         activations = shape.layers * per_layer
-    logits = tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
+    # fp32 logits and their gradient, at every position: an upper bound, since train.py
+    # projects only the positions the loss reads (the response; the share depends on data).
+    logits = tokens * shape.vocab * 4 * 2
     overhead = CUDA_WORKSPACE if run.half_precision else 0.0
     weights, gradients, optimizer = _sharded(run, weights, gradients, optimizer)
     return Estimate(weights, trainable, gradients, optimizer, activations, logits, overhead)

@@ -44,8 +44,15 @@ class Trainer(transformers.Trainer):
     ) -> Any:
         # Batches from loss_positions.with_loss_positions: logits only where the loss reads them.
         positions = inputs.pop(loss_positions.LOSS_POSITIONS, None)
-        # (transformers' DataParallel, n_gpu > 1, would split the positions across GPUs.)
-        if positions is None or return_outputs or self.label_smoother or self.args.n_gpu > 1:
+        if (
+            positions is None
+            or return_outputs
+            or self.label_smoother
+            # Liger's fused loss never builds the logits, but only when given the labels.
+            or self.args.use_liger_kernel
+            # transformers' DataParallel (n_gpu > 1) would split the positions across GPUs.
+            or self.args.n_gpu > 1
+        ):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss = loss_positions.compute_loss(
             model,
