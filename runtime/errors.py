@@ -7,3 +7,9 @@ class RuntimeConfigError(Exception):
     The message is a single line naming the field or file at fault and the fix, so
     a bundle's ``train.py`` can print it instead of a traceback.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -19,9 +19,8 @@ from typing import Any
 
 from . import paths
 from .errors import RuntimeConfigError
+from .modeling import PROMPT_LEARNING
 
-# Adapters that add virtual tokens instead of weight updates: nothing to fold into the base.
-PROMPT_LEARNING = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING")
 DTYPES = ("float32", "bfloat16", "float16")
 VERIFY_PROMPT = "The quick brown fox jumps over the lazy dog."
 

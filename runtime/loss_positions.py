@@ -28,10 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import first_line
+from .labeling import IGNORE_INDEX
+from .modeling import prompt_learning, transformers_model
+
 logger = logging.getLogger(__name__)
 LOSS_POSITIONS = "lfm_loss_positions"
-IGNORE_INDEX = -100
-_PROMPT_LEARNING = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING")
 
 
 def prepare(model: Any, collator: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,11 +53,10 @@ def prepare(model: Any, collator: Callable[..., Any]) -> Callable[..., Any]:
 
 def unsupported_reason(model: Any) -> str | None:
     """Why the model cannot take loss positions, or None (no forward pass)."""
-    for config in (getattr(model, "peft_config", None) or {}).values():
-        kind = str(getattr(getattr(config, "peft_type", None), "value", ""))
-        if kind in _PROMPT_LEARNING:
-            return f"{kind.lower()} prepends virtual tokens, which shift every position"
-    base = _transformers_model(model)
+    kind = prompt_learning(model)
+    if kind:
+        return f"{kind} prepends virtual tokens, which shift every position"
+    base = transformers_model(model)
     if "logits_to_keep" not in inspect.signature(base.forward).parameters:
         return f"{type(base).__name__}.forward takes no logits_to_keep"
     if not callable(getattr(base, "loss_function", None)):
@@ -137,29 +138,18 @@ def check_model(model: Any) -> str | None:
             expected = model(**batch, use_cache=False).loss
             positions = loss_positions(batch["labels"].cpu()).to(device)
             got = compute_loss(
-                model, dict(batch), positions, _transformers_model(model).loss_function
+                model, dict(batch), positions, transformers_model(model).loss_function
             )
     except Exception as exc:  # any failure means: compute every position's logits
-        return f"a test batch failed with loss positions ({type(exc).__name__}: {_first_line(exc)})"
+        return f"a test batch failed with loss positions ({type(exc).__name__}: {first_line(exc)})"
     finally:
         model.train(was_training)
     # In half precision the two output-layer products may round differently (other GEMM
     # shapes); a misplaced position changes the loss far more than either tolerance.
-    head = _transformers_model(model).get_output_embeddings()
+    head = transformers_model(model).get_output_embeddings()
     full_precision = getattr(getattr(head, "weight", None), "dtype", None) == torch.float32
     tolerance = 1e-5 if full_precision else 1e-2
     error = abs(got.item() - expected.item()) / max(abs(expected.item()), 1.0)
     if error > tolerance:
         return f"its loss from loss positions differs from its own by {error:.2g}"
     return None
-
-
-def _transformers_model(model: Any) -> Any:
-    """The transformers model under a PEFT wrapper."""
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import RuntimeConfigError
+from .errors import RuntimeConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
+# PEFT methods whose virtual tokens are prepended to every sequence.
+PROMPT_LEARNING = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING")
 # Config spelling -> the value handed to from_pretrained's ``dtype=`` argument.
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -105,7 +107,7 @@ def _source(name_or_path: str, base_dir: PathLike | None) -> str:
 
 def _load_error(what: str, name_or_path: str, source: str, exc: Exception) -> RuntimeConfigError:
     """Explain a from_pretrained failure in one line."""
-    reason = _first_line(exc)
+    reason = first_line(exc)
     if paths.is_local(name_or_path):
         return RuntimeConfigError(
             f"base_model: could not load a {what} from {source} ({reason}); the directory must "
@@ -118,9 +120,22 @@ def _load_error(what: str, name_or_path: str, source: str, exc: Exception) -> Ru
     )
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def transformers_model(model: Any) -> Any:
+    """The transformers model under a PEFT wrapper (PEFT forwards attribute lookups too)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def prompt_learning(model: Any) -> str | None:
+    """The PEFT method that prepends virtual tokens to every sequence (e.g. ``prompt_tuning``).
+
+    Those tokens shift every position, which packing and loss positions both rely on.
+    """
+    for config in (getattr(model, "peft_config", None) or {}).values():
+        kind = str(getattr(getattr(config, "peft_type", None), "value", ""))
+        if kind in PROMPT_LEARNING:
+            return kind.lower()
+    return None
 
 
 def _ensure_pad_token(tokenizer: Any, name_or_path: str) -> None:

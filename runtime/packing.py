@@ -38,12 +38,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .errors import first_line
+from .labeling import IGNORE_INDEX
+from .modeling import prompt_learning, transformers_model
+
 logger = logging.getLogger(__name__)
-IGNORE_INDEX = -100
 VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
 PER_EXAMPLE_SDPA = "lfm_sdpa_varlen"
-# PEFT methods that prepend virtual tokens: packed position ids would not cover them.
-_PROMPT_LEARNING = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING")
 
 
 def collator() -> Any:
@@ -64,14 +65,14 @@ def prepare_model(model: Any, max_length: int) -> str | None:
     reason = unsupported_reason(model, max_length)
     if reason:
         return reason
-    base = _transformers_model(model)
+    base = transformers_model(model)
     original = base.config._attn_implementation
     if packed_attention(original, cuda=_cuda_available()) == PER_EXAMPLE_SDPA:
         _register_per_example_sdpa()
         try:
             base.set_attn_implementation(PER_EXAMPLE_SDPA)
         except (ValueError, NotImplementedError) as exc:
-            return f"its attention cannot be switched to per-example sdpa ({_first_line(exc)})"
+            return f"its attention cannot be switched to per-example sdpa ({first_line(exc)})"
         if base.config._attn_implementation != PER_EXAMPLE_SDPA:
             return f"{type(base).__name__} does not use transformers' AttentionInterface"
     disable_cache_in_training(model)
@@ -124,12 +125,10 @@ def sharded_weights_reason() -> str | None:
 
 def unsupported_reason(model: Any, max_length: int) -> str | None:
     """Why packing cannot be used with this model, or None when it may (no forward pass)."""
-    peft_config = getattr(model, "peft_config", None) or {}
-    for config in peft_config.values():
-        kind = str(getattr(getattr(config, "peft_type", None), "value", ""))
-        if kind in _PROMPT_LEARNING:
-            return f"{kind.lower()} prepends virtual tokens that packed position ids do not cover"
-    config = _transformers_model(model).config
+    kind = prompt_learning(model)
+    if kind:
+        return f"{kind} prepends virtual tokens that packed position ids do not cover"
+    config = transformers_model(model).config
     window = getattr(config, "sliding_window", None)
     if window and getattr(config, "use_sliding_window", True) and max_length > window:
         # Per-example attention has no window; the probe's short sequences would not show it.
@@ -164,7 +163,7 @@ def check_model(model: Any, reference_attention: str) -> str | None:
     """
     import torch
 
-    base = _transformers_model(model)
+    base = transformers_model(model)
     packed_attention = base.config._attn_implementation
     first, second = [5, 9, 3, 7, 2], [4, 8, 6]  # ids under 10 exist in every vocabulary
     device = next(model.parameters()).device
@@ -182,7 +181,7 @@ def check_model(model: Any, reference_attention: str) -> str | None:
             batch.pop("labels")
             packed = _logits(model, batch, device)
     except Exception as exc:  # any failure means: do not pack this model
-        return f"a packed test batch failed to run ({type(exc).__name__}: {_first_line(exc)})"
+        return f"a packed test batch failed to run ({type(exc).__name__}: {first_line(exc)})"
     finally:
         base.set_attn_implementation(packed_attention)
         model.train(was_training)
@@ -240,14 +239,3 @@ def _register_per_example_sdpa() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(PER_EXAMPLE_SDPA, per_example_sdpa)
-
-
-def _transformers_model(model: Any) -> Any:
-    """The transformers model under a PEFT wrapper (PEFT forwards attribute lookups too)."""
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__

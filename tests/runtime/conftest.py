@@ -78,3 +78,28 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tiny_model_dir: Path) -> Callable[..., Any]:
+    """Return ``build(peft_config=None)``: the tiny model in fp32 with sdpa, under PEFT.
+
+    The default is LoRA r4 with non-zero B weights (``init_lora_weights=False``), so the
+    adapter changes the outputs from the first step.
+    """
+
+    def build(peft_config: Any = None) -> Any:
+        import torch
+        from lfm.runtime import modeling
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(0)
+        model = modeling.load_model(
+            str(tiny_model_dir), dtype="float32", attn_implementation="sdpa"
+        )
+        config = peft_config or LoraConfig(
+            task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False
+        )
+        return get_peft_model(model, config)
+
+    return build

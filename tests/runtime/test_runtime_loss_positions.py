@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,6 @@ def examples(tiny_model_dir: Path, data_file: Path) -> list[dict]:
     return [train[i] for i in range(len(train))]
 
 
-def _lora(model_dir: Path, peft_config: Any = None) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(0)
-    model = modeling.load_model(str(model_dir), dtype="float32", attn_implementation="sdpa")
-    config = peft_config or LoraConfig(
-        task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False
-    )
-    return get_peft_model(model, config)
-
-
 def test_positions_are_those_whose_next_token_has_a_label() -> None:
     labels = torch.tensor([[-100, -100, 3, 4, -100], [-100, 5, -100, -100, -100]])
     assert loss_positions.loss_positions(labels).tolist() == [0, 1, 2]
@@ -52,10 +42,10 @@ def test_positions_are_those_whose_next_token_has_a_label() -> None:
 
 
 def test_padded_batches_give_the_models_own_loss_and_gradients(
-    tiny_model_dir: Path, examples: list[dict]
+    tiny_model_dir: Path, examples: list[dict], tiny_lora: Callable[..., Any]
 ) -> None:
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     model.train()
     collate = data.collator(tokenizer, model=model)
     assert isinstance(collate, loss_positions.LossPositionsCollator)
@@ -82,10 +72,10 @@ def test_padded_batches_give_the_models_own_loss_and_gradients(
 
 
 def test_the_output_layer_sees_only_the_loss_positions(
-    tiny_model_dir: Path, examples: list[dict]
+    tiny_model_dir: Path, examples: list[dict], tiny_lora: Callable[..., Any]
 ) -> None:
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     batch = data.collator(tokenizer, packing=True, max_length=256, model=model)(examples[:4])
     positions = batch.pop(loss_positions.LOSS_POSITIONS)
     rows: list[int] = []
@@ -103,12 +93,12 @@ def test_the_output_layer_sees_only_the_loss_positions(
 
 
 def test_prompt_learning_computes_every_position(
-    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture, tiny_lora: Callable[..., Any]
 ) -> None:
     from peft import PromptTuningConfig
 
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
-    model = _lora(tiny_model_dir, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    model = tiny_lora(PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     with caplog.at_level(logging.INFO):
         collate = data.collator(tokenizer, model=model)
     assert not isinstance(collate, loss_positions.LossPositionsCollator)
@@ -116,10 +106,10 @@ def test_prompt_learning_computes_every_position(
 
 
 def test_a_loss_that_differs_falls_back(
-    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tiny_lora: Callable[..., Any]
 ) -> None:
     """The check before training compares the two losses; a model that disagrees pads out."""
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     real = loss_positions.compute_loss
     monkeypatch.setattr(loss_positions, "compute_loss", lambda *a, **k: real(*a, **k) * 1.1)
     with caplog.at_level(logging.WARNING):
@@ -128,12 +118,14 @@ def test_a_loss_that_differs_falls_back(
     assert "differs from its own" in caplog.text
 
 
-def _run(model_dir: Path, data_file: Path, output: Path) -> list[dict[str, Any]]:
+def _run(
+    model_dir: Path, lora: Callable[..., Any], data_file: Path, output: Path
+) -> list[dict[str, Any]]:
     from transformers import TrainingArguments
 
     training.seed_everything(0)
     tokenizer = modeling.load_tokenizer(str(model_dir))
-    model = _lora(model_dir)
+    model = lora()
     spec = data.DatasetSpec(
         source_type="local", path=data_file.name, format="alpaca", max_length=128, holdout_ratio=0
     )
@@ -163,12 +155,16 @@ def _run(model_dir: Path, data_file: Path, output: Path) -> list[dict[str, Any]]
 
 
 def test_a_run_trains_the_same_with_and_without_loss_positions(
-    tiny_model_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path,
+    tiny_lora: Callable[..., Any],
+    data_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Four optimizer steps with gradient accumulation: the same losses and grad norms."""
-    with_positions = _run(tiny_model_dir, data_file, tmp_path / "positions")
+    with_positions = _run(tiny_model_dir, tiny_lora, data_file, tmp_path / "positions")
     monkeypatch.setattr(loss_positions, "prepare", lambda model, collator: collator)
-    every_position = _run(tiny_model_dir, data_file, tmp_path / "every")
+    every_position = _run(tiny_model_dir, tiny_lora, data_file, tmp_path / "every")
     assert len(with_positions) == len(every_position) == 4
     for a, b in zip(with_positions, every_position, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,6 @@ def examples(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return [train[i] for i in range(len(train))]
 
 
-def _lora(model_dir: Path, peft_config: Any = None) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(0)
-    model = modeling.load_model(str(model_dir), dtype="float32", attn_implementation="sdpa")
-    config = peft_config or LoraConfig(
-        task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False
-    )
-    return get_peft_model(model, config)
-
-
 def _loss_and_grads(model: Any, batch: dict) -> tuple[float, list[torch.Tensor]]:
     model.zero_grad()
     loss = model(**batch).loss
@@ -54,12 +44,17 @@ def _loss_and_grads(model: Any, batch: dict) -> tuple[float, list[torch.Tensor]]
     ("cuda", "attention"), [(False, packing.PER_EXAMPLE_SDPA), (True, "sdpa")], ids=["cpu", "cuda"]
 )
 def test_packed_batches_train_exactly_like_padded_ones(
-    tiny_model_dir: Path, examples, monkeypatch: pytest.MonkeyPatch, cuda: bool, attention: str
+    tiny_model_dir: Path,
+    examples,
+    monkeypatch: pytest.MonkeyPatch,
+    cuda: bool,
+    attention: str,
+    tiny_lora: Callable[..., Any],
 ) -> None:
     """Both packed attentions: per-example sdpa (CPU) and transformers' packed mask (CUDA)."""
     monkeypatch.setattr(packing, "_cuda_available", lambda: cuda)
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     model.train()
     batches = [examples[i : i + 4] for i in range(0, 12, 4)]
     padded = [
@@ -95,9 +90,11 @@ def test_packed_attention_is_one_kernel_per_layer_on_cuda() -> None:
         assert packing.packed_attention(varlen, cuda=False) == varlen
 
 
-def test_native_packed_sdpa_reads_no_boundaries_per_layer(tiny_model_dir: Path, examples) -> None:
+def test_native_packed_sdpa_reads_no_boundaries_per_layer(
+    examples, tiny_lora: Callable[..., Any]
+) -> None:
     """The CUDA path: one mask per forward, no host read of the boundaries in the layers."""
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     model.train()
     packing.disable_cache_in_training(model)
     batch = packing.collator()(examples[:4])
@@ -110,9 +107,11 @@ def test_native_packed_sdpa_reads_no_boundaries_per_layer(tiny_model_dir: Path, 
     assert model(**batch).loss.isfinite()
 
 
-def test_without_the_cache_hook_attention_would_leak(tiny_model_dir: Path, examples) -> None:
+def test_without_the_cache_hook_attention_would_leak(
+    examples, tiny_lora: Callable[..., Any]
+) -> None:
     """Why disable_cache_in_training exists: with a cache, transformers ignores the restarts."""
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     model.train()
     batch = DataCollatorWithFlattening(separator_id=-100)(examples[:4])
     with_cache = model(**batch, use_cache=True).loss.item()
@@ -135,11 +134,11 @@ def _leaky_attention(module, query, key, value, attention_mask, **kwargs):
     )
 
 
-def test_check_model_catches_attention_that_crosses_examples(tiny_model_dir: Path) -> None:
+def test_check_model_catches_attention_that_crosses_examples(tiny_lora: Callable[..., Any]) -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register("leaky_for_test", _leaky_attention)
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     model.get_base_model().set_attn_implementation("leaky_for_test")
     reason = packing.check_model(model, "sdpa")
     assert reason is not None and "differ" in reason
@@ -149,12 +148,12 @@ def test_check_model_catches_attention_that_crosses_examples(tiny_model_dir: Pat
 
 
 def test_prompt_learning_falls_back_to_padding(
-    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture, tiny_lora: Callable[..., Any]
 ) -> None:
     from peft import PromptTuningConfig
 
     tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
-    model = _lora(tiny_model_dir, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    model = tiny_lora(PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     with caplog.at_level(logging.WARNING):
         collate = data.collator(tokenizer, packing=True, max_length=256, model=model)
     assert isinstance(collate, DataCollatorForSeq2Seq)
@@ -162,8 +161,8 @@ def test_prompt_learning_falls_back_to_padding(
     assert model.get_base_model().config._attn_implementation == "sdpa"
 
 
-def test_sliding_windows_shorter_than_max_length_are_refused(tiny_model_dir: Path) -> None:
-    model = _lora(tiny_model_dir)
+def test_sliding_windows_shorter_than_max_length_are_refused(tiny_lora: Callable[..., Any]) -> None:
+    model = tiny_lora()
     model.get_base_model().config.sliding_window = 32
     assert "sliding-window" in (packing.unsupported_reason(model, 64) or "")
     assert packing.unsupported_reason(model, 32) is None
@@ -203,9 +202,10 @@ def test_sharded_weights_skip_the_probe_on_every_rank(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     sharding: str,
+    tiny_lora: Callable[..., Any],
 ) -> None:
     """ZeRO-3/FSDP weights are not whole before training: no probe, the same choice everywhere."""
-    model = _lora(tiny_model_dir)
+    model = tiny_lora()
     keep_alive = None
     if sharding == "zero3":
         pytest.importorskip("deepspeed")
