@@ -108,6 +108,7 @@ class TrainingPlan:
     seed: int
     arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
     environment: tuple[Arg, ...]  # variables the experiment trackers read (WANDB_PROJECT, ...)
+    trackers: tuple[str, ...]  # report_to without "none": checked when train.py starts
     packing: bool
     attention: str  # "auto" is chosen by train.py when it starts
     alerts: tuple[Arg, ...]  # AlertCallback(...) keyword arguments
@@ -320,6 +321,11 @@ def _training_plan(
         Arg("seed", t["seed"]),
         Arg("dataloader_num_workers", t["dataloader_num_workers"]),
         Arg("report_to", derived["report_to"]),
+    ]
+    trackers = tuple(name for name in derived["report_to"] if name != "none")
+    if trackers:  # the run's name in W&B and MLflow (theirs is a random one)
+        args.append(Arg("run_name", f"{cfg['name']}-{cfg['version']}"))
+    args += [
         Arg("remove_unused_columns", False),
         *distributed_arguments(distributed, derived),
         Arg("disable_tqdm", True),  # training.show_progress draws the progress instead
@@ -333,6 +339,8 @@ def _training_plan(
         )
         if monitoring.get(key)
     ]
+    if monitoring.get("mlflow_tracking_uri"):  # one experiment per model, not MLflow's Default
+        environment.append(Arg("MLFLOW_EXPERIMENT_NAME", cfg["name"]))
     alerting = monitoring.get("alerting", {})
     alerts = (
         Arg("run_name", cfg["name"]),
@@ -348,6 +356,7 @@ def _training_plan(
         seed=t["seed"],
         arguments=tuple(args),
         environment=tuple(environment),
+        trackers=trackers,
         packing=t["packing"],
         attention=t["attention"],
         alerts=alerts,

@@ -21,6 +21,7 @@ import transformers
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import loss_positions
+from .metrics import MetricsCallback
 
 STAGING = ".staging"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -34,6 +35,11 @@ class Trainer(transformers.Trainer):
         if getattr(training_args, "use_liger_kernel", False):
             _require_liger()
         super().__init__(*args, **kwargs)
+        # Callbacks run in list order: lfm's step metrics (tokens/s, token efficiency, memory)
+        # join the log before the trackers' callbacks (TensorBoard, W&B, MLflow) record it.
+        callbacks = self.callback_handler.callbacks
+        ours = [callback for callback in callbacks if isinstance(callback, MetricsCallback)]
+        callbacks[:] = ours + [callback for callback in callbacks if callback not in ours]
 
     def compute_loss(
         self,

@@ -23,6 +23,14 @@ from transformers import TrainerCallback
 PathLike = str | os.PathLike[str]
 METRICS_FILE = "metrics.json"
 STEPS_FILE = "metrics.jsonl"
+# What a log line adds to the Trainer's own figures (loss, learning rate, grad norm).
+_TRACKED = (
+    "tokens_per_second",
+    "token_efficiency",
+    "rss_mb",
+    "gpu_allocated_mb",
+    "gpu_peak_mb",
+)
 
 
 class TokenCounter:
@@ -83,17 +91,30 @@ class MetricsCallback(TrainerCallback):
         self._started = 0.0
         self._step_at_start = 0
         self._last = (0.0, 0, 0)  # time, real, total at the previous log
+        self._clock_waits = False  # for the first epoch of this session
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # The Trainer restores a checkpoint's state before this hook: count this session only.
-        self._started = time.perf_counter()
-        self._last = (self._started, 0, 0)
+        self._start_clock()
+        self._clock_waits = True
         self._step_at_start = state.global_step
         if kwargs.get("model") is not None:
             self.tokens.attach(kwargs["model"])
         if state.is_world_process_zero:
             _truncate_after(self.output_dir / STEPS_FILE, state.global_step)
         _reset_peak_memory()
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # Start again once every callback has begun: lfm's Trainer runs this one first, and a
+        # tracker's setup (W&B's login, MLflow's run) would otherwise count as step time.
+        if self._clock_waits:
+            self._start_clock()
+            self._clock_waits = False
+
+    def _start_clock(self) -> None:
+        self._started = time.perf_counter()
+        _, real, total = self._last
+        self._last = (self._started, real, total)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         if not logs or "loss" not in logs:
@@ -118,8 +139,13 @@ class MetricsCallback(TrainerCallback):
             **memory_now(),
         }
         _append_line(self.output_dir / STEPS_FILE, entry)
-        if entry["tokens_per_second"] is not None:
-            logs["tokens_per_second"] = round(entry["tokens_per_second"], 1)  # for the display
+        # Into the log too, for the progress display and the trackers (TensorBoard, W&B,
+        # MLflow): lfm's Trainer runs this callback before theirs.
+        logs.update(
+            (key, round(value, 4) if key == "token_efficiency" else round(value, 1))
+            for key, value in entry.items()
+            if key in _TRACKED and value is not None
+        )
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         real, total = _all_processes(self.tokens.real, self.tokens.total)

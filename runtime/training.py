@@ -14,9 +14,17 @@ from .checkpoints import Trainer
 from .errors import RuntimeConfigError
 from .metrics import METRICS_FILE, MetricsCallback
 from .progress import show_progress
+from .trackers import check as check_trackers
 
-# What train.py uses from the callback modules, under one name.
-__all__ = ["METRICS_FILE", "AlertCallback", "MetricsCallback", "Trainer", "show_progress"]
+# What train.py uses from the callback and tracker modules, under one name.
+__all__ = [
+    "METRICS_FILE",
+    "AlertCallback",
+    "MetricsCallback",
+    "Trainer",
+    "check_trackers",
+    "show_progress",
+]
 ATTENTIONS = ("auto", "sdpa", "flash_attention_2", "eager")
 
 PathLike = str | os.PathLike[str]

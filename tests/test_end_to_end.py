@@ -241,3 +241,52 @@ def test_merge_on_save_writes_a_merged_model(project):
 
     model = AutoModelForCausalLM.from_pretrained(bundle / "output" / "merged")
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(project, tmp_path):
+    """W&B with no key and no terminal, or an MLflow server that is not there: one line."""
+    pytest.importorskip("wandb")
+    pytest.importorskip("mlflow")
+    config = project / "examples" / "tracked.yaml"
+    config.write_text(
+        (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+        + "  monitoring:\n    wandb_project: lfm-tests\n    mlflow_tracking_uri: http://127.0.0.1:9\n",
+        encoding="utf-8",
+    )
+    lfm("compile", "examples/tracked.yaml", "-o", "build/tracked", cwd=project)
+    home = {
+        "HOME": str(tmp_path),
+        "NETRC": str(tmp_path / "netrc"),
+        "WANDB_CONFIG_DIR": str(tmp_path),
+    }
+    env = {k: v for k, v in ENV.items() if not k.startswith("WANDB_")} | home
+
+    def train(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "build/tracked/train.py"],
+            cwd=project,
+            env=env | extra,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
+
+    no_key = train()
+    assert no_key.returncode == 1
+    assert (
+        no_key.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: monitoring.wandb_project: no W&B API key here: run `wandb login`")
+    )
+    dead_server = train(WANDB_MODE="offline")
+    assert dead_server.returncode == 1
+    assert (
+        dead_server.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: monitoring.mlflow_tracking_uri: cannot reach the MLflow server at "
+            "http://127.0.0.1:9 ("
+        )
+    )
+    assert "Traceback" not in no_key.stderr + dead_server.stderr
+    assert not (project / "build" / "tracked" / "output").exists()  # nothing loaded or written

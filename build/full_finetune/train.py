@@ -42,6 +42,8 @@ def parse_launcher_arguments() -> None:
 
 def main() -> None:
     parse_launcher_arguments()
+    # Each tracker installed, logged in and reachable: now, not after the model has loaded.
+    training.check_trackers(["tensorboard"])
     training.seed_everything(42)
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
 
@@ -97,6 +99,7 @@ def main() -> None:
         seed=42,
         dataloader_num_workers=0,
         report_to=["tensorboard"],
+        run_name="smollm_support_full-1.0.0",
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
         use_cpu=launch.cpu_only(),

@@ -35,6 +35,7 @@ BASE_MODEL = "meta-llama/Llama-2-7b-hf"  # a Hugging Face hub id
 
 # Experiment trackers read these; a value already set in the environment wins.
 os.environ.setdefault("WANDB_PROJECT", "llamafarm_models")
+os.environ.setdefault("WANDB_DIR", str(OUTPUT_DIR))  # W&B's local files, beside TensorBoard's
 
 
 def parse_launcher_arguments() -> None:
@@ -50,6 +51,8 @@ def main() -> None:
     parse_launcher_arguments()
     # DeepSpeed's process group, joined over gloo on a CPU (None on GPUs: the Trainer does it).
     accelerator_config = launch.deepspeed_state()
+    # Each tracker installed, logged in and reachable: now, not after the model has loaded.
+    training.check_trackers(["wandb"])
     training.seed_everything(42)
     tokenizer = modeling.load_tokenizer(BASE_MODEL, base_dir=BUNDLE_DIR)
 
@@ -133,6 +136,7 @@ def main() -> None:
             seed=42,
             dataloader_num_workers=0,
             report_to=["wandb"],
+            run_name="seed_phase3_distributed-0.1.0",
             remove_unused_columns=False,
             deepspeed=str(BUNDLE_DIR / "ds_config.json"),
             accelerator_config=accelerator_config,

@@ -213,7 +213,117 @@ def test_tensorboard_gets_the_step_metrics(
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
     assert [e.step for e in accumulator.Scalars("train/loss")] == [1, 2, 3]
-    assert "train/grad_norm" in accumulator.Tags()["scalars"]
+    # The Trainer's figures and lfm's (MetricsCallback runs before the trackers' callbacks).
+    assert TRACKED.issubset(accumulator.Tags()["scalars"])
+    assert [e.value for e in accumulator.Scalars("train/token_efficiency")] == [1.0, 1.0, 1.0]
+
+
+TRACKED = {
+    f"train/{name}"
+    for name in (
+        "loss",
+        "grad_norm",
+        "learning_rate",
+        "tokens_per_second",
+        "token_efficiency",
+        "rss_mb",
+    )
+}
+
+
+def test_wandb_gets_the_step_metrics(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offline W&B run (no key, no network): its log holds every step's figures."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_PROJECT", "lfm-tests")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    training.check_trackers(["wandb"])  # offline: no key needed
+    _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=3, report_to="wandb")
+    import wandb
+
+    wandb.finish()  # flush the run's log (train.py's process exit does it)
+    [log] = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    steps = [row for row in _wandb_history(log) if "train/loss" in row]
+    assert [row["train/global_step"] for row in steps] == [1, 2, 3]
+    assert all(TRACKED.issubset(row) for row in steps)
+
+
+def _wandb_history(path: Path) -> list[dict[str, Any]]:
+    """The history rows of an offline W&B run's ``.wandb`` file.
+
+    The file is a LevelDB-style log (wandb's own sync reads it): a 7-byte header, then 32 KiB
+    blocks of records, each a 7-byte header (crc32, length, kind) and a protobuf ``Record``
+    or a piece of one.
+    """
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    raw = path.read_bytes()
+    assert raw[:4] == b":W&B", "not a W&B run log"
+    block, position, pending, rows = 32 * 1024, 7, b"", []
+    while position + 7 <= len(raw):
+        room = block - position % block
+        length, kind = int.from_bytes(raw[position + 4 : position + 6], "little"), raw[position + 6]
+        if room < 7 or kind == 0:  # the rest of a block is padding
+            position += room
+            continue
+        pending += raw[position + 7 : position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            record = Record()
+            record.ParseFromString(pending)
+            pending = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append(
+                    {
+                        item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                        for item in record.history.item
+                    }
+                )
+    return rows
+
+
+def test_mlflow_gets_the_step_metrics(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "tiny")
+    _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=3, report_to="mlflow")
+    _assert_mlflow_run(MlflowClient(uri), "tiny")
+
+
+@pytest.mark.slow  # the server takes 15-30 s to start
+def test_a_real_mlflow_server_gets_the_run(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URI a config gives: train.py's check passes, the run lands on the server."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+    from mlflow_server import start_mlflow, stop_mlflow
+
+    server, uri = start_mlflow(tmp_path)
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "tiny-served")
+        training.check_trackers(["mlflow"])
+        _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=3, report_to="mlflow")
+        _assert_mlflow_run(MlflowClient(uri), "tiny-served")
+    finally:
+        stop_mlflow(server)
+
+
+def _assert_mlflow_run(client: Any, experiment: str) -> None:
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    for name in TRACKED:
+        history = client.get_metric_history(run.info.run_id, name.removeprefix("train/"))
+        assert [m.step for m in history] == [1, 2, 3], name
 
 
 def test_save_outputs_writes_a_loadable_adapter(

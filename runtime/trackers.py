@@ -1,0 +1,87 @@
+"""Experiment trackers checked before training starts, not after the model has loaded.
+
+transformers sets up TensorBoard, W&B and MLflow in the Trainer's first callback, minutes into
+a run of a large model, and a missing package, a missing W&B key or an MLflow server that is
+not there then ends the run with a traceback. :func:`check` finds the same problems in a
+second, first thing in ``train.py``, and says each in one line with its fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+
+from .errors import RuntimeConfigError, first_line
+
+# The package each tracker's transformers callback imports, and the config field that asks for it.
+_PACKAGES = {
+    "tensorboard": (("tensorboard", "tensorboardX"), "monitoring.tensorboard", "lfm[monitor]"),
+    "wandb": (("wandb",), "monitoring.wandb_project", "wandb"),
+    "mlflow": (("mlflow",), "monitoring.mlflow_tracking_uri", "mlflow"),
+}
+# W&B needs no key in these modes: it writes the run locally (`wandb sync` uploads it later).
+_WANDB_LOCAL_MODES = ("offline", "disabled", "dryrun")
+_MLFLOW_TIMEOUT_SECONDS = 5.0
+
+
+def check(trackers: Iterable[str]) -> None:
+    """Raise :class:`RuntimeConfigError` when a tracker of ``report_to`` cannot work here."""
+    for tracker in trackers:
+        if tracker in _PACKAGES:
+            _check_installed(tracker)
+        if tracker == "wandb":
+            _check_wandb_key()
+        elif tracker == "mlflow":
+            _check_mlflow_server(os.environ.get("MLFLOW_TRACKING_URI", ""))
+
+
+def _check_installed(tracker: str) -> None:
+    modules, field, package = _PACKAGES[tracker]
+    if not any(importlib.util.find_spec(module) for module in modules):
+        raise RuntimeConfigError(
+            f"{field} is set but {modules[0]} is not installed: pip install '{package}' "
+            f"(or remove {field.split('.')[-1]} from the config's monitoring block)"
+        )
+
+
+def _check_wandb_key() -> None:
+    """Without a key, and with no terminal to ask for one, ``wandb.init`` fails mid-run."""
+    if (
+        os.environ.get("WANDB_MODE", "").lower() in _WANDB_LOCAL_MODES
+        or os.environ.get("WANDB_API_KEY")
+        or sys.stdin is None
+        or sys.stdin.isatty()  # wandb asks for the key itself
+    ):
+        return
+    import wandb
+
+    try:  # finds a key in ~/.netrc or wandb's settings (no terminal: it cannot prompt)
+        wandb.login(verify=False)
+    except wandb.errors.UsageError:
+        raise RuntimeConfigError(
+            "monitoring.wandb_project: no W&B API key here: run `wandb login`, set "
+            "WANDB_API_KEY, or set WANDB_MODE=offline to keep the run local (`wandb sync` "
+            "uploads it later)"
+        ) from None
+
+
+def _check_mlflow_server(uri: str) -> None:
+    """An HTTP tracking server must answer; MLflow itself would retry for minutes first."""
+    if not uri.startswith(("http://", "https://")):
+        return  # a local store (a path, file:, sqlite:) is created on first use
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_MLFLOW_TIMEOUT_SECONDS):
+            pass
+    except urllib.error.HTTPError:
+        return  # the server answered (a proxy or its auth may refuse /health): it is there
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise RuntimeConfigError(
+            f"monitoring.mlflow_tracking_uri: cannot reach the MLflow server at {uri} "
+            f"({first_line(reason) if isinstance(reason, BaseException) else reason}); start "
+            "it, or fix the URI (MLFLOW_TRACKING_URI in the environment overrides the config)"
+        ) from None

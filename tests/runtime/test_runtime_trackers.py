@@ -1,0 +1,117 @@
+"""train.py's first step: each configured tracker installed, logged in and reachable."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from lfm.runtime import training
+from lfm.runtime.errors import RuntimeConfigError
+
+
+def test_a_missing_tracker_package_is_named_with_its_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("tensorboard", "tensorboardX") else real(name, *a),
+    )
+    with pytest.raises(RuntimeConfigError, match=r"monitoring.tensorboard is set but tensorboard"):
+        training.check_trackers(["tensorboard"])
+    training.check_trackers([])  # nothing configured, nothing checked
+
+
+@pytest.fixture
+def no_wandb_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No key in the environment, ~/.netrc or wandb's settings; stdin not a terminal."""
+    pytest.importorskip("wandb")
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    import wandb
+
+    wandb.teardown()  # wandb's process-wide settings, read again from this environment
+    yield
+    wandb.teardown()
+
+
+@pytest.mark.usefixtures("no_wandb_key")
+def test_wandb_without_a_key_fails_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RuntimeConfigError, match="no W&B API key here: run `wandb login`"):
+        training.check_trackers(["wandb"])
+    monkeypatch.setenv("WANDB_MODE", "offline")  # a local run needs no key
+    training.check_trackers(["wandb"])
+
+
+@pytest.mark.usefixtures("no_wandb_key")
+def test_wandb_finds_a_key_in_netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file `wandb login` writes is enough; nothing reaches the network (verify=False)."""
+    (tmp_path / "netrc").write_text(
+        f"machine api.wandb.ai\n  login user\n  password {'a' * 40}\n", encoding="utf-8"
+    )
+    (tmp_path / "netrc").chmod(0o600)
+    monkeypatch.setenv("WANDB_SILENT", "true")  # no "logged in as" lookup on the network
+    training.check_trackers(["wandb"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_mlflow_server_that_is_not_there_fails_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("mlflow")
+    uri = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(RuntimeConfigError, match=rf"cannot reach the MLflow server at {uri} \("):
+        training.check_trackers(["mlflow"])
+    # Local stores are created on first use: nothing to reach.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    training.check_trackers(["mlflow"])
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, type[_Health]]]:
+    handler = type("Handler", (_Health,), {})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_answering_mlflow_server_passes_even_when_it_refuses_health(
+    http_server: tuple[str, type[_Health]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    uri, handler = http_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri + "/")
+    training.check_trackers(["mlflow"])
+    handler.status = 401  # behind basic auth: the server is there, MLflow logs in later
+    training.check_trackers(["mlflow"])
