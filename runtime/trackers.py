@@ -2,8 +2,8 @@
 
 transformers sets up TensorBoard, W&B and MLflow in the Trainer's first callback, minutes into
 a run of a large model, and a missing package, a missing W&B key or an MLflow server that is
-not there then ends the run with a traceback. :func:`check` finds the same problems in a
-second, first thing in ``train.py``, and says each in one line with its fix.
+not there then ends the run with a traceback. :func:`check` finds the same problems in
+seconds, first thing in ``train.py``, and says each in one line with its fix.
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def _check_mlflow_server(uri: str) -> None:
             pass
     except urllib.error.HTTPError:
         return  # the server answered (a proxy or its auth may refuse /health): it is there
-    except (urllib.error.URLError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    except OSError as exc:  # URLError (refused, unknown host) or a timeout
+        reason = first_line(Exception(getattr(exc, "reason", exc)))
         raise RuntimeConfigError(
             f"monitoring.mlflow_tracking_uri: cannot reach the MLflow server at {uri} "
-            f"({first_line(reason) if isinstance(reason, BaseException) else reason}); start "
-            "it, or fix the URI (MLFLOW_TRACKING_URI in the environment overrides the config)"
+            f"({reason}); start it, or fix the URI (MLFLOW_TRACKING_URI in the environment "
+            "overrides the config)"
         ) from None
