@@ -11,9 +11,12 @@ and cleared at the next save.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,14 @@ class Trainer(transformers.Trainer):
             loss = loss * self.accelerator.num_processes
         return loss
 
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        # Evaluation draws from the global random state (each DataLoader iterator takes a
+        # seed from it); give it back untouched. Then training's randomness (dropout) does
+        # not depend on when it evaluates, and a run resumed from a checkpoint saved just
+        # before an epoch-end evaluation matches a run that was never stopped.
+        with _random_state_kept():
+            return super().evaluate(*args, **kwargs)
+
     def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
         # A run restarted from its final checkpoint (killed after the last save, before its
         # outputs were written) has nothing left to train, but transformers would still run
@@ -100,6 +111,20 @@ class Trainer(transformers.Trainer):
             publish(staging / name, run_dir / name)
             rotate(run_dir, self.args.save_total_limit)
         self.accelerator.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Python's, numpy's and torch's random states (CPU and the current GPU) restored after."""
+    import numpy as np
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
 
 
 def _require_liger() -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import resume
 from .alerts import AlertCallback
 from .checkpoints import Trainer
 from .errors import RuntimeConfigError
@@ -110,14 +111,28 @@ def compute_dtype(bf16: bool, fp16: bool) -> Any:
     return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
 
 
-def last_checkpoint(output_dir: PathLike) -> str | None:
-    """The newest complete ``checkpoint-N`` directory in ``output_dir``, or None.
+def resume_point(output_dir: PathLike, bundle_dir: PathLike) -> str | None:
+    """Where a (re)started run begins: the newest complete checkpoint in ``output_dir``, or
+    None (step 0). Checkpoints of another config than the bundle's are refused (see resume)."""
+    checkpoint = _newest_complete(Path(output_dir))
+    resume.check(Path(output_dir), Path(bundle_dir), checkpoint)
+    if checkpoint:
+        _announce(f"Resuming training from checkpoint {checkpoint}")
+    return checkpoint
 
-    :class:`Trainer` renames only finished checkpoints into place; a checkpoint-N without a
+
+def last_checkpoint(output_dir: PathLike) -> str | None:
+    """The newest complete ``checkpoint-N`` directory in ``output_dir``, or None."""
+    checkpoint = _newest_complete(Path(output_dir))
+    if checkpoint:
+        _announce(f"Resuming training from checkpoint {checkpoint}")
+    return checkpoint
+
+
+def _newest_complete(root: Path) -> str | None:
+    """:class:`Trainer` renames only finished checkpoints into place; a checkpoint-N without a
     readable trainer state (written by another trainer, or damaged) is still skipped in
-    favour of the previous one, since resuming from it would crash.
-    """
-    root = Path(output_dir)
+    favour of the previous one, since resuming from it would crash."""
     if not root.is_dir():
         return None
     candidates = sorted(
@@ -127,7 +142,6 @@ def last_checkpoint(output_dir: PathLike) -> str | None:
     )
     for _, path in reversed(candidates):
         if _is_complete(path):
-            _announce(f"Resuming training from checkpoint {path}")
             return str(path)
         _announce(f"Skipping incomplete checkpoint {path} (no readable {_STATE_FILE})")
     return None

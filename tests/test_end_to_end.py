@@ -290,3 +290,37 @@ def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(proj
     )
     assert "Traceback" not in no_key.stderr + dead_server.stderr
     assert not (project / "build" / "tracked" / "output").exists()  # nothing loaded or written
+
+
+def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
+    """Recompiling keeps output/: a longer run resumes it, a changed method refuses it."""
+    config = project / "examples" / "resumable.yaml"
+    quickstart = (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+    short = quickstart.replace("      epochs: 4\n", "      max_steps: 4\n").replace(
+        "save_steps: 10", "save_steps: 2"
+    )
+    config.write_text(short, encoding="utf-8")
+    bundle, _ = compile_and_train(project, "examples/resumable.yaml", "build/resumable")
+    output = bundle / "output"
+    config.write_text(short.replace("      r: 8 ", "      r: 16 "), encoding="utf-8")
+    lfm("compile", "examples/resumable.yaml", "-o", "build/resumable", cwd=project)
+    refused = subprocess.run(
+        [sys.executable, "build/resumable/train.py"],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {output} holds checkpoints of another config "
+        "(model_config.fine_tuning.parameters.r: 8 -> 16), which this one cannot resume: "
+        "move or delete that folder to train from scratch, or set "
+        "fine_tuning.training.output_dir to train beside it"
+    )
+    assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    config.write_text(short.replace("max_steps: 4", "max_steps: 6"), encoding="utf-8")
+    _, longer = compile_and_train(project, "examples/resumable.yaml", "build/resumable")
+    assert f"Resuming training from checkpoint {output / 'checkpoint-4'}" in longer.stderr
+    steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
+    assert steps == [1, 2, 3, 4, 5, 6]

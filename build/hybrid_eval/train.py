@@ -136,7 +136,8 @@ def main() -> None:
             ],
         )
         training.show_progress(trainer)
-        trainer.train(resume_from_checkpoint=training.last_checkpoint(output_dir))
+        # From the newest checkpoint in the output directory, if this config wrote it.
+        trainer.train(resume_from_checkpoint=training.resume_point(output_dir, BUNDLE_DIR))
         training.save_outputs(trainer, tokenizer, output_dir)
         del trainer, model  # free this adapter's model and optimizer before the next one loads
         training.release_memory()

@@ -146,7 +146,8 @@ def main() -> None:
         ],
     )
     training.show_progress(trainer)
-    trainer.train(resume_from_checkpoint=training.last_checkpoint(OUTPUT_DIR))
+    # From the newest checkpoint in the output directory, if this config wrote it.
+    trainer.train(resume_from_checkpoint=training.resume_point(OUTPUT_DIR, BUNDLE_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
     launch.finish()  # every rank waits for the saves, then leaves the process group
 

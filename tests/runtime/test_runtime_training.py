@@ -83,6 +83,8 @@ def _train(
     save_steps: int = 3,
     learning_rate: float = 1e-3,
     callbacks: tuple[Any, ...] = (),
+    lora_dropout: float = 0.0,
+    eval_strategy: str = "steps",
 ) -> Any:
     """A real, tiny LoRA run laid out like an emitted train.py (``stop_at``: end early there)."""
     from peft import LoraConfig, get_peft_model
@@ -93,7 +95,9 @@ def _train(
     model = modeling.load_model(
         str(model_dir), dtype="float32", attn_implementation=training.choose_attention("auto")
     )
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8))
+    model = get_peft_model(
+        model, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=lora_dropout)
+    )
     spec = data.DatasetSpec(
         source_type="local",
         path=data_file.name,
@@ -110,7 +114,7 @@ def _train(
         learning_rate=learning_rate,
         logging_steps=1,
         logging_nan_inf_filter=False,  # as train.py sets it
-        eval_strategy="steps",
+        eval_strategy=eval_strategy,
         eval_steps=2,
         save_steps=save_steps,
         save_total_limit=2,
@@ -344,19 +348,27 @@ def _losses(output: Path) -> dict[int, float]:
     return {e["step"]: e["loss"] for e in map(json.loads, lines)}
 
 
+@pytest.mark.parametrize(
+    ("dropout", "evaluate"),
+    [(0.0, "steps"), (0.1, "steps"), (0.1, "epoch")],
+    ids=["no-dropout", "dropout", "dropout-epoch-eval"],
+)
 def test_resumed_run_matches_an_uninterrupted_one(
-    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path, dropout: float, evaluate: str
 ) -> None:
-    whole = _train(tiny_model_dir, data_file, tmp_path / "whole", max_steps=7)
+    """With dropout the random state must match too. 3 steps an epoch here: checkpoint-3 ends
+    the first epoch, and an evaluation per epoch runs after that save in the whole run."""
+    settings = {"max_steps": 7, "lora_dropout": dropout, "eval_strategy": evaluate}
+    whole = _train(tiny_model_dir, data_file, tmp_path / "whole", **settings)
     # Stopped at step 5: the newest checkpoint is step 3; steps 4-5 are lost and redone.
-    _train(tiny_model_dir, data_file, tmp_path / "cut", max_steps=7, stop_at=5)
+    _train(tiny_model_dir, data_file, tmp_path / "cut", stop_at=5, **settings)
     assert _losses(tmp_path / "cut").keys() == {1, 2, 3, 4, 5}
     assert training.last_checkpoint(tmp_path / "cut") == str(tmp_path / "cut" / "checkpoint-3")
-    resumed = _train(tiny_model_dir, data_file, tmp_path / "cut", max_steps=7)
+    resumed = _train(tiny_model_dir, data_file, tmp_path / "cut", **settings)
     assert resumed.state.global_step == whole.state.global_step == 7
     expected, got = _losses(tmp_path / "whole"), _losses(tmp_path / "cut")
     assert list(got) == list(range(1, 8))  # the killed run's steps 4-5 were replaced
-    assert got == pytest.approx(expected, rel=1e-4)
+    assert got == pytest.approx(expected, rel=1e-6)
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text(encoding="utf-8"))
     assert [s["step"] for s in metrics["steps"]] == list(range(1, 8))
     # keep-last-2: of 3, 6 and the final 7, the newest two remain.

@@ -1,0 +1,109 @@
+"""Resume only checkpoints of what this bundle trains.
+
+``lfm compile`` over an existing bundle keeps its ``output/`` (a recompile must not throw a
+run away), so after a config change the newest checkpoint there may belong to another
+config: resuming it crashes on a size mismatch (a new LoRA rank) or, worse, quietly finishes
+the old run (a new learning rate: the checkpoint's optimizer and scheduler win) and saves
+the old model as the new one. Each run records what it trains in ``lfm-run.json`` beside its
+checkpoints; a restarted run resumes only when that still matches the bundle's lock file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import RuntimeConfigError
+from .metrics import write_json_atomic
+
+RUN_FILE = "lfm-run.json"
+LOCK_FILE = "lfm.lock.json"
+# Training settings a resumed run may change: how long it trains, how often it saves, logs
+# and evaluates, and the speed and memory knobs (none changes what a step computes).
+MAY_CHANGE = frozenset(
+    {
+        "epochs",
+        "max_steps",
+        "save_steps",
+        "save_total_limit",
+        "logging_steps",
+        "eval_steps",
+        "output_dir",
+        "dataloader_num_workers",
+        "attention",
+        "torch_compile",
+        "liger_kernels",
+        "gradient_checkpointing",
+        "packing",
+        "precision",
+    }
+)
+_SHOWN_CHANGES = 3
+
+
+def what_it_trains(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a checkpoint depends on: the base model, the method, the data, the
+    optimization. Names, monitoring, evaluation and deployment may change freely."""
+    fine_tuning = dict(model_config.get("fine_tuning", {}))
+    fine_tuning["training"] = {
+        key: value
+        for key, value in fine_tuning.get("training", {}).items()
+        if key not in MAY_CHANGE
+    }
+    return {
+        "base_model": model_config.get("base_model"),
+        "fine_tuning": fine_tuning,
+        "dataset": model_config.get("dataset"),
+    }
+
+
+def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
+    """Raise when ``checkpoint`` was trained from other settings than this bundle's.
+
+    A run starting from scratch records its settings. A bundle without a lock file (a
+    hand-written script) is not checked; checkpoints without a record (an older lfm's) are
+    taken as this config's, and recorded from then on.
+    """
+    lock = bundle_dir / LOCK_FILE
+    if not lock.is_file():
+        return
+    current = what_it_trains(json.loads(lock.read_text(encoding="utf-8"))["model_config"])
+    record = output_dir / RUN_FILE
+    if checkpoint is not None and record.is_file():
+        recorded = json.loads(record.read_text(encoding="utf-8")).get("trains")
+        changes = _differences(recorded, current)
+        if changes:
+            shown = "; ".join(changes[:_SHOWN_CHANGES])
+            more = (
+                f" and {len(changes) - _SHOWN_CHANGES} more"
+                if len(changes) > _SHOWN_CHANGES
+                else ""
+            )
+            raise RuntimeConfigError(
+                f"{output_dir} holds checkpoints of another config ({shown}{more}), which this "
+                "one cannot resume: move or delete that folder to train from scratch, or set "
+                "fine_tuning.training.output_dir to train beside it"
+            )
+        return
+    if _is_main_process():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(record, {"lock": LOCK_FILE, "trains": current})
+
+
+def _differences(old: Any, new: Any, path: str = "model_config") -> list[str]:
+    """``path: old -> new`` for every setting that differs (dicts compared key by key)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for key in sorted(old.keys() | new.keys())
+            for change in _differences(old.get(key), new.get(key), f"{path}.{key}")
+        ]
+    if old == new:
+        return []
+    return [f"{path}: {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
