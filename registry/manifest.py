@@ -12,8 +12,9 @@ from .errors import RegistryError
 
 CHUNK = 1 << 20
 # Training checkpoints (optimizer state, several times the adapter's size) are for resuming a
-# run, not for serving; a merged model is registered on its own, as type `merged`.
-SKIPPED_DIRS = ("checkpoint-", "merged")
+# run, not for serving; a merged model is registered on its own, as type `merged`; W&B's local
+# run files (train.py puts them in the output folder) belong to W&B.
+SKIPPED_DIRS = ("checkpoint-", "merged", "wandb")
 
 
 @dataclass(frozen=True)

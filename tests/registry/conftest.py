@@ -68,6 +68,8 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory, adapter_dir: Path) -> P
     )
     (bundle / "output" / "checkpoint-10").mkdir()
     (bundle / "output" / "checkpoint-10" / "optimizer.pt").write_bytes(b"resume state")
+    (bundle / "output" / "wandb" / "offline-run-1").mkdir(parents=True)
+    (bundle / "output" / "wandb" / "offline-run-1" / "run-1.wandb").write_bytes(b":W&B")
     (bundle / "eval_results.json").write_text(json.dumps(EVAL_RESULTS))
     return bundle
 

@@ -47,6 +47,7 @@ def test_register_reads_lineage_from_the_bundle_and_eval_results(cli, bundle_dir
     paths = {f["path"] for f in shown["files"]}
     assert {"adapter_config.json", "adapter_model.safetensors", "metrics.json"} <= paths
     assert not any(p.startswith("checkpoint-") for p in paths)  # resume state is not the model
+    assert not any(p.startswith("wandb/") for p in paths)  # nor W&B's local copy of the run
     assert shown["created_by"] == "tester"
 
 
