@@ -102,12 +102,21 @@ class DataPlan:
 
 
 @dataclass(frozen=True)
+class EnvironmentVariable:
+    name: str
+    value: str
+    # A local MLflow store: ``value`` is its path relative to the bundle, after this URI prefix
+    # ("sqlite:///", "file://" or ""), made absolute when train.py starts.
+    bundle_path_prefix: str | None = None
+
+
+@dataclass(frozen=True)
 class TrainingPlan:
     output_dir: str  # relative to the bundle directory, or absolute
     precision: str
     seed: int
     arguments: tuple[Arg, ...]  # TrainingArguments(...), minus output_dir/bf16/fp16
-    environment: tuple[Arg, ...]  # variables the experiment trackers read (WANDB_PROJECT, ...)
+    environment: tuple[EnvironmentVariable, ...]  # what the trackers read (WANDB_PROJECT, ...)
     trackers: tuple[str, ...]  # report_to without "none": checked when train.py starts
     packing: bool
     attention: str  # "auto" is chosen by train.py when it starts
@@ -331,16 +340,15 @@ def _training_plan(
         Arg("disable_tqdm", True),  # training.show_progress draws the progress instead
     ]
     monitoring = cfg["monitoring"]
-    environment = [
-        Arg(variable, monitoring[key])
-        for key, variable in (
-            ("wandb_project", "WANDB_PROJECT"),
-            ("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
-        )
-        if monitoring.get(key)
-    ]
-    if monitoring.get("mlflow_tracking_uri"):  # one experiment per model, not MLflow's Default
-        environment.append(Arg("MLFLOW_EXPERIMENT_NAME", cfg["name"]))
+    environment = []
+    if monitoring.get("wandb_project"):
+        environment.append(EnvironmentVariable("WANDB_PROJECT", monitoring["wandb_project"]))
+    if monitoring.get("mlflow_tracking_uri"):
+        environment += [
+            _mlflow_uri(monitoring["mlflow_tracking_uri"], for_bundle),
+            # One experiment per model, not MLflow's "Default".
+            EnvironmentVariable("MLFLOW_EXPERIMENT_NAME", cfg["name"]),
+        ]
     alerting = monitoring.get("alerting", {})
     alerts = (
         Arg("run_name", cfg["name"]),
@@ -360,6 +368,28 @@ def _training_plan(
         packing=t["packing"],
         attention=t["attention"],
         alerts=alerts,
+    )
+
+
+# MLflow's local stores: a SQLite file, a file store, or a bare path (a file store).
+_LOCAL_STORE_PREFIXES = (("sqlite:///", "sqlite:///"), ("file://", "file://"), ("file:", "file://"))
+
+
+def _mlflow_uri(uri: str, for_bundle: PathMapper) -> EnvironmentVariable:
+    """A server URI as it is; a relative local store relative to the config, like any path
+    in it (MLflow would take it relative to wherever train.py is started)."""
+    prefix, path = "", uri
+    for scheme, canonical in _LOCAL_STORE_PREFIXES:
+        if uri.startswith(scheme):
+            prefix, path = canonical, uri.removeprefix(scheme)
+            break
+    else:
+        if "://" in uri or uri.startswith(("databricks", "uc:")):
+            return EnvironmentVariable("MLFLOW_TRACKING_URI", uri)  # a server
+    if not path or path.startswith(("/", "~")):
+        return EnvironmentVariable("MLFLOW_TRACKING_URI", uri)  # absolute already
+    return EnvironmentVariable(
+        "MLFLOW_TRACKING_URI", for_bundle(path, always_path=True), bundle_path_prefix=prefix
     )
 
 

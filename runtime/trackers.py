@@ -36,7 +36,11 @@ def check(trackers: Iterable[str]) -> None:
         if tracker == "wandb":
             _check_wandb_key()
         elif tracker == "mlflow":
-            _check_mlflow_server(os.environ.get("MLFLOW_TRACKING_URI", ""))
+            uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+            if uri.startswith(("http://", "https://")):
+                _check_mlflow_server(uri)
+            elif uri.startswith(("sqlite:///", "file:")) or "://" not in uri:
+                _check_mlflow_store(uri)
 
 
 def _check_installed(tracker: str) -> None:
@@ -71,8 +75,6 @@ def _check_wandb_key() -> None:
 
 def _check_mlflow_server(uri: str) -> None:
     """An HTTP tracking server must answer; MLflow itself would retry for minutes first."""
-    if not uri.startswith(("http://", "https://")):
-        return  # a local store (a path, file:, sqlite:) is created on first use
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_MLFLOW_TIMEOUT_SECONDS):
             pass
@@ -84,4 +86,20 @@ def _check_mlflow_server(uri: str) -> None:
             f"monitoring.mlflow_tracking_uri: cannot reach the MLflow server at {uri} "
             f"({reason}); start it, or fix the URI (MLFLOW_TRACKING_URI in the environment "
             "overrides the config)"
+        ) from None
+
+
+def _check_mlflow_store(uri: str) -> None:
+    """A local store (a SQLite file, or a path: MLflow 3's file store is refused unless
+    MLFLOW_ALLOW_FILE_STORE is set) opened as the run will open it; SQLite's is created."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=uri or None).search_experiments(max_results=1)
+    except MlflowException as exc:
+        sentence = first_line(exc).split(". ")[0]
+        raise RuntimeConfigError(
+            f"monitoring.mlflow_tracking_uri {uri or '(MLflow default ./mlruns)'}: {sentence}; "
+            "use a SQLite store instead, e.g. sqlite:///mlflow.db (relative to the config)"
         ) from None

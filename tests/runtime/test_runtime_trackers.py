@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -115,3 +116,45 @@ def test_an_answering_mlflow_server_passes_even_when_it_refuses_health(
     training.check_trackers(["mlflow"])
     handler.status = 401  # behind basic auth: the server is there, MLflow logs in later
     training.check_trackers(["mlflow"])
+
+
+def test_an_mlflow_file_store_is_refused_with_the_sqlite_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """MLflow 3 keeps its file store in maintenance mode: say so before the model loads."""
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(tmp_path / "mlruns"))
+    with pytest.raises(RuntimeConfigError, match=r"use a SQLite store instead, e.g. sqlite:///"):
+        training.check_trackers(["mlflow"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")
+    training.check_trackers(["mlflow"])
+    assert (tmp_path / "new" / "mlflow.db").is_file()  # created as the run would create it
+
+
+def test_a_relative_sqlite_store_is_relative_to_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every path in a config; MLflow alone would take it from the working directory."""
+    import runpy
+
+    from click.testing import CliRunner
+    from lfm.compiler.cli import lfm
+
+    (tmp_path / "project").mkdir()
+    config = tmp_path / "project" / "tracked.yaml"
+    config.write_text(
+        "model_config:\n  name: tracked\n  base_model: ./model\n"
+        "  dataset: {source: {type: local, path: ./data.jsonl}}\n"
+        "  monitoring: {mlflow_tracking_uri: 'sqlite:///runs/mlflow.db'}\n",
+        encoding="utf-8",
+    )
+    bundle = tmp_path / "build" / "tracked"
+    result = CliRunner().invoke(lfm, ["compile", str(config), "-o", str(bundle)])
+    assert result.exit_code == 0, result.output
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):  # train.py sets them
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # started from elsewhere
+    runpy.run_path(str(bundle / "train.py"), run_name="imported")  # module level only
+    expected = f"sqlite:///{(tmp_path / 'project' / 'runs' / 'mlflow.db').resolve()}"
+    assert os.environ["MLFLOW_TRACKING_URI"] == expected
