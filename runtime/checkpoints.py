@@ -109,6 +109,8 @@ class Trainer(transformers.Trainer):
         # ...and once all have finished, the main process renames it into place.
         if self.args.should_save:
             publish(staging / name, run_dir / name)
+            with contextlib.suppress(OSError):  # empty now: leave no trace of it
+                staging.rmdir()
             rotate(run_dir, self.args.save_total_limit)
         self.accelerator.wait_for_everyone()
 

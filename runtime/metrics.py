@@ -111,6 +111,12 @@ class MetricsCallback(TrainerCallback):
             self._start_clock()
             self._clock_waits = False
 
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The last step is always logged: metrics.jsonl ends where the run ends, and its final
+        # loss is the last step's whatever logging_steps is.
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            control.should_log = True
+
     def _start_clock(self) -> None:
         self._started = time.perf_counter()
         _, real, total = self._last

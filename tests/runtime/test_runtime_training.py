@@ -85,6 +85,7 @@ def _train(
     callbacks: tuple[Any, ...] = (),
     lora_dropout: float = 0.0,
     eval_strategy: str = "steps",
+    logging_steps: int = 1,
 ) -> Any:
     """A real, tiny LoRA run laid out like an emitted train.py (``stop_at``: end early there)."""
     from peft import LoraConfig, get_peft_model
@@ -112,7 +113,7 @@ def _train(
         max_steps=max_steps,
         per_device_train_batch_size=2,
         learning_rate=learning_rate,
-        logging_steps=1,
+        logging_steps=logging_steps,
         logging_nan_inf_filter=False,  # as train.py sets it
         eval_strategy=eval_strategy,
         eval_steps=2,
@@ -195,6 +196,16 @@ def test_metrics_jsonl_has_a_line_per_step(run: tuple[Path, Path]) -> None:
         assert entry["token_efficiency"] == 1.0 and entry["rss_mb"] > 0
     total = json.loads((run[1] / "metrics.json").read_text())["num_input_tokens_seen"]
     assert sum(e["tokens"] for e in lines) == total
+
+
+def test_the_last_step_is_logged_whatever_logging_steps_is(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    _train(tiny_model_dir, data_file, tmp_path / "out", max_steps=5, logging_steps=2)
+    assert list(_losses(tmp_path / "out")) == [2, 4, 5]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["final_loss"] == _losses(tmp_path / "out")[5]
+    assert not (tmp_path / "out" / ".staging").exists()  # checkpoints renamed out of it
 
 
 def test_padded_runs_count_their_padding(
