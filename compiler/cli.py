@@ -8,6 +8,7 @@ Every user mistake ends in one line per problem and exit status 1, never a trace
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -170,9 +171,28 @@ def compile_cmd(
         click.echo(f"{bundle_dir} is up to date")
         return
     write_bundle(result.files, bundle_dir)
+    _warn_about_stale_checkpoints(result, bundle_dir)
     click.echo(
         f"wrote {bundle_dir}/ ({len(result.files)} files); run: python {bundle_dir / 'train.py'}"
     )
+
+
+def _warn_about_stale_checkpoints(result: Any, bundle_dir: Path) -> None:
+    """A recompiled bundle keeps its training output: say now, not when train.py starts, that
+    checkpoints of the previous config will not be resumed."""
+    from lfm.runtime.resume import stale_runs
+
+    output = Path(os.path.expanduser(result.plan.training.output_dir))
+    config = json.loads(result.files["lfm.lock.json"])["model_config"]
+    for folder, changes in stale_runs(bundle_dir / output, config).items():
+        shown = "; ".join(changes[:3]) + (
+            f" and {len(changes) - 3} more" if len(changes) > 3 else ""
+        )
+        click.echo(
+            f"warning: {folder} holds checkpoints of the previous config ({shown}); train.py "
+            "will not resume them: move or delete that folder to train from scratch",
+            err=True,
+        )
 
 
 @click.command("schema")

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RuntimeConfigError
-from .metrics import write_json_atomic
 
 RUN_FILE = "lfm-run.json"
 LOCK_FILE = "lfm.lock.json"
@@ -73,7 +72,7 @@ def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
     record = output_dir / RUN_FILE
     if checkpoint is not None and record.is_file():
         recorded = json.loads(record.read_text(encoding="utf-8")).get("trains")
-        changes = _differences(recorded, current)
+        changes = differences(recorded, current)
         if changes:
             shown = "; ".join(changes[:_SHOWN_CHANGES])
             more = (
@@ -88,17 +87,35 @@ def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
             )
         return
     if _is_main_process():
+        from .metrics import write_json_atomic  # (transformers: not on lfm compile's path)
+
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(record, {"lock": LOCK_FILE, "trains": current})
 
 
-def _differences(old: Any, new: Any, path: str = "model_config") -> list[str]:
+def stale_runs(output_dir: Path, model_config: dict[str, Any]) -> dict[Path, list[str]]:
+    """Checkpointed runs under ``output_dir`` (hybrid adapters: one folder down) recorded with
+    other settings than ``model_config``, each with what changed: ``lfm compile`` warns."""
+    current = what_it_trains(model_config)
+    found = {}
+    for record in sorted([*output_dir.glob(RUN_FILE), *output_dir.glob(f"*/{RUN_FILE}")]):
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8")).get("trains")
+        except (OSError, ValueError):
+            continue
+        has_checkpoints = any(record.parent.glob("checkpoint-*"))
+        if has_checkpoints and (changes := differences(recorded, current)):
+            found[record.parent] = changes
+    return found
+
+
+def differences(old: Any, new: Any, path: str = "model_config") -> list[str]:
     """``path: old -> new`` for every setting that differs (dicts compared key by key)."""
     if isinstance(old, dict) and isinstance(new, dict):
         return [
             change
             for key in sorted(old.keys() | new.keys())
-            for change in _differences(old.get(key), new.get(key), f"{path}.{key}")
+            for change in differences(old.get(key), new.get(key), f"{path}.{key}")
         ]
     if old == new:
         return []

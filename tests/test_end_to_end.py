@@ -303,7 +303,12 @@ def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
     bundle, _ = compile_and_train(project, "examples/resumable.yaml", "build/resumable")
     output = bundle / "output"
     config.write_text(short.replace("      r: 8 ", "      r: 16 "), encoding="utf-8")
-    lfm("compile", "examples/resumable.yaml", "-o", "build/resumable", cwd=project)
+    recompiled = lfm("compile", "examples/resumable.yaml", "-o", "build/resumable", cwd=project)
+    assert recompiled.stderr.splitlines()[-1] == (
+        "warning: build/resumable/output holds checkpoints of the previous config "
+        "(model_config.fine_tuning.parameters.r: 8 -> 16); train.py will not resume them: "
+        "move or delete that folder to train from scratch"
+    )
     refused = subprocess.run(
         [sys.executable, "build/resumable/train.py"],
         cwd=project,
