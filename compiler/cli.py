@@ -241,6 +241,9 @@ def train_cmd(
 
     config = _pick_config(config_arg, config_opt)
     overrides: tuple[Override, ...] = ()
+    if dataset and not Path(dataset).exists():
+        # Checked before compiling: otherwise a bundle is written and the run fails at loading.
+        raise click.ClickException(f"--dataset {dataset} does not exist")
     if dataset:
         # The flag's path is relative to where the user is; config paths are relative to the config.
         relative = Path(

@@ -62,6 +62,8 @@ def _explain(error: ValidationError, source: SourceMap) -> list[Diagnostic]:
                 for d in _explain(sub, source)
             ]
         return [_at(source, path, "expected a list of module names or 'all-linear'")]
+    if kind == "anyOf" and (allowed := _alternatives(error.validator_value)):
+        return [_at(source, path, f"must be {allowed}, got {_show(error.instance)}")]
     if kind == "minProperties" and not path:
         return [_at(source, path, "the config is empty: expected a `model_config` mapping")]
     if kind in _BOUNDS:
@@ -122,6 +124,20 @@ _BOUNDS = {
     "maxLength": "at most this long:",
     "maxItems": "at most this many items:",
 }
+
+
+def _alternatives(branches: list[dict[str, Any]]) -> str | None:
+    """`-1 (train for `epochs`) or >= 1` for a number allowed as a special value or a range."""
+    words = []
+    for branch in branches:
+        if "const" in branch:
+            word = _show(branch["const"])
+        elif len(bounds := [k for k in branch if k in _BOUNDS]) == 1:
+            word = f"{_BOUNDS[bounds[0]]} {branch[bounds[0]]}"
+        else:
+            return None  # a shape this wording does not cover: jsonschema's message
+        words.append(f"{word} ({branch['description']})" if "description" in branch else word)
+    return " or ".join(words)
 
 
 def _pattern_hint(path: tuple[Any, ...]) -> str:

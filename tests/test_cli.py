@@ -154,3 +154,14 @@ def test_config_reference_is_up_to_date(monkeypatch):
 
     monkeypatch.chdir(REPO)
     assert main(["--check"]) == 0, "regenerate with: python -m lfm.compiler.reference"
+
+
+def test_train_with_a_missing_dataset_file_fails_before_writing_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(["init", "my.yaml"])
+    result = CliRunner().invoke(lfm, ["train", "my.yaml", "--dataset", "data/missing.jsonl"])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    assert "data/missing.jsonl" in line and "does not exist" in line
+    assert "Traceback" not in result.output
+    assert not Path("build").exists()

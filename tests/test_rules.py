@@ -250,6 +250,66 @@ def test_gpu_only_speedups_warn_without_a_gpu(write_config):
     assert not any("liger" in w.message for w in analysis.diagnostics)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_warns_without_a_gpu(write_config, precision):
+    training = f"  fine_tuning: {{training: {{precision: {precision}}}}}\n"
+    analysis, _ = resolve_text(write_config, config(training))
+    [warning] = [
+        w for w in analysis.diagnostics if w.level == "warning" and "precision" in w.message
+    ]
+    assert warning.message.startswith(f"precision {precision} needs a CUDA GPU")
+    assert warning.message.endswith("no GPU is declared in resources")
+    assert warning.path == ("model_config", "fine_tuning", "training", "precision")
+    assert warning.location is not None and warning.location.line == 3
+    for declared in ("  resources: {gpu: 1x_h100}\n", "  resources: {gpu_memory_gb: 24}\n"):
+        analysis, _ = resolve_text(write_config, config(declared + training))
+        assert not any("CUDA" in w.message for w in analysis.diagnostics), declared
+    for precision_ok in ("auto", "fp32"):
+        analysis, _ = resolve_text(
+            write_config, config(f"  fine_tuning: {{training: {{precision: {precision_ok}}}}}\n")
+        )
+        assert not any("CUDA" in w.message for w in analysis.diagnostics), precision_ok
+
+
+def _warmup_warnings(write_config, training: str) -> list[str]:
+    analysis, _ = resolve_text(write_config, config(f"  fine_tuning: {{training: {training}}}\n"))
+    return [
+        w.format()
+        for w in analysis.diagnostics
+        if w.level == "warning" and w.path[-1:] == ("warmup_steps",)
+    ]
+
+
+def test_warmup_longer_than_the_run_warns_with_both_values(write_config):
+    [warning] = _warmup_warnings(write_config, "{warmup_steps: 1000, max_steps: 10}")
+    assert "warmup_steps (1000)" in warning and "max_steps (10)" in warning
+    assert "learning rate" in warning and "1%" in warning  # peaks at 9/1000 of learning_rate
+    assert "alerts" in warning
+    assert warning.startswith("config.yaml:3:")
+    [warning] = _warmup_warnings(write_config, "{warmup_steps: 10, max_steps: 10}")
+    assert "90%" in warning  # the run ends on warmup's last step: alerts never act
+
+
+def test_warmup_under_a_constant_schedule_only_delays_alerts(write_config):
+    [warning] = _warmup_warnings(
+        write_config, "{warmup_steps: 50, max_steps: 10, lr_scheduler: constant}"
+    )
+    assert "alerts" in warning and "learning rate" not in warning
+
+
+@pytest.mark.parametrize(
+    "training",
+    [
+        "{warmup_steps: 5, max_steps: 10}",
+        "{warmup_steps: 1000}",  # max_steps -1: the total depends on the dataset's size
+        "{warmup_steps: 1000, max_steps: -1, epochs: 1}",
+        "{max_steps: 1}",
+    ],
+)
+def test_warmup_within_the_run_or_of_unknown_length_is_fine(write_config, training):
+    assert _warmup_warnings(write_config, training) == []
+
+
 def test_alerting_is_honored_not_warned_about(write_config):
     analysis, _ = resolve_text(
         write_config, config("  monitoring: {alerting: {loss_threshold: 2.0}}\n")

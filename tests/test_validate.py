@@ -100,3 +100,17 @@ def test_every_enum_has_a_description_per_value_for_editors():
             walk(prop, f"{path}.{name}")
 
     walk(load_schema()["$defs"]["model_config"], "model_config")
+
+
+def test_max_steps_is_minus_one_for_epochs_or_at_least_one(write_config):
+    base = "model_config:\n  base_model: m\n  fine_tuning:\n    training:\n      max_steps: {}\n"
+    for ok in (-1, 1, 100):
+        assert errors(write_config, base.format(ok)) == [], ok
+    for bad in (0, -2):
+        [found] = errors(write_config, base.format(bad))
+        assert found == (
+            f"c.yaml:5:18: error: must be -1 (train for `epochs`) or >= 1, got {bad} "
+            "(at model_config.fine_tuning.training.max_steps)"
+        )
+    [found] = errors(write_config, base.format("ten"))
+    assert "expected an integer, got" in found

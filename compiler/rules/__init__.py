@@ -44,6 +44,7 @@ from .training import (
     packing_default,
     report_to,
     speed_options,
+    warmup_within_run,
 )
 
 Rule = Callable[[Context], None]
@@ -77,6 +78,7 @@ RULES: tuple[Rule, ...] = (
     packing_default,
     dataloader_workers,
     speed_options,
+    warmup_within_run,
     process_layout,
     launcher,
     global_batch,

@@ -157,6 +157,16 @@ def speed_options(ctx: Context) -> None:
             "liger_kernels needs a CUDA GPU and the liger-kernel package; no GPU is declared "
             "in resources",
         )
+    precision = ctx.get(*train, "precision")
+    if precision in ("bf16", "fp16") and no_gpu:
+        # train.py stops on a CPU rather than silently training in another precision.
+        ctx.warn(
+            (*train, "precision"),
+            f"precision {precision} needs a CUDA GPU"
+            + (" (Ampere or newer)" if precision == "bf16" else "")
+            + "; no GPU is declared in resources",
+            "use precision: auto to pick bf16/fp16 on a GPU and fp32 on a CPU",
+        )
     if ctx.get(*train, "attention") == "flash_attention_2" and no_gpu:
         ctx.warn(
             (*train, "attention"),
@@ -164,3 +174,33 @@ def speed_options(ctx: Context) -> None:
             "in resources",
             "use attention: auto to fall back to sdpa where flash-attn is missing",
         )
+
+
+def warmup_within_run(ctx: Context) -> None:
+    """A warmup the run never finishes: the learning rate stays low and loss alerts stay off.
+
+    Only checked when max_steps fixes the run's length: with epochs, the number of steps
+    depends on the dataset's size, which is known only where the bundle runs.
+    """
+    train = ("fine_tuning", "training")
+    warmup = ctx.get(*train, "warmup_steps") or 0
+    max_steps = ctx.get(*train, "max_steps")
+    if not isinstance(max_steps, int) or max_steps < 1 or warmup < max_steps:
+        return
+    # Alerts skip every step up to and including warmup_steps (lfm.runtime.alerts).
+    consequence = (
+        "loss alerts (loss_threshold, divergence), which act only after warmup, never fire"
+    )
+    if ctx.get(*train, "lr_scheduler") != "constant":  # the only schedule without warmup
+        # Linear warmup: optimizer step k (from 0) runs at k / warmup_steps of learning_rate.
+        peak = (max_steps - 1) / warmup
+        consequence = (
+            f"the learning rate never reaches learning_rate (it peaks at {peak:.0%} of it) and "
+            + consequence
+        )
+    ctx.warn(
+        (*train, "warmup_steps"),
+        f"warmup_steps ({warmup}) is not below max_steps ({max_steps}): the run ends during "
+        f"warmup, so {consequence}",
+        "lower warmup_steps (a few percent of max_steps is usual)",
+    )

@@ -222,6 +222,26 @@ def test_unknown_key_is_reported_at_the_key(server, open_doc):
     assert "metod" in diagnostic["message"]
 
 
+@pytest.mark.parametrize("steps", [0, -2])
+def test_max_steps_out_of_range_says_what_is_allowed(server, open_doc, steps):
+    text = MINIMAL + f"  fine_tuning:\n    training:\n      max_steps: {steps}\n"
+    uri = open_doc(text)
+    errors = [d for d in server.wait_for_diagnostics(uri) if d.get("severity", ERROR) == ERROR]
+    assert len(errors) == 1, errors
+    line = line_of(text, "max_steps:")
+    assert errors[0]["range"]["start"]["line"] == line
+    assert "-1" in errors[0]["message"] and ">= 1" in errors[0]["message"], errors
+
+
+def test_max_steps_completion_offers_train_for_epochs(server, open_doc):
+    text = "model_config:\n  fine_tuning:\n    training:\n      max_steps: \n"
+    uri = open_doc(text)
+    line = line_of(text, "max_steps:")
+    items = server.completion(uri, line, len(text.splitlines()[line]))
+    [minus_one] = [i for i in items if i["label"] == "-1"]
+    assert "epochs" in doc_text(minus_one), minus_one
+
+
 # -- agreement with `lfm validate` (schema-level mistakes only) -------------------------------
 
 AGREEMENT = {
@@ -231,6 +251,8 @@ AGREEMENT = {
     "unknown_key": (MINIMAL + "  fine_tuning:\n    metod: lora\n", False),
     "wrong_type": (MINIMAL + "  fine_tuning:\n    parameters:\n      r: eight\n", False),
     "missing_base_model": (MINIMAL.replace("  base_model: ./model\n", ""), False),
+    "max_steps_zero": (MINIMAL + "  fine_tuning:\n    training:\n      max_steps: 0\n", False),
+    "max_steps_epochs": (MINIMAL + "  fine_tuning:\n    training:\n      max_steps: -1\n", True),
 }
 
 
