@@ -1,17 +1,27 @@
 """Training alerts: a NaN or too-high loss, a diverging loss, evaluation results getting worse.
 
-Checks run on every log (training loss) and every evaluation (eval metrics), on the main
-process. An alert is logged (the run's log, stderr), appended to ``alerts.jsonl`` in the
-output directory and, when a webhook URL is configured, POSTed there as JSON. With
-``action="stop"`` the Trainer then saves a checkpoint and stops.
+Checks run on every log (training loss) and every evaluation (eval metrics), on every
+process: the Trainer logs the loss averaged over all of them, so all decide alike and, with
+``action="stop"``, stop at the same step (a rank that kept training would wait forever for the
+others). The main process delivers: an alert is logged (the run's log, stderr), appended to
+``alerts.jsonl`` in the output directory and, when a webhook URL is configured, POSTed there as
+JSON. With ``action="stop"`` the Trainer then saves a checkpoint and stops, and
+:meth:`AlertCallback.raise_if_stopped` (called by ``save_outputs`` once the outputs are saved)
+records the stop in ``metrics.json`` and raises :class:`StoppedByAlert`, so ``train.py``
+exits non-zero with one line saying why.
 
-- NaN or infinite loss: always (after warmup or not: nothing recovers from it).
-- ``loss_threshold``: the loss averaged over the last ``WINDOW`` logs is above it, after warmup.
+- NaN or infinite loss: always, at once (after warmup or not: nothing recovers from it).
+- ``loss_threshold``: the loss averaged over the last ``WINDOW`` logs after warmup is above it
+  (checked once ``WINDOW`` losses have been logged since warmup: one noisy log is not a trend).
 - ``divergence_factor``: that average exceeds its lowest value since warmup by this factor.
 - ``quality_degradation``: an eval result is worse than its best so far by more than this
   fraction (``eval_loss`` rising; any other ``eval_*`` metric falling).
 
-Each condition alerts once when it becomes true and again only after it has cleared.
+Each condition alerts once when it becomes true and again only after it has cleared. A resumed
+run replays the restored ``log_history`` first (silently), so its window, lowest average and
+best eval results are those of a run that was never interrupted; with ``action="warn"`` an
+alert already sent is not sent again, with ``action="stop"`` a condition still true stops the
+resumed run again at its first log.
 """
 
 from __future__ import annotations
@@ -28,6 +38,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from .errors import RuntimeConfigError
+from .metrics import METRICS_FILE, write_json_atomic
+
 logger = logging.getLogger("lfm.alerts")
 
 PathLike = str | os.PathLike[str]
@@ -36,6 +49,10 @@ WINDOW = 10
 ACTIONS = ("warn", "stop")
 _LOWER_IS_BETTER = ("loss", "perplexity")
 _SKIPPED_EVAL_KEYS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch")
+
+
+class StoppedByAlert(RuntimeConfigError):
+    """An alert with ``action: stop`` ended training early (train.py prints it and exits 1)."""
 
 
 class AlertCallback(TrainerCallback):
@@ -65,37 +82,70 @@ class AlertCallback(TrainerCallback):
         self._lowest_mean: float | None = None
         self._best_eval: dict[str, float] = {}
         self._active: set[str] = set()
-        self.sent: list[dict[str, Any]] = []
+        self._deliver = True  # alerts are delivered by the main process only
+        self.sent: list[dict[str, Any]] = []  # every alert raised (on every process)
+        self.stopped: dict[str, Any] | None = None  # the alert that stopped training, if any
 
     # ---- Trainer hooks --------------------------------------------------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The Trainer restores a checkpoint's log_history before this hook: replay it so a
+        # resumed run judges its next log against the same window and bests as before.
+        self._losses.clear()
+        self._lowest_mean = None
+        self._best_eval.clear()
+        self._active.clear()
+        self.stopped = None
+        for entry in state.log_history:  # control=None: a replay raises nothing, only records
+            step = int(entry.get("step", 0))
+            if "loss" in entry:
+                self._check_loss(float(entry["loss"]), step, args, state, None)
+            metrics = {k: v for k, v in entry.items() if k.startswith("eval_")}
+            if metrics:
+                self._check_evals(metrics, step, None)
+        if self.action == "stop":
+            self._active.clear()  # still true after a stop: stop again rather than train on
+
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or not logs or "loss" not in logs:
+        if not logs or "loss" not in logs:
             return
-        loss = float(logs["loss"])
-        step = state.global_step
+        self._deliver = state.is_world_process_zero
+        self._check_loss(float(logs["loss"]), state.global_step, args, state, control)
+
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any
+    ) -> None:
+        if not metrics:
+            return
+        self._deliver = state.is_world_process_zero
+        self._check_evals(metrics, state.global_step, control, state.max_steps)
+
+    # ---- Checks ---------------------------------------------------------------------------
+    def _check_loss(self, loss: float, step: int, args: Any, state: Any, control: Any) -> None:
         if not math.isfinite(loss):
-            self._raise_once("loss_nan", step, f"training loss is {loss} at step {step}", control)
+            message = f"training loss is {loss} at step {step}"
+            self._raise_once("loss_nan", step, message, control, state.max_steps)
             return
         self._clear("loss_nan")
         if step <= _warmup_steps(args, state):
             return
         self._losses.append(loss)
+        if len(self._losses) < WINDOW:
+            return  # both checks judge a full window, never a log or two
         mean = sum(self._losses) / len(self._losses)
-        self._check_threshold(mean, step, control)
-        self._check_divergence(mean, step, control)
+        self._check_threshold(mean, step, control, state.max_steps)
+        self._check_divergence(mean, step, control, state.max_steps)
 
-    def on_evaluate(
-        self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any
+    def _check_evals(
+        self, metrics: dict[str, Any], step: int, control: Any, max_steps: int = 0
     ) -> None:
-        if not state.is_world_process_zero or not metrics or self.quality_degradation is None:
+        if self.quality_degradation is None:
             return
         for name, value in metrics.items():
             if name in _SKIPPED_EVAL_KEYS or not isinstance(value, int | float):
                 continue
-            self._check_eval(name, float(value), state.global_step, control)
+            self._check_eval(name, float(value), step, control, max_steps)
 
-    # ---- Checks ---------------------------------------------------------------------------
-    def _check_threshold(self, mean: float, step: int, control: Any) -> None:
+    def _check_threshold(self, mean: float, step: int, control: Any, max_steps: int) -> None:
         if self.loss_threshold is None:
             return
         if mean > self.loss_threshold:
@@ -103,12 +153,12 @@ class AlertCallback(TrainerCallback):
                 f"training loss {mean:.4g} (mean of the last {len(self._losses)} logs) is above "
                 f"loss_threshold {self.loss_threshold:g} at step {step}"
             )
-            self._raise_once("loss_threshold", step, message, control, value=mean)
+            self._raise_once("loss_threshold", step, message, control, max_steps, mean)
         else:
             self._clear("loss_threshold")
 
-    def _check_divergence(self, mean: float, step: int, control: Any) -> None:
-        if self.divergence_factor is None or len(self._losses) < self._losses.maxlen:  # type: ignore[operator]
+    def _check_divergence(self, mean: float, step: int, control: Any, max_steps: int) -> None:
+        if self.divergence_factor is None:
             return
         if self._lowest_mean is None or mean < self._lowest_mean:
             self._lowest_mean = mean
@@ -117,11 +167,11 @@ class AlertCallback(TrainerCallback):
                 f"training loss is diverging: {mean:.4g} (mean of the last {WINDOW} logs) is more "
                 f"than {self.divergence_factor:g}x its lowest, {self._lowest_mean:.4g}, at step {step}"
             )
-            self._raise_once("divergence", step, message, control, value=mean)
+            self._raise_once("divergence", step, message, control, max_steps, mean)
         else:
             self._clear("divergence")
 
-    def _check_eval(self, name: str, value: float, step: int, control: Any) -> None:
+    def _check_eval(self, name: str, value: float, step: int, control: Any, max_steps: int) -> None:
         lower_better = any(word in name for word in _LOWER_IS_BETTER)
         best = self._best_eval.get(name)
         improved = best is None or (value < best if lower_better else value > best)
@@ -137,15 +187,23 @@ class AlertCallback(TrainerCallback):
                 f"{name} {value:.4g} at step {step} is {worse:.1%} worse than its best, "
                 f"{best:.4g} (quality_degradation {self.quality_degradation:g})"
             )
-            self._raise_once(f"quality:{name}", step, message, control, value=value)
+            self._raise_once(f"quality:{name}", step, message, control, max_steps, value)
 
     # ---- Delivery -------------------------------------------------------------------------
     def _raise_once(
-        self, kind: str, step: int, message: str, control: Any, value: float | None = None
+        self,
+        kind: str,
+        step: int,
+        message: str,
+        control: Any,
+        max_steps: int = 0,
+        value: float | None = None,
     ) -> None:
         if kind in self._active:
             return
         self._active.add(kind)
+        if control is None:  # replaying a resumed run's history: already alerted back then
+            return
         alert = {
             "run": self.run_name,
             "alert": kind.split(":")[0],
@@ -156,17 +214,66 @@ class AlertCallback(TrainerCallback):
             "action": self.action,
             "text": f"[lfm] {self.run_name}: {message}",  # what Slack-style webhooks show
         }
-        logger.warning("ALERT %s", message)
-        _append(self.output_dir / ALERTS_FILE, alert)
-        if self.webhook_url:
-            send_webhook(self.webhook_url, alert, self.timeout)
+        if self._deliver:
+            logger.warning("ALERT %s", message)
+            _append(self.output_dir / ALERTS_FILE, alert)
+            if self.webhook_url:
+                send_webhook(self.webhook_url, alert, self.timeout)
         self.sent.append(alert)
         if self.action == "stop":
             control.should_save = True
             control.should_training_stop = True
+            if self.stopped is None:
+                self.stopped = {
+                    key: alert[key] for key in ("alert", "metric", "step", "value", "message")
+                } | {"max_steps": max_steps}
 
     def _clear(self, kind: str) -> None:
         self._active.discard(kind)
+
+    # ---- After training ---------------------------------------------------------------------
+    @classmethod
+    def raise_if_stopped(cls, trainer: Any, output_dir: PathLike) -> None:
+        """Once the outputs are saved: when an alert stopped training, say so and fail.
+
+        ``metrics.json`` gets a ``stopped_by_alert`` record and :class:`StoppedByAlert` is
+        raised (on every process: they all stopped), so a script or CI job running train.py
+        sees a non-zero exit status instead of a run that looks finished.
+        """
+        stop = next(
+            (
+                callback.stopped
+                for callback in trainer.callback_handler.callbacks
+                if isinstance(callback, cls) and callback.stopped
+            ),
+            None,
+        )
+        if stop is None:
+            return
+        output_dir = Path(output_dir)
+        step = stop["step"]
+        checkpoint = output_dir / f"checkpoint-{step}"
+        if trainer.is_world_process_zero():
+            summary_path = output_dir / METRICS_FILE
+            summary = _read_json(summary_path)
+            summary["stopped_by_alert"] = stop | {
+                "checkpoint": checkpoint.name if checkpoint.is_dir() else None
+            }
+            write_json_atomic(summary_path, summary)
+        artifact = "adapter" if getattr(trainer.model, "peft_config", None) else "model"
+        where = f"{_shown(output_dir)}/"
+        if checkpoint.is_dir():
+            saved = (
+                f"the step-{step} checkpoint and {artifact} are in {where}; running train.py "
+                "again resumes from there (and stops again while the alert holds)"
+            )
+        else:
+            saved = f"the {artifact} is in {where}"
+        of_steps = f" of {stop['max_steps']}" if stop["max_steps"] else ""
+        raise StoppedByAlert(
+            f"training stopped at step {step}{of_steps} by the {stop['alert']} alert: "
+            f"{stop['message']}; {saved}"
+        )
 
 
 def send_webhook(url: str, payload: dict[str, Any], timeout: float = 5.0) -> bool:
@@ -190,6 +297,22 @@ def _warmup_steps(args: Any, state: Any) -> int:
     if callable(getter) and state.max_steps:
         return int(getter(state.max_steps))
     return int(getattr(args, "warmup_steps", 0) or 0)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _append(path: Path, entry: dict[str, Any]) -> None:

@@ -162,11 +162,16 @@ def _is_complete(checkpoint: Path) -> bool:
 
 
 def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
-    """Save the trained model (just the adapter for PEFT) and tokenizer to ``output_dir``."""
+    """Save the trained model (just the adapter for PEFT) and tokenizer to ``output_dir``.
+
+    Raises :class:`~lfm.runtime.alerts.StoppedByAlert` (a ``RuntimeConfigError``: train.py
+    prints it and exits 1) after saving when an alert with ``action: stop`` ended the run.
+    """
     # save_model writes on the main process only and handles PEFT/FSDP/DeepSpeed cases.
     trainer.save_model(str(output_dir))
     if trainer.args.should_save:
         tokenizer.save_pretrained(str(output_dir))
+    AlertCallback.raise_if_stopped(trainer, output_dir)  # a stopped run is not a success
 
 
 def release_memory() -> None:

@@ -329,3 +329,58 @@ def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
     assert f"Resuming training from checkpoint {output / 'checkpoint-4'}" in longer.stderr
     steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_alert_that_stops_the_run_fails_train_py_and_a_rerun_resumes(project):
+    """action: stop saves the adapter and a checkpoint, records why, and exits non-zero."""
+    config = project / "examples" / "stopped.yaml"
+    config.write_text(
+        (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+        + "  monitoring:\n    alerting:\n      loss_threshold: 0.001\n      action: stop\n",
+        encoding="utf-8",
+    )
+    lfm("compile", "examples/stopped.yaml", "-o", "build/stopped", cwd=project)
+    output = project / "build" / "stopped" / "output"
+
+    def train() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "build/stopped/train.py"],
+            cwd=project,
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+
+    # 24 steps, warmup 2: the first full 10-log window after warmup ends at step 12.
+    first = train()
+    assert first.returncode == 1, first.stderr[-3000:]
+    last_line = first.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        "error: training stopped at step 12 of 24 by the loss_threshold alert: training loss "
+    ), last_line
+    assert last_line.endswith(
+        "; the step-12 checkpoint and adapter are in build/stopped/output/; "
+        "running train.py again resumes from there (and stops again while the alert holds)"
+    ), last_line
+    assert "Traceback" not in first.stderr
+    assert (output / "adapter_config.json").is_file()
+    assert (output / "tokenizer_config.json").is_file()
+    assert (output / "checkpoint-12" / "trainer_state.json").is_file()
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["global_step"] == 12
+    assert metrics["stopped_by_alert"]["alert"] == "loss_threshold"
+    assert metrics["stopped_by_alert"]["step"] == 12
+
+    # Run again: it resumes from checkpoint-12 with the same 10-log window, so the alert,
+    # still true, stops it after one more step (not after ten more).
+    second = train()
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert "resum" in (second.stdout + second.stderr).lower()
+    assert "error: training stopped at step 13 of 24 " in second.stderr.strip().splitlines()[-1]
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["global_step"] == 13 and metrics["stopped_by_alert"]["step"] == 13
+    sent = [json.loads(line) for line in (output / "alerts.jsonl").read_text().splitlines()]
+    assert [(alert["alert"], alert["step"]) for alert in sent] == [
+        ("loss_threshold", 12),
+        ("loss_threshold", 13),
+    ]
