@@ -371,23 +371,15 @@ def _training_plan(
     )
 
 
-# MLflow's local stores: a SQLite file, a file store, or a bare path (a file store).
-_LOCAL_STORE_PREFIXES = (("sqlite:///", "sqlite:///"), ("file://", "file://"), ("file:", "file://"))
-
-
 def _mlflow_uri(uri: str, for_bundle: PathMapper) -> EnvironmentVariable:
     """A server URI as it is; a relative local store relative to the config, like any path
     in it (MLflow would take it relative to wherever train.py is started)."""
-    prefix, path = "", uri
-    for scheme, canonical in _LOCAL_STORE_PREFIXES:
-        if uri.startswith(scheme):
-            prefix, path = canonical, uri.removeprefix(scheme)
-            break
-    else:
-        if "://" in uri or uri.startswith(("databricks", "uc:")):
-            return EnvironmentVariable("MLFLOW_TRACKING_URI", uri)  # a server
-    if not path or path.startswith(("/", "~")):
-        return EnvironmentVariable("MLFLOW_TRACKING_URI", uri)  # absolute already
+    from lfm.runtime.trackers import mlflow_local_store  # (stdlib only: no torch here)
+
+    store = mlflow_local_store(uri)
+    if store is None or not store[1] or store[1].startswith(("/", "~")):
+        return EnvironmentVariable("MLFLOW_TRACKING_URI", uri)  # a server, or absolute already
+    prefix, path = store
     return EnvironmentVariable(
         "MLFLOW_TRACKING_URI", for_bundle(path, always_path=True), bundle_path_prefix=prefix
     )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import RuntimeConfigError
+from .sources import DOCUMENT_SOURCES
 
 RUN_FILE = "lfm-run.json"
 LOCK_FILE = "lfm.lock.json"
@@ -51,10 +53,32 @@ def what_it_trains(model_config: dict[str, Any]) -> dict[str, Any]:
         for key, value in fine_tuning.get("training", {}).items()
         if key not in MAY_CHANGE
     }
+    # Merging the adapter into the base happens after training, from the saved adapter.
+    fine_tuning["parameters"] = {
+        key: value
+        for key, value in fine_tuning.get("parameters", {}).items()
+        if key != "merge_on_save"
+    }
     return {
         "base_model": model_config.get("base_model"),
         "fine_tuning": fine_tuning,
-        "dataset": model_config.get("dataset"),
+        "dataset": _data_settings(model_config.get("dataset") or {}),
+    }
+
+
+def _data_settings(dataset: dict[str, Any]) -> dict[str, Any]:
+    """What makes the training examples: every setting for documents (they are chunked,
+    turned into Q&A and filtered), the source and tokenization for ready-made records."""
+    source = dataset.get("source", {})
+    if source.get("type") in DOCUMENT_SOURCES:
+        return dataset
+    preprocessing = dataset.get("preprocessing", {})
+    return {
+        "source": source,
+        "preprocessing": {
+            key: preprocessing.get(key) for key in ("format", "max_length", "train_on_inputs")
+        },
+        "validation": {"split_ratio": dataset.get("validation", {}).get("split_ratio")},
     }
 
 
@@ -70,8 +94,8 @@ def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
         return
     current = what_it_trains(json.loads(lock.read_text(encoding="utf-8"))["model_config"])
     record = output_dir / RUN_FILE
-    if checkpoint is not None and record.is_file():
-        recorded = json.loads(record.read_text(encoding="utf-8")).get("trains")
+    recorded = _recorded(record) if checkpoint is not None else None
+    if recorded is not None:
         changes = differences(recorded, current)
         if changes:
             shown = "; ".join(changes[:_SHOWN_CHANGES])
@@ -93,6 +117,22 @@ def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
         write_json_atomic(record, {"lock": LOCK_FILE, "trains": current})
 
 
+def _recorded(record: Path) -> dict[str, Any] | None:
+    """What a run's record says it trains; None when there is none or it is unreadable (then
+    the checkpoints are taken as this config's, and the record written again)."""
+    if not record.is_file():
+        return None
+    try:
+        trains = json.loads(record.read_text(encoding="utf-8")).get("trains")
+    except (OSError, ValueError, AttributeError):
+        trains = None
+    if not isinstance(trains, dict):
+        if _is_main_process():
+            print(f"[lfm] {record} is unreadable: resuming without checking it", file=sys.stderr)
+        return None
+    return trains
+
+
 def stale_runs(output_dir: Path, model_config: dict[str, Any]) -> dict[Path, list[str]]:
     """Checkpointed runs under ``output_dir`` (hybrid adapters: one folder down) recorded with
     other settings than ``model_config``, each with what changed: ``lfm compile`` warns."""
@@ -101,10 +141,11 @@ def stale_runs(output_dir: Path, model_config: dict[str, Any]) -> dict[Path, lis
     for record in sorted([*output_dir.glob(RUN_FILE), *output_dir.glob(f"*/{RUN_FILE}")]):
         try:
             recorded = json.loads(record.read_text(encoding="utf-8")).get("trains")
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             continue
-        has_checkpoints = any(record.parent.glob("checkpoint-*"))
-        if has_checkpoints and (changes := differences(recorded, current)):
+        if not isinstance(recorded, dict) or not any(record.parent.glob("checkpoint-*")):
+            continue
+        if changes := differences(recorded, current):
             found[record.parent] = changes
     return found
 

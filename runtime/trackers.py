@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 
@@ -29,18 +30,45 @@ _MLFLOW_TIMEOUT_SECONDS = 5.0
 
 
 def check(trackers: Iterable[str]) -> None:
-    """Raise :class:`RuntimeConfigError` when a tracker of ``report_to`` cannot work here."""
+    """Raise :class:`RuntimeConfigError` when a tracker of ``report_to`` cannot work here.
+
+    Every process needs the packages (each builds the trackers' callbacks); only the main
+    process logs, so only it logs in and opens the store (processes creating one SQLite
+    store at once would race on its tables).
+    """
     for tracker in trackers:
         if tracker in _PACKAGES:
             _check_installed(tracker)
+        if not _is_main_process():
+            continue
         if tracker == "wandb":
             _check_wandb_key()
         elif tracker == "mlflow":
             uri = os.environ.get("MLFLOW_TRACKING_URI", "")
             if uri.startswith(("http://", "https://")):
                 _check_mlflow_server(uri)
-            elif uri.startswith(("sqlite:///", "file:")) or "://" not in uri:
+            elif mlflow_local_store(uri):
                 _check_mlflow_store(uri)
+            # Other stores (Databricks, a SQL database) are MLflow's to reach.
+
+
+def mlflow_local_store(uri: str) -> tuple[str, str] | None:
+    """``(URI prefix, path)`` when ``uri`` names a local MLflow store (a SQLite file, a file
+    store, a bare path); None for a server or a remote store."""
+    if uri.startswith("databricks"):  # "databricks", "databricks://profile", "databricks-uc"
+        return None
+    for scheme, canonical in (
+        ("sqlite:///", "sqlite:///"),
+        ("file://", "file://"),
+        ("file:", "file://"),
+    ):
+        if uri.startswith(scheme):
+            return canonical, uri.removeprefix(scheme)
+    return None if urllib.parse.urlparse(uri).scheme else ("", uri)
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _check_installed(tracker: str) -> None:

@@ -95,3 +95,31 @@ def test_runs_without_a_lock_or_a_record_are_not_checked(tmp_path: Path) -> None
     bundle = _bundle(tmp_path / "bundle")
     assert training.resume_point(output, bundle) == str(output / "checkpoint-5")
     assert (output / resume.RUN_FILE).is_file()
+
+
+def test_settings_that_do_not_change_the_examples_or_steps_may_change(tmp_path: Path) -> None:
+    """merge_on_save acts after training; quality control only filters documents."""
+    output = tmp_path / "output"
+    training.resume_point(output, _bundle(tmp_path / "old"))
+    _checkpoint(output, 5)
+    merged = _bundle(
+        tmp_path / "merged",
+        fine_tuning__parameters__merge_on_save=True,
+        dataset__quality_control={"pii": "drop"},
+    )
+    assert training.resume_point(output, merged) == str(output / "checkpoint-5")
+    resplit = _bundle(tmp_path / "resplit", dataset__validation={"split_ratio": 0.2})
+    with pytest.raises(RuntimeConfigError, match=r"validation.split_ratio: null -> 0.2"):
+        training.resume_point(output, resplit)
+
+
+@pytest.mark.parametrize("damaged", ["{trunc", "{}", "[]"])
+def test_a_damaged_record_is_rewritten_not_a_traceback(
+    tmp_path: Path, damaged: str, capsys: pytest.CaptureFixture
+) -> None:
+    output, bundle = tmp_path / "output", _bundle(tmp_path / "bundle")
+    _checkpoint(output, 5)
+    (output / resume.RUN_FILE).write_text(damaged, encoding="utf-8")
+    assert training.resume_point(output, bundle) == str(output / "checkpoint-5")
+    assert "lfm-run.json is unreadable: resuming without checking it" in capsys.readouterr().err
+    assert json.loads((output / resume.RUN_FILE).read_text(encoding="utf-8"))["trains"]

@@ -129,6 +129,35 @@ def test_an_mlflow_file_store_is_refused_with_the_sqlite_fix(
     assert (tmp_path / "new" / "mlflow.db").is_file()  # created as the run would create it
 
 
+def test_only_the_main_process_opens_the_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ranks creating one SQLite store at once race on its tables; only rank 0 logs anyway."""
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("RANK", "1")
+    training.check_trackers(["mlflow"])
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "store"),
+    [
+        ("sqlite:///runs/mlflow.db", ("sqlite:///", "runs/mlflow.db")),
+        ("file:./mlruns", ("file://", "./mlruns")),
+        ("./mlruns", ("", "./mlruns")),
+        ("databricks", None),
+        ("databricks://profile", None),
+        ("postgresql://host/db", None),
+        ("http://mlflow:5000", None),
+    ],
+)
+def test_local_mlflow_stores_are_told_from_servers(uri: str, store: object) -> None:
+    from lfm.runtime.trackers import mlflow_local_store
+
+    assert mlflow_local_store(uri) == store
+
+
 def test_a_relative_sqlite_store_is_relative_to_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
