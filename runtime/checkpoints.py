@@ -43,6 +43,7 @@ class Trainer(transformers.Trainer):
         callbacks = self.callback_handler.callbacks
         ours = [callback for callback in callbacks if isinstance(callback, MetricsCallback)]
         callbacks[:] = ours + [callback for callback in callbacks if callback not in ours]
+        self.add_callback(_BundleCadence())
 
     def compute_loss(
         self,
@@ -113,6 +114,18 @@ class Trainer(transformers.Trainer):
                 staging.rmdir()
             rotate(run_dir, self.args.save_total_limit)
         self.accelerator.wait_for_everyone()
+
+
+class _BundleCadence(transformers.TrainerCallback):
+    """A resumed run logs, evaluates and saves as its bundle says, not as its checkpoint did.
+
+    transformers restores logging, eval and save steps from the checkpoint's trainer state and
+    keeps them for good (each later checkpoint saves them again), so a recompiled config's
+    new cadence would never apply.
+    """
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        state.compute_steps(args, state.max_steps)
 
 
 @contextlib.contextmanager

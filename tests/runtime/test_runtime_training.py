@@ -198,6 +198,17 @@ def test_metrics_jsonl_has_a_line_per_step(run: tuple[Path, Path]) -> None:
     assert sum(e["tokens"] for e in lines) == total
 
 
+def test_a_resumed_run_logs_and_saves_as_its_new_settings_say(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """Not as the checkpoint's trainer state did (transformers would keep those for good)."""
+    out = tmp_path / "out"
+    _train(tiny_model_dir, data_file, out, max_steps=4, logging_steps=1, save_steps=2)
+    _train(tiny_model_dir, data_file, out, max_steps=8, logging_steps=2, save_steps=5)
+    assert list(_losses(out)) == [1, 2, 3, 4, 6, 8]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-5", "checkpoint-8"]
+
+
 def test_the_last_step_is_logged_whatever_logging_steps_is(
     tiny_model_dir: Path, data_file: Path, tmp_path: Path
 ) -> None:
