@@ -172,9 +172,18 @@ def compile_cmd(
         return
     write_bundle(result.files, bundle_dir)
     _warn_about_stale_checkpoints(result, bundle_dir)
-    click.echo(
-        f"wrote {bundle_dir}/ ({len(result.files)} files); run: python {bundle_dir / 'train.py'}"
-    )
+    run = " ".join(_launch_command(result, bundle_dir))
+    click.echo(f"wrote {bundle_dir}/ ({len(result.files)} files); run: {run}")
+
+
+def _launch_command(result: Any, bundle_dir: Path, python: str | None = None) -> list[str]:
+    """How the bundle runs (to show the user, or with ``python`` to run it here): one process,
+    or accelerate's launcher with the bundle's accelerate.yaml for a multi-process bundle."""
+    train = str(bundle_dir / "train.py")
+    if not result.plan.distributed.multi_process:
+        return [python or "python", train]
+    launcher = [python, "-m", "accelerate.commands.launch"] if python else ["accelerate", "launch"]
+    return [*launcher, "--config_file", str(bundle_dir / "accelerate.yaml"), train]
 
 
 def _warn_about_stale_checkpoints(result: Any, bundle_dir: Path) -> None:
@@ -263,8 +272,12 @@ def train_cmd(
     result = compile_analysis(analysis, bundle_dir)
     _print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
     write_bundle(result.files, bundle_dir)
-    click.echo(f"wrote {bundle_dir}/; training: {sys.executable} {bundle_dir / 'train.py'}")
-    sys.exit(subprocess.call([sys.executable, str(bundle_dir / "train.py")]))
+    command = _launch_command(result, bundle_dir, sys.executable)
+    click.echo(f"wrote {bundle_dir}/; training: {' '.join(command)}")
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:  # train.py says what to do next; no second message here
+        sys.exit(130)
 
 
 @click.command("export")

@@ -384,3 +384,37 @@ def test_an_alert_that_stops_the_run_fails_train_py_and_a_rerun_resumes(project)
         ("loss_threshold", 12),
         ("loss_threshold", 13),
     ]
+
+
+def test_ctrl_c_and_a_multi_process_bundle_started_as_one_process(project):
+    """`python train.py` on a DDP bundle says how to launch it; Ctrl-C ends in one line."""
+    config = project / "examples" / "ddp.yaml"
+    text = (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+    text = text.replace("epochs: 4", "epochs: 40") + "  distributed: {strategy: ddp, gpus: 2}\n"
+    config.write_text(text, encoding="utf-8")
+    compiled = lfm("compile", "examples/ddp.yaml", "-o", "build/ddp", cwd=project)
+    assert compiled.stdout.strip().endswith(
+        "run: accelerate launch --config_file build/ddp/accelerate.yaml build/ddp/train.py"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "build/ddp/train.py"],
+        cwd=project,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = project / "build" / "ddp" / "output" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not metrics.exists():
+        assert run.poll() is None, "training ended before its first step"
+        assert time.monotonic() < deadline, "no step within 5 minutes"
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert "[lfm] this bundle is for 2 processes but runs as one" in err
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: run train.py again to resume from the newest checkpoint"
+    )
+    assert "Traceback" not in err

@@ -19,6 +19,7 @@ holds the trained model, its tokenizer and metrics.json (the summary).
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from transformers import TrainingArguments
@@ -38,6 +39,12 @@ def parse_launcher_arguments() -> None:
     local_rank = parser.parse_args().local_rank
     if local_rank is not None:
         os.environ.setdefault("LOCAL_RANK", str(local_rank))
+    if "WORLD_SIZE" not in os.environ:  # started with `python train.py`: one process only
+        print(
+            "[lfm] this bundle is for 8 processes but runs as one (a smaller global batch); "
+            "launch it with: accelerate launch --config_file accelerate.yaml train.py",
+            file=sys.stderr,
+        )
 
 
 def main() -> None:
@@ -139,3 +146,5 @@ if __name__ == "__main__":
         main()
     except RuntimeConfigError as error:  # a config or data mistake: one line, no traceback
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:  # Ctrl-C: the checkpoints already written are complete
+        raise SystemExit("interrupted: run train.py again to resume from the newest checkpoint") from None

@@ -141,3 +141,5 @@ if __name__ == "__main__":
         main()
     except RuntimeConfigError as error:  # a config or data mistake: one line, no traceback
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:  # Ctrl-C: the checkpoints already written are complete
+        raise SystemExit("interrupted: run train.py again to resume from the newest checkpoint") from None
