@@ -84,6 +84,21 @@ class Trainer(transformers.Trainer):
         with _random_state_kept():
             return super().evaluate(*args, **kwargs)
 
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        # The checkpoint's optimizer holds the learning rate its schedule had reached: 0 at the
+        # end of a finished linear or cosine run. A run resumed with a higher max_steps would
+        # take its first step at that rate; take it from this run's schedule instead (the same
+        # value when the schedule is unchanged).
+        scheduler = self.lr_scheduler
+        if checkpoint is None or not hasattr(scheduler, "lr_lambdas"):
+            return
+        step = scheduler.last_epoch
+        rates = [base * rate(step) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            group["lr"] = rate
+        scheduler._last_lr = rates
+
     def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
         # A run restarted from its final checkpoint (killed after the last save, before its
         # outputs were written) has nothing left to train, but transformers would still run

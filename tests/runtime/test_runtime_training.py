@@ -209,6 +209,23 @@ def test_a_resumed_run_logs_and_saves_as_its_new_settings_say(
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-5", "checkpoint-8"]
 
 
+def test_a_longer_resumed_run_takes_its_first_step_on_the_new_schedule(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """A finished run's optimizer ends at learning rate 0 (linear decay): raising max_steps
+    must not spend the first new step at 0, but at the rate the longer schedule gives it."""
+    out = tmp_path / "out"
+    _train(tiny_model_dir, data_file, out, max_steps=4, save_steps=4)
+    _train(tiny_model_dir, data_file, out, max_steps=8, save_steps=4)
+    rates = {
+        entry["step"]: entry["learning_rate"]
+        for entry in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+    }
+    assert rates[4] == pytest.approx(1e-3 * 1 / 4)  # the short run's last step
+    assert rates[5] == pytest.approx(1e-3 * 4 / 8)  # linear over 8 steps, at step 5
+    assert rates[8] == pytest.approx(1e-3 * 1 / 8)
+
+
 def test_the_last_step_is_logged_whatever_logging_steps_is(
     tiny_model_dir: Path, data_file: Path, tmp_path: Path
 ) -> None:
