@@ -94,8 +94,11 @@ class Trainer(transformers.Trainer):
         if checkpoint is None or not hasattr(scheduler, "lr_lambdas"):
             return
         step = scheduler.last_epoch
-        rates = [base * rate(step) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
-        for group, rate in zip(self.optimizer.param_groups, rates):
+        rates = [
+            base * rate(step)
+            for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+        ]
+        for group, rate in zip(self.optimizer.param_groups, rates, strict=True):
             group["lr"] = rate
         scheduler._last_lr = rates
 
