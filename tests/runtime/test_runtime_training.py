@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from lfm.runtime import data, modeling, training
+from lfm.runtime.alerts import StoppedByAlert
 from lfm.runtime.errors import RuntimeConfigError
 from transformers import TrainerCallback
 
@@ -504,3 +505,25 @@ class _PoisonWeightsAfter(TrainerCallback):
             for param in kwargs["model"].parameters():
                 if param.requires_grad:
                     param.data.fill_(float("nan"))
+
+
+def test_a_rerun_after_an_alert_stopped_the_last_step_fails_again(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """The stop at step 10 of 10 leaves checkpoint-10: the rerun trains nothing, yet fails."""
+    output = tmp_path / "output"
+
+    def run() -> str:
+        alerts = training.AlertCallback(
+            output, loss_threshold=0.001, divergence_factor=None, action="stop"
+        )
+        with pytest.raises(StoppedByAlert) as stopped:
+            _train(tiny_model_dir, data_file, output, max_steps=10, callbacks=(alerts,))
+        return str(stopped.value)
+
+    first = run()
+    assert first.startswith("training stopped at step 10 of 10 by the loss_threshold alert")
+    assert (output / "checkpoint-10").is_dir()
+    assert run() == first
+    steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
+    assert steps == list(range(1, 11))  # the rerun trained nothing
