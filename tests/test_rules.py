@@ -310,6 +310,47 @@ def test_warmup_within_the_run_or_of_unknown_length_is_fine(write_config, traini
     assert _warmup_warnings(write_config, training) == []
 
 
+def _loss_alert_warnings(write_config, training: str, alerting: str = "loss_threshold: 0.5"):
+    analysis, _ = resolve_text(
+        write_config,
+        config(
+            f"  fine_tuning: {{training: {training}}}\n  monitoring: {{alerting: {{{alerting}}}}}\n"
+        ),
+    )
+    return [
+        w.format()
+        for w in analysis.diagnostics
+        if w.level == "warning" and w.path[-1:] == ("loss_threshold",)
+    ]
+
+
+def test_a_loss_threshold_the_run_never_judges_warns_with_the_numbers(write_config):
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 8, logging_steps: 1}")
+    assert warning.startswith("config.yaml:4:") and "loss_threshold can never fire" in warning
+    assert "logs only 8 (max_steps 8, warmup_steps 0, logging_steps 1)" in warning
+    assert "raise max_steps to at least 10" in warning
+    # Warmup and logging_steps count: 2 + 9 logs is one short; 12 steps are enough.
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 11, warmup_steps: 2}")
+    assert "logs only 9 " in warning and "at least 12 or lower warmup_steps" in warning
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 45, logging_steps: 5}")
+    assert "logs only 9 " in warning and "at least 46 or lower logging_steps" in warning
+
+
+@pytest.mark.parametrize(
+    ("training", "alerting"),
+    [
+        ("{max_steps: 10}", "loss_threshold: 0.5"),  # the window fills at the last step
+        ("{max_steps: 12, warmup_steps: 2}", "loss_threshold: 0.5"),
+        ("{max_steps: 46, logging_steps: 5}", "loss_threshold: 0.5"),  # the last step logs too
+        ("{max_steps: -1, epochs: 1}", "loss_threshold: 0.5"),  # length known only at run time
+        ("{max_steps: 8}", "action: stop"),  # no loss_threshold set
+        ("{max_steps: 8, warmup_steps: 8}", "loss_threshold: 0.5"),  # warmup's warning says it
+    ],
+)
+def test_a_loss_threshold_the_run_can_judge_is_not_warned_about(write_config, training, alerting):
+    assert _loss_alert_warnings(write_config, training, alerting) == []
+
+
 def test_alerting_is_honored_not_warned_about(write_config):
     analysis, _ = resolve_text(
         write_config, config("  monitoring: {alerting: {loss_threshold: 2.0}}\n")

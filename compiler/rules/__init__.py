@@ -40,6 +40,7 @@ from .quality_shape import quality_control_shape
 from .training import (
     dataloader_workers,
     evaluation_schedule,
+    loss_alert_within_run,
     optimizer_auto,
     packing_default,
     report_to,
@@ -79,6 +80,7 @@ RULES: tuple[Rule, ...] = (
     dataloader_workers,
     speed_options,
     warmup_within_run,
+    loss_alert_within_run,
     process_layout,
     launcher,
     global_batch,

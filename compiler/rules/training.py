@@ -204,3 +204,42 @@ def warmup_within_run(ctx: Context) -> None:
         f"warmup, so {consequence}",
         "lower warmup_steps (a few percent of max_steps is usual)",
     )
+
+
+# Logged losses the windowed loss alerts average (lfm.runtime.alerts.WINDOW; not imported: the
+# runtime imports transformers, which the compile path must not).
+ALERT_WINDOW = 10
+
+
+def loss_alert_within_run(ctx: Context) -> None:
+    """A loss_threshold the run never judges: too few losses are logged after warmup.
+
+    loss_threshold (and divergence) average the last 10 logged losses after warmup and act only
+    on a full window. Only checked when max_steps fixes the run's length (see
+    warmup_within_run, which already warns when the whole run is warmup).
+    """
+    if not ctx.user_set("monitoring", "alerting", "loss_threshold"):
+        return
+    train = ("fine_tuning", "training")
+    warmup = ctx.get(*train, "warmup_steps") or 0
+    max_steps = ctx.get(*train, "max_steps")
+    every = ctx.get(*train, "logging_steps") or 1
+    if not isinstance(max_steps, int) or max_steps < 1 or warmup >= max_steps:
+        return
+    # Logs at every multiple of logging_steps, and always at the last step (metrics.py).
+    logged = max_steps // every - warmup // every + (1 if max_steps % every else 0)
+    if logged >= ALERT_WINDOW:
+        return
+    enough = (warmup // every + ALERT_WINDOW - 1) * every + 1  # the window fills at its end
+    lower = [
+        name for name, value in (("logging_steps", every - 1), ("warmup_steps", warmup)) if value
+    ]
+    ctx.warn(
+        ("monitoring", "alerting", "loss_threshold"),
+        f"loss_threshold can never fire: it acts on the mean of {ALERT_WINDOW} losses logged "
+        f"after warmup, and this run logs only {logged} (max_steps {max_steps}, warmup_steps "
+        f"{warmup}, logging_steps {every})",
+        f"raise max_steps to at least {enough}"
+        + (f" or lower {' or '.join(lower)}" if lower else "")
+        + " (a NaN or infinite loss still alerts at once)",
+    )
