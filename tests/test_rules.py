@@ -271,6 +271,25 @@ def test_half_precision_warns_without_a_gpu(write_config, precision):
         assert not any("CUDA" in w.message for w in analysis.diagnostics), precision_ok
 
 
+def test_deepspeeds_resolved_precision_warns_without_a_gpu(write_config):
+    """precision auto under DeepSpeed resolves to bf16 at compile time: train.py on a CPU
+    would stop, and 'auto' cannot help, so the warning says fp32 is what a CPU run needs."""
+    deepspeed = "  distributed: {strategy: deepspeed_zero2}\n"
+    analysis, decisions = resolve_text(write_config, config(deepspeed))
+    assert decisions["model_config.fine_tuning.training.precision"].value == "bf16"
+    [warning] = [w for w in analysis.diagnostics if "CUDA" in w.message]
+    assert warning.level == "warning"
+    assert warning.message.startswith("precision bf16 was chosen for DeepSpeed")
+    assert warning.message.endswith("no GPU is declared in resources")
+    assert "precision: fp32" in (warning.hint or "") and "auto" not in (warning.hint or "")
+    for declared in ("  resources: {gpu: 1x_h100}\n", "  resources: {gpu: 1x_t4}\n"):
+        analysis, _ = resolve_text(write_config, config(declared + deepspeed))
+        assert not any("CUDA" in w.message for w in analysis.diagnostics), declared
+    fp32 = "  fine_tuning: {training: {precision: fp32}}\n"
+    analysis, _ = resolve_text(write_config, config(fp32 + deepspeed))
+    assert not any("CUDA" in w.message for w in analysis.diagnostics)
+
+
 def _warmup_warnings(write_config, training: str) -> list[str]:
     analysis, _ = resolve_text(write_config, config(f"  fine_tuning: {{training: {training}}}\n"))
     return [

@@ -40,6 +40,7 @@ from .quality_shape import quality_control_shape
 from .training import (
     dataloader_workers,
     evaluation_schedule,
+    half_precision_without_gpu,
     loss_alert_within_run,
     optimizer_auto,
     packing_default,
@@ -86,6 +87,7 @@ RULES: tuple[Rule, ...] = (
     global_batch,
     fsdp_wrap_layer,
     precision_for_gpu,
+    half_precision_without_gpu,
     quantized_sharding,
     offload_fits_strategy,
     checkpointing_with_sharding,

@@ -149,23 +149,12 @@ def speed_options(ctx: Context) -> None:
         "response), not over the prompt: the same loss, less compute and logits memory "
         "(train.py checks the model first and computes every position if it differs)",
     )
-    gpu = ctx.get("resources", "gpu")
-    no_gpu = gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
+    no_gpu = _no_gpu_declared(ctx)
     if ctx.get(*train, "liger_kernels") and no_gpu:
         ctx.warn(
             (*train, "liger_kernels"),
             "liger_kernels needs a CUDA GPU and the liger-kernel package; no GPU is declared "
             "in resources",
-        )
-    precision = ctx.get(*train, "precision")
-    if precision in ("bf16", "fp16") and no_gpu:
-        # train.py stops on a CPU rather than silently training in another precision.
-        ctx.warn(
-            (*train, "precision"),
-            f"precision {precision} needs a CUDA GPU"
-            + (" (Ampere or newer)" if precision == "bf16" else "")
-            + "; no GPU is declared in resources",
-            "use precision: auto to pick bf16/fp16 on a GPU and fp32 on a CPU",
         )
     if ctx.get(*train, "attention") == "flash_attention_2" and no_gpu:
         ctx.warn(
@@ -174,6 +163,36 @@ def speed_options(ctx: Context) -> None:
             "in resources",
             "use attention: auto to fall back to sdpa where flash-attn is missing",
         )
+
+
+def _no_gpu_declared(ctx: Context) -> bool:
+    gpu = ctx.get("resources", "gpu")
+    return gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
+
+
+def half_precision_without_gpu(ctx: Context) -> None:
+    """bf16/fp16 with no GPU declared: train.py stops on a CPU rather than silently training
+    in another precision. Runs after precision_for_gpu, which fixes DeepSpeed's precision."""
+    path = ("fine_tuning", "training", "precision")
+    precision = ctx.get(*path)
+    if precision not in ("bf16", "fp16") or not _no_gpu_declared(ctx):
+        return
+    needs = f"needs a CUDA GPU{' (Ampere or newer)' if precision == 'bf16' else ''}"
+    if ctx.user_set(*path):
+        ctx.warn(
+            path,
+            f"precision {precision} {needs}; no GPU is declared in resources",
+            "use precision: auto to pick bf16/fp16 on a GPU and fp32 on a CPU",
+        )
+        return
+    # Resolved by a rule: DeepSpeed's config states the precision, so 'auto' cannot help.
+    ctx.warn(
+        path,
+        f"precision {precision} was chosen for DeepSpeed (ds_config.json states the precision "
+        f"literally) and {needs}; no GPU is declared in resources",
+        "declare the GPU in resources, or set fine_tuning.training.precision: fp32 for a run "
+        "on a CPU",
+    )
 
 
 def warmup_within_run(ctx: Context) -> None:
