@@ -21,7 +21,8 @@ Each condition alerts once when it becomes true and again only after it has clea
 run replays the restored ``log_history`` first (silently), so its window, lowest average and
 best eval results are those of a run that was never interrupted; with ``action="warn"`` an
 alert already sent is not sent again, with ``action="stop"`` a condition still true stops the
-resumed run again at its first log.
+resumed run again at its first log. A rerun after a stop at the last step, with nothing left to
+train, fails again with the recorded stop while the restored history still trips that alert.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class AlertCallback(TrainerCallback):
         self._deliver = True  # alerts are delivered by the main process only
         self.sent: list[dict[str, Any]] = []  # every alert raised (on every process)
         self.stopped: dict[str, Any] | None = None  # the alert that stopped training, if any
+        self._step_at_start: int | None = None  # global_step when this session began
+        self._held: set[str] = set()  # conditions still true in the restored history
 
     # ---- Trainer hooks --------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -95,6 +98,7 @@ class AlertCallback(TrainerCallback):
         self._best_eval.clear()
         self._active.clear()
         self.stopped = None
+        self._step_at_start = state.global_step
         for entry in state.log_history:  # control=None: a replay raises nothing, only records
             step = int(entry.get("step", 0))
             if "loss" in entry:
@@ -102,6 +106,7 @@ class AlertCallback(TrainerCallback):
             metrics = {k: v for k, v in entry.items() if k.startswith("eval_")}
             if metrics:
                 self._check_evals(metrics, step, None)
+        self._held = set(self._active)  # what the history says still holds, for a rerun
         if self.action == "stop":
             self._active.clear()  # still true after a stop: stop again rather than train on
 
@@ -184,7 +189,7 @@ class AlertCallback(TrainerCallback):
         worse = change if lower_better else -change
         if worse > self.quality_degradation:
             message = (
-                f"{name} {value:.4g} at step {step} is {worse:.1%} worse than its best, "
+                f"{name} {value:.4g} at step {step} is {_percent(worse)} worse than its best, "
                 f"{best:.4g} (quality_degradation {self.quality_degradation:g})"
             )
             self._raise_once(f"quality:{name}", step, message, control, max_steps, value)
@@ -248,9 +253,12 @@ class AlertCallback(TrainerCallback):
             ),
             None,
         )
-        if stop is None:
-            return
         output_dir = Path(output_dir)
+        if stop is None:
+            stop = cls._stop_to_repeat(trainer, output_dir)
+            if stop is None:
+                return
+            raise StoppedByAlert(_stopped_message(trainer, output_dir, stop))
         step = stop["step"]
         checkpoint = output_dir / f"checkpoint-{step}"
         if trainer.is_world_process_zero():
@@ -260,20 +268,54 @@ class AlertCallback(TrainerCallback):
                 "checkpoint": checkpoint.name if checkpoint.is_dir() else None
             }
             write_json_atomic(summary_path, summary)
-        artifact = "adapter" if getattr(trainer.model, "peft_config", None) else "model"
-        where = f"{_shown(output_dir)}/"
-        if checkpoint.is_dir():
-            saved = (
-                f"the step-{step} checkpoint and {artifact} are in {where}; running train.py "
-                "again resumes from there (and stops again while the alert holds)"
-            )
-        else:
-            saved = f"the {artifact} is in {where}"
-        of_steps = f" of {stop['max_steps']}" if stop["max_steps"] else ""
-        raise StoppedByAlert(
-            f"training stopped at step {step}{of_steps} by the {stop['alert']} alert: "
-            f"{stop['message']}; {saved}"
+        raise StoppedByAlert(_stopped_message(trainer, output_dir, stop))
+
+    @classmethod
+    def _stop_to_repeat(cls, trainer: Any, output_dir: Path) -> dict[str, Any] | None:
+        """The stop recorded in ``metrics.json`` when this rerun must fail with it again.
+
+        A stop at the run's last step leaves a checkpoint at max_steps: a rerun resumes it,
+        has nothing left to train, so no log is judged and nothing would stop it. Rather than
+        pass (and let evaluation gate a model an alert stopped), it fails with the same line,
+        when all of these hold: this session trained no step, ``metrics.json`` records a stop
+        at the current step (the record, not a new judgement, so the line is the same one),
+        the action is still ``stop`` and the restored history, judged with the current
+        settings, still trips that alert (a user who switched to ``warn`` or raised the bound
+        and recompiled is not stopped). A rerun that trains further is judged as it goes.
+        """
+        callback = next((c for c in trainer.callback_handler.callbacks if isinstance(c, cls)), None)
+        if callback is None or callback.action != "stop" or callback._step_at_start is None:
+            return None
+        step = trainer.state.global_step
+        if step != callback._step_at_start:
+            return None  # this session trained: its own logs were judged
+        stop = _read_json(Path(output_dir) / METRICS_FILE).get("stopped_by_alert")
+        if not isinstance(stop, dict) or stop.get("step") != step:
+            return None
+        kind = stop.get("alert", "")
+        if kind == "quality":
+            kind = f"quality:{stop.get('metric', '')}"
+        return stop if kind in callback._held else None
+
+
+def _stopped_message(trainer: Any, output_dir: Path, stop: dict[str, Any]) -> str:
+    """train.py's one line for a run an alert stopped."""
+    step = stop["step"]
+    checkpoint = output_dir / f"checkpoint-{step}"
+    artifact = "adapter" if getattr(trainer.model, "peft_config", None) else "model"
+    where = f"{_shown(output_dir)}/"
+    if checkpoint.is_dir():
+        saved = (
+            f"the step-{step} checkpoint and {artifact} are in {where}; running train.py "
+            "again resumes from there (and stops again while the alert holds)"
         )
+    else:
+        saved = f"the {artifact} is in {where}"
+    of_steps = f" of {stop['max_steps']}" if stop.get("max_steps") else ""
+    return (
+        f"training stopped at step {step}{of_steps} by the {stop['alert']} alert: "
+        f"{stop['message']}; {saved}"
+    )
 
 
 def send_webhook(url: str, payload: dict[str, Any], timeout: float = 5.0) -> bool:
@@ -297,6 +339,14 @@ def _warmup_steps(args: Any, state: Any) -> int:
     if callable(getter) and state.max_steps:
         return int(getter(state.max_steps))
     return int(getattr(args, "warmup_steps", 0) or 0)
+
+
+def _percent(fraction: float) -> str:
+    """``fraction`` as a percentage with two significant digits below 1% (0.037%, not 0.0%)."""
+    percent = fraction * 100
+    if not 0 < percent < 1:
+        return f"{percent:.1f}%"
+    return f"{percent:.{1 - math.floor(math.log10(percent))}f}%"
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -56,15 +56,21 @@ def choose_precision(precision: str) -> tuple[bool, bool]:
     bf16_ok = cuda and is_torch_bf16_gpu_available()
     if precision == "auto":
         return (True, False) if bf16_ok else (False, cuda)
+    # Not "set precision to auto": a DeepSpeed bundle compiled from precision auto states bf16
+    # (or fp16) itself, and recompiling it with auto would choose the same again.
+    on_cpu = (
+        "on a CPU set fine_tuning.training.precision: fp32 (DeepSpeed bundles state their "
+        "precision when compiled)"
+    )
     if precision == "bf16" and not bf16_ok:
         raise RuntimeConfigError(
             "fine_tuning.training.precision 'bf16' needs a CUDA GPU with bf16 support (Ampere or "
-            "newer); set precision to 'auto' or 'fp32'"
+            "newer); "
+            + ("this GPU has none: set fine_tuning.training.precision: fp16" if cuda else on_cpu)
         )
     if precision == "fp16" and not cuda:
         raise RuntimeConfigError(
-            "fine_tuning.training.precision 'fp16' needs a CUDA GPU; set precision to 'auto' or "
-            "'fp32'"
+            f"fine_tuning.training.precision 'fp16' needs a CUDA GPU; {on_cpu}"
         )
     return precision == "bf16", precision == "fp16"
 

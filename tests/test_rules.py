@@ -271,6 +271,25 @@ def test_half_precision_warns_without_a_gpu(write_config, precision):
         assert not any("CUDA" in w.message for w in analysis.diagnostics), precision_ok
 
 
+def test_deepspeeds_resolved_precision_warns_without_a_gpu(write_config):
+    """precision auto under DeepSpeed resolves to bf16 at compile time: train.py on a CPU
+    would stop, and 'auto' cannot help, so the warning says fp32 is what a CPU run needs."""
+    deepspeed = "  distributed: {strategy: deepspeed_zero2}\n"
+    analysis, decisions = resolve_text(write_config, config(deepspeed))
+    assert decisions["model_config.fine_tuning.training.precision"].value == "bf16"
+    [warning] = [w for w in analysis.diagnostics if "CUDA" in w.message]
+    assert warning.level == "warning"
+    assert warning.message.startswith("precision bf16 was chosen for DeepSpeed")
+    assert warning.message.endswith("no GPU is declared in resources")
+    assert "precision: fp32" in (warning.hint or "") and "auto" not in (warning.hint or "")
+    for declared in ("  resources: {gpu: 1x_h100}\n", "  resources: {gpu: 1x_t4}\n"):
+        analysis, _ = resolve_text(write_config, config(declared + deepspeed))
+        assert not any("CUDA" in w.message for w in analysis.diagnostics), declared
+    fp32 = "  fine_tuning: {training: {precision: fp32}}\n"
+    analysis, _ = resolve_text(write_config, config(fp32 + deepspeed))
+    assert not any("CUDA" in w.message for w in analysis.diagnostics)
+
+
 def _warmup_warnings(write_config, training: str) -> list[str]:
     analysis, _ = resolve_text(write_config, config(f"  fine_tuning: {{training: {training}}}\n"))
     return [
@@ -308,6 +327,47 @@ def test_warmup_under_a_constant_schedule_only_delays_alerts(write_config):
 )
 def test_warmup_within_the_run_or_of_unknown_length_is_fine(write_config, training):
     assert _warmup_warnings(write_config, training) == []
+
+
+def _loss_alert_warnings(write_config, training: str, alerting: str = "loss_threshold: 0.5"):
+    analysis, _ = resolve_text(
+        write_config,
+        config(
+            f"  fine_tuning: {{training: {training}}}\n  monitoring: {{alerting: {{{alerting}}}}}\n"
+        ),
+    )
+    return [
+        w.format()
+        for w in analysis.diagnostics
+        if w.level == "warning" and w.path[-1:] == ("loss_threshold",)
+    ]
+
+
+def test_a_loss_threshold_the_run_never_judges_warns_with_the_numbers(write_config):
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 8, logging_steps: 1}")
+    assert warning.startswith("config.yaml:4:") and "loss_threshold can never fire" in warning
+    assert "logs only 8 (max_steps 8, warmup_steps 0, logging_steps 1)" in warning
+    assert "raise max_steps to at least 10" in warning
+    # Warmup and logging_steps count: 2 + 9 logs is one short; 12 steps are enough.
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 11, warmup_steps: 2}")
+    assert "logs only 9 " in warning and "at least 12 or lower warmup_steps" in warning
+    [warning] = _loss_alert_warnings(write_config, "{max_steps: 45, logging_steps: 5}")
+    assert "logs only 9 " in warning and "at least 46 or lower logging_steps" in warning
+
+
+@pytest.mark.parametrize(
+    ("training", "alerting"),
+    [
+        ("{max_steps: 10}", "loss_threshold: 0.5"),  # the window fills at the last step
+        ("{max_steps: 12, warmup_steps: 2}", "loss_threshold: 0.5"),
+        ("{max_steps: 46, logging_steps: 5}", "loss_threshold: 0.5"),  # the last step logs too
+        ("{max_steps: -1, epochs: 1}", "loss_threshold: 0.5"),  # length known only at run time
+        ("{max_steps: 8}", "action: stop"),  # no loss_threshold set
+        ("{max_steps: 8, warmup_steps: 8}", "loss_threshold: 0.5"),  # warmup's warning says it
+    ],
+)
+def test_a_loss_threshold_the_run_can_judge_is_not_warned_about(write_config, training, alerting):
+    assert _loss_alert_warnings(write_config, training, alerting) == []
 
 
 def test_alerting_is_honored_not_warned_about(write_config):

@@ -149,23 +149,12 @@ def speed_options(ctx: Context) -> None:
         "response), not over the prompt: the same loss, less compute and logits memory "
         "(train.py checks the model first and computes every position if it differs)",
     )
-    gpu = ctx.get("resources", "gpu")
-    no_gpu = gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
+    no_gpu = _no_gpu_declared(ctx)
     if ctx.get(*train, "liger_kernels") and no_gpu:
         ctx.warn(
             (*train, "liger_kernels"),
             "liger_kernels needs a CUDA GPU and the liger-kernel package; no GPU is declared "
             "in resources",
-        )
-    precision = ctx.get(*train, "precision")
-    if precision in ("bf16", "fp16") and no_gpu:
-        # train.py stops on a CPU rather than silently training in another precision.
-        ctx.warn(
-            (*train, "precision"),
-            f"precision {precision} needs a CUDA GPU"
-            + (" (Ampere or newer)" if precision == "bf16" else "")
-            + "; no GPU is declared in resources",
-            "use precision: auto to pick bf16/fp16 on a GPU and fp32 on a CPU",
         )
     if ctx.get(*train, "attention") == "flash_attention_2" and no_gpu:
         ctx.warn(
@@ -174,6 +163,36 @@ def speed_options(ctx: Context) -> None:
             "in resources",
             "use attention: auto to fall back to sdpa where flash-attn is missing",
         )
+
+
+def _no_gpu_declared(ctx: Context) -> bool:
+    gpu = ctx.get("resources", "gpu")
+    return gpu == "none" or not (gpu or ctx.get("resources", "gpu_memory_gb"))
+
+
+def half_precision_without_gpu(ctx: Context) -> None:
+    """bf16/fp16 with no GPU declared: train.py stops on a CPU rather than silently training
+    in another precision. Runs after precision_for_gpu, which fixes DeepSpeed's precision."""
+    path = ("fine_tuning", "training", "precision")
+    precision = ctx.get(*path)
+    if precision not in ("bf16", "fp16") or not _no_gpu_declared(ctx):
+        return
+    needs = f"needs a CUDA GPU{' (Ampere or newer)' if precision == 'bf16' else ''}"
+    if ctx.user_set(*path):
+        ctx.warn(
+            path,
+            f"precision {precision} {needs}; no GPU is declared in resources",
+            "use precision: auto to pick bf16/fp16 on a GPU and fp32 on a CPU",
+        )
+        return
+    # Resolved by a rule: DeepSpeed's config states the precision, so 'auto' cannot help.
+    ctx.warn(
+        path,
+        f"precision {precision} was chosen for DeepSpeed (ds_config.json states the precision "
+        f"literally) and {needs}; no GPU is declared in resources",
+        "declare the GPU in resources, or set fine_tuning.training.precision: fp32 for a run "
+        "on a CPU",
+    )
 
 
 def warmup_within_run(ctx: Context) -> None:
@@ -203,4 +222,43 @@ def warmup_within_run(ctx: Context) -> None:
         f"warmup_steps ({warmup}) is not below max_steps ({max_steps}): the run ends during "
         f"warmup, so {consequence}",
         "lower warmup_steps (a few percent of max_steps is usual)",
+    )
+
+
+# Logged losses the windowed loss alerts average (lfm.runtime.alerts.WINDOW; not imported: the
+# runtime imports transformers, which the compile path must not).
+ALERT_WINDOW = 10
+
+
+def loss_alert_within_run(ctx: Context) -> None:
+    """A loss_threshold the run never judges: too few losses are logged after warmup.
+
+    loss_threshold (and divergence) average the last 10 logged losses after warmup and act only
+    on a full window. Only checked when max_steps fixes the run's length (see
+    warmup_within_run, which already warns when the whole run is warmup).
+    """
+    if not ctx.user_set("monitoring", "alerting", "loss_threshold"):
+        return
+    train = ("fine_tuning", "training")
+    warmup = ctx.get(*train, "warmup_steps") or 0
+    max_steps = ctx.get(*train, "max_steps")
+    every = ctx.get(*train, "logging_steps") or 1
+    if not isinstance(max_steps, int) or max_steps < 1 or warmup >= max_steps:
+        return
+    # Logs at every multiple of logging_steps, and always at the last step (metrics.py).
+    logged = max_steps // every - warmup // every + (1 if max_steps % every else 0)
+    if logged >= ALERT_WINDOW:
+        return
+    enough = (warmup // every + ALERT_WINDOW - 1) * every + 1  # the window fills at its end
+    lower = [
+        name for name, value in (("logging_steps", every - 1), ("warmup_steps", warmup)) if value
+    ]
+    ctx.warn(
+        ("monitoring", "alerting", "loss_threshold"),
+        f"loss_threshold can never fire: it acts on the mean of {ALERT_WINDOW} losses logged "
+        f"after warmup, and this run logs only {logged} (max_steps {max_steps}, warmup_steps "
+        f"{warmup}, logging_steps {every})",
+        f"raise max_steps to at least {enough}"
+        + (f" or lower {' or '.join(lower)}" if lower else "")
+        + " (a NaN or infinite loss still alerts at once)",
     )

@@ -191,10 +191,13 @@ def test_a_rerun_of_a_stopped_run_stops_again_while_the_alert_holds(tmp_path: Pa
     assert control.should_training_stop and rerun.stopped and rerun.stopped["step"] == 13
 
 
-def _trainer(callback: AlertCallback, *, peft: bool = True) -> Any:
+def _trainer(
+    callback: AlertCallback, *, peft: bool = True, state: TrainerState | None = None
+) -> Any:
     """What raise_if_stopped reads of a Trainer."""
     return SimpleNamespace(
         callback_handler=SimpleNamespace(callbacks=[object(), callback]),
+        state=state or TrainerState(),
         is_world_process_zero=lambda: True,
         model=SimpleNamespace(peft_config={"default": {}} if peft else None),
     )
@@ -264,3 +267,90 @@ def test_an_unreachable_webhook_never_stops_training(tmp_path: Path) -> None:
     callback = AlertCallback(tmp_path, loss_threshold=0.5, webhook_url="http://127.0.0.1:9/x")
     _feed(callback, [2.0] * 10, tmp_path)  # logs the failure, raises nothing
     assert [a["alert"] for a in callback.sent] == ["loss_threshold"]
+
+
+def _stopped_at_the_last_step(output: Path, tmp_path: Path) -> TrainerState:
+    """A run of 12 steps (warmup 2) an alert stopped at its last one, as run 1 leaves it."""
+    (output / "checkpoint-12").mkdir(parents=True)
+    (output / "metrics.json").write_text(json.dumps({"global_step": 12}), encoding="utf-8")
+    callback = AlertCallback(output, loss_threshold=1.5, action="stop")
+    state = TrainerState()
+    _feed(callback, [9.0] * 2 + [3.0] * 10, tmp_path, warmup=2, state=state)
+    with pytest.raises(StoppedByAlert):
+        AlertCallback.raise_if_stopped(_trainer(callback), output)
+    return state
+
+
+def _rerun_with_nothing_to_train(
+    output: Path, state: TrainerState, tmp_path: Path, **settings: Any
+) -> tuple[AlertCallback, Any]:
+    """Run 2: resumes the step-12 checkpoint of a 12-step run; no step trains, nothing logs."""
+    rerun = AlertCallback(output, **settings)
+    restored = _resume(rerun, state.log_history, tmp_path, warmup=2)
+    restored.max_steps = 12
+    return rerun, _trainer(rerun, state=restored)
+
+
+def test_a_rerun_after_a_stop_at_the_last_step_fails_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming checkpoint-12 of a 12-step run trains nothing: it must not pass as finished."""
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "output"
+    state = _stopped_at_the_last_step(output, tmp_path)
+    rerun, trainer = _rerun_with_nothing_to_train(output, state, tmp_path, **_STOP_AT_1_5)
+    with pytest.raises(StoppedByAlert) as again:
+        AlertCallback.raise_if_stopped(trainer, output)
+    assert str(again.value).startswith("training stopped at step 12 of 1000 by the loss_threshold")
+    assert "(and stops again while the alert holds)" in str(again.value)
+    assert rerun.sent == [] and "\n" not in str(again.value)
+    # ... and again on a third run (hybrid bundles rerun every adapter in turn).
+    _, trainer = _rerun_with_nothing_to_train(output, state, tmp_path, **_STOP_AT_1_5)
+    with pytest.raises(StoppedByAlert) as third:
+        AlertCallback.raise_if_stopped(trainer, output)
+    assert str(third.value) == str(again.value)
+
+
+_STOP_AT_1_5: dict[str, Any] = {"loss_threshold": 1.5, "action": "stop"}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"loss_threshold": 1.5, "action": "warn"},  # the user switched to warn and recompiled
+        {"loss_threshold": 5.0, "action": "stop"},  # ... or raised the bound
+    ],
+)
+def test_a_rerun_after_a_stop_passes_once_the_settings_no_longer_stop_it(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    output = tmp_path / "output"
+    state = _stopped_at_the_last_step(output, tmp_path)
+    _, trainer = _rerun_with_nothing_to_train(output, state, tmp_path, **settings)
+    AlertCallback.raise_if_stopped(trainer, output)  # raises nothing
+
+
+def test_a_rerun_that_trains_on_is_judged_by_its_own_logs(tmp_path: Path) -> None:
+    """After the user raised max_steps: the recorded stop is history, the new logs decide."""
+    output = tmp_path / "output"
+    state = _stopped_at_the_last_step(output, tmp_path)
+    warned = AlertCallback(output, loss_threshold=1.5, action="warn")
+    restored = _resume(warned, state.log_history, tmp_path, warmup=2)
+    _feed(warned, [3.0] * 5, tmp_path, warmup=2, state=restored, first_step=13)
+    AlertCallback.raise_if_stopped(_trainer(warned, state=restored), output)  # trained on: passes
+    stopped = AlertCallback(output, loss_threshold=1.5, action="stop")
+    restored = _resume(stopped, state.log_history, tmp_path, warmup=2)
+    _feed(stopped, [3.0], tmp_path, warmup=2, state=restored, first_step=13)
+    with pytest.raises(StoppedByAlert, match="^training stopped at step 13 of 1000 "):
+        AlertCallback.raise_if_stopped(_trainer(stopped, state=restored), output)
+
+
+def test_a_small_quality_drop_is_shown_with_its_digits(tmp_path: Path) -> None:
+    callback = AlertCallback(tmp_path, quality_degradation=0.0)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    state, control = TrainerState(), TrainerControl()
+    for step, loss in ((10, 5.399), (20, 5.401)):
+        state.global_step = step
+        callback.on_evaluate(args, state, control, metrics={"eval_loss": loss})
+    [alert] = callback.sent
+    assert "eval_loss 5.401 at step 20 is 0.037% worse than its best, 5.399" in alert["message"]

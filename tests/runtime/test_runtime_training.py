@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from lfm.runtime import data, modeling, training
+from lfm.runtime.alerts import StoppedByAlert
 from lfm.runtime.errors import RuntimeConfigError
 from transformers import TrainerCallback
 
@@ -20,10 +21,16 @@ cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU 
 def test_choose_precision_on_cpu() -> None:
     assert training.choose_precision("auto") == (False, False)
     assert training.choose_precision("fp32") == (False, False)
-    with pytest.raises(RuntimeConfigError, match="'bf16' needs a CUDA GPU"):
-        training.choose_precision("bf16")
-    with pytest.raises(RuntimeConfigError, match="'fp16' needs a CUDA GPU"):
-        training.choose_precision("fp16")
+    for half in ("bf16", "fp16"):
+        with pytest.raises(RuntimeConfigError, match=f"'{half}' needs a CUDA GPU") as refused:
+            training.choose_precision(half)
+        message = str(refused.value)
+        # auto cannot help a DeepSpeed bundle, which states bf16 when compiled from auto.
+        assert message.endswith(
+            "; on a CPU set fine_tuning.training.precision: fp32 (DeepSpeed bundles state their "
+            "precision when compiled)"
+        )
+        assert "auto" not in message and "\n" not in message
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -532,3 +539,25 @@ class _PoisonWeightsAfter(TrainerCallback):
             for param in kwargs["model"].parameters():
                 if param.requires_grad:
                     param.data.fill_(float("nan"))
+
+
+def test_a_rerun_after_an_alert_stopped_the_last_step_fails_again(
+    tiny_model_dir: Path, data_file: Path, tmp_path: Path
+) -> None:
+    """The stop at step 10 of 10 leaves checkpoint-10: the rerun trains nothing, yet fails."""
+    output = tmp_path / "output"
+
+    def run() -> str:
+        alerts = training.AlertCallback(
+            output, loss_threshold=0.001, divergence_factor=None, action="stop"
+        )
+        with pytest.raises(StoppedByAlert) as stopped:
+            _train(tiny_model_dir, data_file, output, max_steps=10, callbacks=(alerts,))
+        return str(stopped.value)
+
+    first = run()
+    assert first.startswith("training stopped at step 10 of 10 by the loss_threshold alert")
+    assert (output / "checkpoint-10").is_dir()
+    assert run() == first
+    steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
+    assert steps == list(range(1, 11))  # the rerun trained nothing
