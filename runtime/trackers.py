@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 
@@ -27,6 +27,7 @@ _PACKAGES = {
 # W&B needs no key in these modes: it writes the run locally (`wandb sync` uploads it later).
 _WANDB_LOCAL_MODES = ("offline", "disabled", "dryrun")
 _MLFLOW_TIMEOUT_SECONDS = 5.0
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986; a path has none
 
 
 def check(trackers: Iterable[str]) -> None:
@@ -64,7 +65,7 @@ def mlflow_local_store(uri: str) -> tuple[str, str] | None:
     ):
         if uri.startswith(scheme):
             return canonical, uri.removeprefix(scheme)
-    return None if urllib.parse.urlparse(uri).scheme else ("", uri)
+    return None if _URI_SCHEME.match(uri) else ("", uri)
 
 
 def _is_main_process() -> bool:

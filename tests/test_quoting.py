@@ -81,7 +81,8 @@ def _hostile_config(value: str) -> str:
                     "parameters": {"target_modules": [value], "modules_to_save": [value]}
                 },
                 "dataset": {"source": {"type": "hub", "path": path, "split": value}},
-                "monitoring": {"wandb_project": value, "mlflow_tracking_uri": value},
+                # A server URI: a local store's path is rebased into other code (by design).
+                "monitoring": {"wandb_project": value, "mlflow_tracking_uri": f"http://{value}"},
             }
         }
     )
@@ -113,6 +114,20 @@ def test_hostile_config_strings_reach_artifacts_only_as_data(write_config, evil)
         benign.files["requirements.txt"].splitlines()
     )
     assert result.files["README.md"].count("\n") == benign.files["README.md"].count("\n")
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+def test_hostile_local_store_paths_stay_data(write_config, evil):
+    """A local MLflow store's path is rebased into an expression: still a string constant."""
+
+    def train_py(store: str, name: str) -> ast.AST:
+        config = json.loads(_hostile_config("plain"))
+        config["model_config"]["monitoring"]["mlflow_tracking_uri"] = f"sqlite:///{store}.db"
+        result = compile_config(write_config(json.dumps(config), name), "bundle")
+        return ast.parse(result.files["train.py"])
+
+    path = evil.replace("\\", "/").replace("\x00", "")
+    assert _shape(train_py(path, "evil.json")) == _shape(train_py("plain", "plain.json"))
 
 
 def test_lone_surrogates_are_rejected_when_loading(write_config):
