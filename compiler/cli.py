@@ -189,16 +189,13 @@ def _launch_command(result: Any, bundle_dir: Path, python: str | None = None) ->
 def _warn_about_stale_checkpoints(result: Any, bundle_dir: Path) -> None:
     """A recompiled bundle keeps its training output: say now, not when train.py starts, that
     checkpoints of the previous config will not be resumed."""
-    from lfm.runtime.resume import stale_runs
+    from lfm.runtime.resume import stale_runs, summary
 
     output = Path(os.path.expanduser(result.plan.training.output_dir))
     config = json.loads(result.files["lfm.lock.json"])["model_config"]
     for folder, changes in stale_runs(bundle_dir / output, config).items():
-        shown = "; ".join(changes[:3]) + (
-            f" and {len(changes) - 3} more" if len(changes) > 3 else ""
-        )
         click.echo(
-            f"warning: {folder} holds checkpoints of the previous config ({shown}); train.py "
+            f"warning: {folder} holds checkpoints of the previous config ({summary(changes)}); train.py "
             "will not resume them: move or delete that folder to train from scratch",
             err=True,
         )

@@ -10,6 +10,7 @@ tested, on a laptop.
 from __future__ import annotations
 
 import os
+import sys
 
 # What a launcher sets; a bare `python train.py` of a DeepSpeed bundle gets a one-process world.
 _SINGLE_PROCESS = {
@@ -19,6 +20,18 @@ _SINGLE_PROCESS = {
     "MASTER_ADDR": "127.0.0.1",
     "MASTER_PORT": "29500",
 }
+
+
+def is_main_process() -> bool:
+    """The launcher's process 0 (or the only one): the process that tells the user things,
+    writes shared records and logs in to trackers."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def announce(message: str) -> None:
+    """Tell the user, once (from the main process), what the run is doing."""
+    if is_main_process():
+        print(f"[lfm] {message}", file=sys.stderr, flush=True)
 
 
 def cpu_only() -> bool:

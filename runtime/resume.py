@@ -11,12 +11,11 @@ checkpoints; a restarted run resumes only when that still matches the bundle's l
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import RuntimeConfigError
+from .launch import announce, is_main_process
 from .sources import DOCUMENT_SOURCES
 
 RUN_FILE = "lfm-run.json"
@@ -98,19 +97,13 @@ def check(output_dir: Path, bundle_dir: Path, checkpoint: str | None) -> None:
     if recorded is not None:
         changes = differences(recorded, current)
         if changes:
-            shown = "; ".join(changes[:_SHOWN_CHANGES])
-            more = (
-                f" and {len(changes) - _SHOWN_CHANGES} more"
-                if len(changes) > _SHOWN_CHANGES
-                else ""
-            )
             raise RuntimeConfigError(
-                f"{output_dir} holds checkpoints of another config ({shown}{more}), which this "
+                f"{output_dir} holds checkpoints of another config ({summary(changes)}), which this "
                 "one cannot resume: move or delete that folder to train from scratch, or set "
                 "fine_tuning.training.output_dir to train beside it"
             )
         return
-    if _is_main_process():
+    if is_main_process():
         from .metrics import write_json_atomic  # (transformers: not on lfm compile's path)
 
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -127,8 +120,7 @@ def _recorded(record: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, AttributeError):
         trains = None
     if not isinstance(trains, dict):
-        if _is_main_process():
-            print(f"[lfm] {record} is unreadable: resuming without checking it", file=sys.stderr)
+        announce(f"{record} is unreadable: resuming without checking it")
         return None
     return trains
 
@@ -150,6 +142,12 @@ def stale_runs(output_dir: Path, model_config: dict[str, Any]) -> dict[Path, lis
     return found
 
 
+def summary(changes: list[str]) -> str:
+    """The first few changes, and how many more: one readable line."""
+    more = len(changes) - _SHOWN_CHANGES
+    return "; ".join(changes[:_SHOWN_CHANGES]) + (f" and {more} more" if more > 0 else "")
+
+
 def differences(old: Any, new: Any, path: str = "model_config") -> list[str]:
     """``path: old -> new`` for every setting that differs (dicts compared key by key)."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -161,7 +159,3 @@ def differences(old: Any, new: Any, path: str = "model_config") -> list[str]:
     if old == new:
         return []
     return [f"{path}: {json.dumps(old)} -> {json.dumps(new)}"]
-
-
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterable
 
 from .errors import RuntimeConfigError, first_line
+from .launch import is_main_process
 
 # The package each tracker's transformers callback imports, and the config field that asks for it.
 _PACKAGES = {
@@ -40,7 +41,7 @@ def check(trackers: Iterable[str]) -> None:
     for tracker in trackers:
         if tracker in _PACKAGES:
             _check_installed(tracker)
-        if not _is_main_process():
+        if not is_main_process():
             continue
         if tracker == "wandb":
             _check_wandb_key()
@@ -66,10 +67,6 @@ def mlflow_local_store(uri: str) -> tuple[str, str] | None:
         if uri.startswith(scheme):
             return canonical, uri.removeprefix(scheme)
     return None if _URI_SCHEME.match(uri) else ("", uri)
-
-
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _check_installed(tracker: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from . import resume
 from .alerts import AlertCallback
 from .checkpoints import Trainer
 from .errors import RuntimeConfigError
+from .launch import announce
 from .metrics import METRICS_FILE, MetricsCallback
 from .progress import show_progress
 from .trackers import check as check_trackers
@@ -94,7 +94,7 @@ def choose_attention(attention: str) -> str:
         )
     if attention == "auto":
         attention = "flash_attention_2" if flash else "sdpa"
-        _announce(f"Attention: {attention} (attention: auto)")
+        announce(f"Attention: {attention} (attention: auto)")
     return attention
 
 
@@ -123,7 +123,7 @@ def resume_point(output_dir: PathLike, bundle_dir: PathLike) -> str | None:
     checkpoint = _newest_complete(Path(output_dir))
     resume.check(Path(output_dir), Path(bundle_dir), checkpoint)
     if checkpoint:
-        _announce(f"Resuming training from checkpoint {checkpoint}")
+        announce(f"Resuming training from checkpoint {checkpoint}")
     return checkpoint
 
 
@@ -131,7 +131,7 @@ def last_checkpoint(output_dir: PathLike) -> str | None:
     """The newest complete ``checkpoint-N`` directory in ``output_dir``, or None."""
     checkpoint = _newest_complete(Path(output_dir))
     if checkpoint:
-        _announce(f"Resuming training from checkpoint {checkpoint}")
+        announce(f"Resuming training from checkpoint {checkpoint}")
     return checkpoint
 
 
@@ -149,14 +149,8 @@ def _newest_complete(root: Path) -> str | None:
     for _, path in reversed(candidates):
         if _is_complete(path):
             return str(path)
-        _announce(f"Skipping incomplete checkpoint {path} (no readable {_STATE_FILE})")
+        announce(f"Skipping incomplete checkpoint {path} (no readable {_STATE_FILE})")
     return None
-
-
-def _announce(message: str) -> None:
-    """Tell the user (once, from the main process) what a restarted run is doing."""
-    if os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0":
-        print(f"[lfm] {message}", file=sys.stderr, flush=True)
 
 
 def _is_complete(checkpoint: Path) -> bool:
