@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,15 +50,47 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+def run_train(
+    project: Path, bundle: str, env: dict[str, str] = ENV, **popen: Any
+) -> subprocess.CompletedProcess:
+    """`python BUNDLE/train.py` from the project folder, its output captured."""
+    return subprocess.run(
+        [sys.executable, f"{bundle}/train.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        **popen,
+    )
+
+
 def compile_and_train(
     project: Path, config: str, bundle: str
 ) -> tuple[Path, subprocess.CompletedProcess]:
     lfm("compile", config, "-o", bundle, cwd=project)
-    done = subprocess.run(
-        [sys.executable, f"{bundle}/train.py"], cwd=project, env=ENV, capture_output=True, text=True
-    )
+    done = run_train(project, bundle)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return project / bundle, done
+
+
+def quickstart_variant(project: Path, name: str, text: str) -> Path:
+    """examples/NAME.yaml: ``text`` (the quickstart config, changed by the test) written out."""
+    config = project / "examples" / f"{name}.yaml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def quickstart_text(project: Path) -> str:
+    return (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+
+
+def wait_for(path: Path, process: subprocess.Popen, what: str) -> None:
+    """Until ``path`` exists; fail if ``process`` ends first or 5 minutes pass."""
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        assert process.poll() is None, f"training ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within 5 minutes"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +127,9 @@ def test_quickstart_trains_and_the_adapter_changes_the_model(project, quickstart
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(project):
-    config = project / "examples" / "resume.yaml"
-    text = (project / "examples" / "quickstart.yaml").read_text()
+    text = quickstart_text(project)
     text = text.replace("epochs: 4", "epochs: 12").replace("save_steps: 10", "save_steps: 5")
-    config.write_text(text)
+    quickstart_variant(project, "resume", text)
     lfm("compile", "examples/resume.yaml", "-o", "build/resume", cwd=project)
     output = project / "build" / "resume" / "output"
 
@@ -108,22 +140,12 @@ def test_a_killed_run_resumes_from_its_checkpoint(project):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 300
-    while not (output / "checkpoint-5" / "trainer_state.json").exists():
-        assert first.poll() is None, "training ended before the first checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint within 5 minutes"
-        time.sleep(0.05)
+    wait_for(output / "checkpoint-5" / "trainer_state.json", first, "the first checkpoint")
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert not (output / "metrics.json").exists(), "the run finished before it was killed"
 
-    second = subprocess.run(
-        [sys.executable, "build/resume/train.py"],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
+    second = run_train(project, "build/resume")
     assert second.returncode == 0, second.stderr[-3000:]
     metrics = json.loads((output / "metrics.json").read_text())
     steps = [s["step"] for s in metrics["steps"]]
@@ -229,12 +251,13 @@ def test_export_merges_the_adapter_into_a_plain_model(project, quickstart):
 
 
 def test_merge_on_save_writes_a_merged_model(project):
-    config = project / "examples" / "merged.yaml"
-    text = (project / "examples" / "quickstart.yaml").read_text()
-    config.write_text(
+    text = quickstart_text(project)
+    quickstart_variant(
+        project,
+        "merged",
         text.replace("lora_dropout: 0.0", "lora_dropout: 0.0\n      merge_on_save: true").replace(
             "epochs: 4", "epochs: 1"
-        )
+        ),
     )
     bundle, _ = compile_and_train(project, "examples/merged.yaml", "build/merged")
     from transformers import AutoModelForCausalLM
@@ -247,11 +270,11 @@ def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(proj
     """W&B with no key and no terminal, or an MLflow server that is not there: one line."""
     pytest.importorskip("wandb")
     pytest.importorskip("mlflow")
-    config = project / "examples" / "tracked.yaml"
-    config.write_text(
-        (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+    quickstart_variant(
+        project,
+        "tracked",
+        quickstart_text(project)
         + "  monitoring:\n    wandb_project: lfm-tests\n    mlflow_tracking_uri: http://127.0.0.1:9\n",
-        encoding="utf-8",
     )
     lfm("compile", "examples/tracked.yaml", "-o", "build/tracked", cwd=project)
     home = {
@@ -262,14 +285,7 @@ def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(proj
     env = {k: v for k, v in ENV.items() if not k.startswith("WANDB_")} | home
 
     def train(**extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "build/tracked/train.py"],
-            cwd=project,
-            env=env | extra,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-        )
+        return run_train(project, "build/tracked", env | extra, stdin=subprocess.DEVNULL)
 
     no_key = train()
     assert no_key.returncode == 1
@@ -294,12 +310,12 @@ def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(proj
 
 def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
     """Recompiling keeps output/: a longer run resumes it, a changed method refuses it."""
-    config = project / "examples" / "resumable.yaml"
-    quickstart = (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
-    short = quickstart.replace("      epochs: 4\n", "      max_steps: 4\n").replace(
-        "save_steps: 10", "save_steps: 2"
+    short = (
+        quickstart_text(project)
+        .replace("      epochs: 4\n", "      max_steps: 4\n")
+        .replace("save_steps: 10", "save_steps: 2")
     )
-    config.write_text(short, encoding="utf-8")
+    config = quickstart_variant(project, "resumable", short)
     bundle, _ = compile_and_train(project, "examples/resumable.yaml", "build/resumable")
     output = bundle / "output"
     config.write_text(short.replace("      r: 8 ", "      r: 16 "), encoding="utf-8")
@@ -309,13 +325,7 @@ def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
         "(model_config.fine_tuning.parameters.r: 8 -> 16); train.py will not resume them: "
         "move or delete that folder to train from scratch"
     )
-    refused = subprocess.run(
-        [sys.executable, "build/resumable/train.py"],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
+    refused = run_train(project, "build/resumable")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == (
         f"error: {output} holds checkpoints of another config "
@@ -333,26 +343,17 @@ def test_a_recompiled_bundle_resumes_only_its_own_checkpoints(project):
 
 def test_an_alert_that_stops_the_run_fails_train_py_and_a_rerun_resumes(project):
     """action: stop saves the adapter and a checkpoint, records why, and exits non-zero."""
-    config = project / "examples" / "stopped.yaml"
-    config.write_text(
-        (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
+    quickstart_variant(
+        project,
+        "stopped",
+        quickstart_text(project)
         + "  monitoring:\n    alerting:\n      loss_threshold: 0.001\n      action: stop\n",
-        encoding="utf-8",
     )
     lfm("compile", "examples/stopped.yaml", "-o", "build/stopped", cwd=project)
     output = project / "build" / "stopped" / "output"
 
-    def train() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "build/stopped/train.py"],
-            cwd=project,
-            env=ENV,
-            capture_output=True,
-            text=True,
-        )
-
     # 24 steps, warmup 2: the first full 10-log window after warmup ends at step 12.
-    first = train()
+    first = run_train(project, "build/stopped")
     assert first.returncode == 1, first.stderr[-3000:]
     last_line = first.stderr.strip().splitlines()[-1]
     assert last_line.startswith(
@@ -373,7 +374,7 @@ def test_an_alert_that_stops_the_run_fails_train_py_and_a_rerun_resumes(project)
 
     # Run again: it resumes from checkpoint-12 with the same 10-log window, so the alert,
     # still true, stops it after one more step (not after ten more).
-    second = train()
+    second = run_train(project, "build/stopped")
     assert second.returncode == 1, second.stderr[-3000:]
     assert "resum" in (second.stdout + second.stderr).lower()
     assert "error: training stopped at step 13 of 24 " in second.stderr.strip().splitlines()[-1]
@@ -388,10 +389,8 @@ def test_an_alert_that_stops_the_run_fails_train_py_and_a_rerun_resumes(project)
 
 def test_ctrl_c_and_a_multi_process_bundle_started_as_one_process(project):
     """`python train.py` on a DDP bundle says how to launch it; Ctrl-C ends in one line."""
-    config = project / "examples" / "ddp.yaml"
-    text = (project / "examples" / "quickstart.yaml").read_text(encoding="utf-8")
-    text = text.replace("epochs: 4", "epochs: 40") + "  distributed: {strategy: ddp, gpus: 2}\n"
-    config.write_text(text, encoding="utf-8")
+    text = quickstart_text(project).replace("epochs: 4", "epochs: 40")
+    quickstart_variant(project, "ddp", text + "  distributed: {strategy: ddp, gpus: 2}\n")
     compiled = lfm("compile", "examples/ddp.yaml", "-o", "build/ddp", cwd=project)
     assert compiled.stdout.strip().endswith(
         "run: accelerate launch --config_file build/ddp/accelerate.yaml build/ddp/train.py"
@@ -404,12 +403,7 @@ def test_ctrl_c_and_a_multi_process_bundle_started_as_one_process(project):
         stderr=subprocess.PIPE,
         text=True,
     )
-    metrics = project / "build" / "ddp" / "output" / "metrics.jsonl"
-    deadline = time.monotonic() + 300
-    while not metrics.exists():
-        assert run.poll() is None, "training ended before its first step"
-        assert time.monotonic() < deadline, "no step within 5 minutes"
-        time.sleep(0.05)
+    wait_for(project / "build" / "ddp" / "output" / "metrics.jsonl", run, "its first step")
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 1

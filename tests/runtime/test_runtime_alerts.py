@@ -7,9 +7,7 @@ log history, and a stop ends train.py with an error and a record in metrics.json
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 from lfm.runtime.alerts import ALERTS_FILE, AlertCallback, StoppedByAlert
 from lfm.runtime.errors import RuntimeConfigError
+from loopback import QuietHandler, http_server
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 
@@ -25,7 +24,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A real HTTP server on loopback recording the JSON bodies POSTed to it."""
     received: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append(
@@ -34,15 +33,8 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/lfm", received
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        yield f"{url}/hooks/lfm", received
 
 
 def _feed(

@@ -6,14 +6,13 @@ import importlib.util
 import io
 import os
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 from lfm.runtime import training
 from lfm.runtime.errors import RuntimeConfigError
+from loopback import QuietHandler, http_server
 
 
 def test_a_missing_tracker_package_is_named_with_its_install(
@@ -82,33 +81,26 @@ def test_an_mlflow_server_that_is_not_there_fails_in_seconds(
         training.check_trackers(["mlflow"])
 
 
-class _Health(BaseHTTPRequestHandler):
+class _Health(QuietHandler):
     status = 200
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.send_response(self.status)
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
-def http_server() -> Iterator[tuple[str, type[_Health]]]:
+def health_server() -> Iterator[tuple[str, type[_Health]]]:
     handler = type("Handler", (_Health,), {})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", handler
-    server.shutdown()
-    server.server_close()
+    with http_server(handler) as url:
+        yield url, handler
 
 
 def test_an_answering_mlflow_server_passes_even_when_it_refuses_health(
-    http_server: tuple[str, type[_Health]], monkeypatch: pytest.MonkeyPatch
+    health_server: tuple[str, type[_Health]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("mlflow")
-    uri, handler = http_server
+    uri, handler = health_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri + "/")
     training.check_trackers(["mlflow"])
     handler.status = 401  # behind basic auth: the server is there, MLflow logs in later
