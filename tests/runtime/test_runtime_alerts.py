@@ -346,3 +346,11 @@ def test_a_small_quality_drop_is_shown_with_its_digits(tmp_path: Path) -> None:
         callback.on_evaluate(args, state, control, metrics={"eval_loss": loss})
     [alert] = callback.sent
     assert "eval_loss 5.401 at step 20 is 0.037% worse than its best, 5.399" in alert["message"]
+
+
+def test_the_compiler_warns_with_the_runtime_window() -> None:
+    """The compile-time warning keeps its own copy (the compile path imports no transformers)."""
+    from lfm.compiler.rules.training import ALERT_WINDOW
+    from lfm.runtime.alerts import WINDOW
+
+    assert ALERT_WINDOW == WINDOW
