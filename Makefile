@@ -6,10 +6,13 @@ PYTHON ?= python
 test:
 	$(PYTHON) -m pytest -q
 
+PACKAGES = cli compiler deploy dataset registry runtime
+
 lint:
-	ruff check compiler runtime tests benchmarks registry dataset
-	ruff format --check compiler runtime tests benchmarks registry dataset
+	ruff check $(PACKAGES) tests benchmarks
+	ruff format --check $(PACKAGES) tests benchmarks
 	mypy
+	lint-imports  # the layering contracts in pyproject.toml ([tool.importlinter])
 
 # Recompile every example into build/<name>/ after an intended change to the compiler.
 regen:

@@ -38,7 +38,7 @@ def main() -> None:
             "lfm compile (seed unified config)": [
                 sys.executable,
                 "-m",
-                "lfm.compiler.cli_main",
+                "lfm.cli",
                 "compile",
                 CONFIG,
                 "-o",
@@ -47,7 +47,7 @@ def main() -> None:
             "lfm validate (seed unified config)": [
                 sys.executable,
                 "-m",
-                "lfm.compiler.cli_main",
+                "lfm.cli",
                 "validate",
                 CONFIG,
             ],

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LFM = [sys.executable, "-m", "lfm.compiler.cli_main"]
+LFM = [sys.executable, "-m", "lfm.cli"]
 ADAPTERS = 20
 
 

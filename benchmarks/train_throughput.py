@@ -331,7 +331,7 @@ def _compile(args: argparse.Namespace, root: Path, method: str, work: Path) -> P
     )
     bundle = work / "bundle"
     subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", "compile", str(config), "-o", str(bundle)],
+        [sys.executable, "-m", "lfm.cli", "compile", str(config), "-o", str(bundle)],
         check=True,
         capture_output=True,
     )

@@ -3,4 +3,6 @@
 Light by design: nothing here imports torch, transformers or peft.
 """
 
-__version__ = "0.1.0"
+from lfm.runtime import __version__
+
+__all__ = ["__version__"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+# One rule for "is this a path", shared with the runtime that resolves these values at run time.
+from lfm.runtime.paths import is_local
 
-def is_local(value: str) -> bool:
-    return value in (".", "..") or value.startswith(("./", "../", "/", "~"))
+__all__ = ["config_relative", "is_local", "rebase", "relative_posix"]
 
 
 def relative_posix(target: Path, start: Path) -> str:

@@ -1,7 +1,7 @@
 """Build a bundle's training data from its documents: once, then reused by content hash.
 
-``train.py`` calls this (through ``lfm.runtime.sources``) with the settings the compiler wrote
-into it. The dataset goes to ``<bundle>/.lfm-dataset/<key>/``, where the key hashes the lfm
+``train.py`` hands :func:`build_documents` to the runtime (``DatasetSpec(build_documents=...)``),
+which calls it with the settings the compiler wrote into the script. The dataset goes to ``<bundle>/.lfm-dataset/<key>/``, where the key hashes the lfm
 version, the settings and every document's bytes: a rerun with the same inputs reads the cached
 records; a changed document or setting builds a new dataset. A file lock keeps several training
 processes (``accelerate launch``) from building it at the same time.
@@ -17,7 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from lfm.compiler.quality_gates import failures
+from lfm.runtime import __version__
+from lfm.runtime.dataset_gates import failures
+from lfm.runtime.errors import RuntimeConfigError
 
 from .create import create
 from .discover import discover
@@ -26,6 +28,32 @@ from .options import CreateOptions, options_from_config, with_cache
 from .report import REPORT_VERSION
 
 logger = logging.getLogger(__name__)
+
+
+def build_documents(
+    documents: dict[str, Any],
+    *,
+    source: Path,
+    fmt: str,
+    split_ratio: float,
+    seed: int,
+    tokenizer: str | None,
+    cache_root: Path,
+) -> tuple[Path, Path | None]:
+    """:func:`build_for_training` as the runtime calls it (a ``lfm.runtime.sources.DocumentBuilder``):
+    a problem with the documents is a RuntimeConfigError naming the config field."""
+    try:
+        return build_for_training(
+            documents,
+            source=source,
+            fmt=fmt,
+            split_ratio=split_ratio,
+            seed=seed,
+            tokenizer=tokenizer,
+            cache_root=cache_root,
+        )
+    except DatasetError as exc:
+        raise RuntimeConfigError(f"dataset.source.path: {exc}") from None
 
 
 def build_for_training(
@@ -82,8 +110,6 @@ def _stop_on_failed_gates(report_path: Path) -> None:
 
 
 def cache_key(options: CreateOptions) -> str:
-    from lfm.compiler import __version__
-
     digest = hashlib.sha256()
     settings = {"lfm": __version__, "report": REPORT_VERSION, "options": options.fingerprint()}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lfm.compiler.quality_gates import evaluate as evaluate_gates
+from lfm.runtime.dataset_gates import evaluate as evaluate_gates
 
 from .errors import DatasetError
 from .formats import augmentation_group, detect, to_messages

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lfm.compiler.quality_gates import evaluate as evaluate_gates
+from lfm.runtime.dataset_gates import evaluate as evaluate_gates
 
 from .discover import SourceFile, discover
 from .errors import DatasetError

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from . import formats, labeling, loss_positions, render
 from . import packing as packing_module
 from .errors import RuntimeConfigError
-from .sources import DOCUMENT_SOURCES, SOURCE_TYPES, load_document_splits, load_records
+from .sources import (
+    DOCUMENT_SOURCES,
+    SOURCE_TYPES,
+    DocumentBuilder,
+    load_document_splits,
+    load_records,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -44,8 +50,10 @@ class DatasetSpec:
     train_on_inputs: bool = False
     seed: int = 42
     split: str = "train"
-    # Document sources only: how lfm.dataset builds the records (see lfm.dataset.bundle).
+    # Document sources only: the settings the records are built with, and what builds them
+    # (lfm.dataset.bundle.build_documents, handed over by train.py; see sources.DocumentBuilder).
     documents: dict[str, Any] | None = None
+    build_documents: DocumentBuilder | None = None
 
     def __post_init__(self) -> None:
         if self.source_type not in SOURCE_TYPES:

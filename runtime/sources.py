@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import paths
 from .errors import RuntimeConfigError
@@ -24,6 +24,28 @@ DOCUMENT_SOURCES = ("rag_documents", "documents")
 SOURCE_TYPES = ("local", "hub", *DOCUMENT_SOURCES)
 JSON_SUFFIXES = (".jsonl", ".json")
 SUFFIXES = (*JSON_SUFFIXES, ".csv")
+
+
+class DocumentBuilder(Protocol):
+    """Builds a document source's records: (train file, test file or None when no document
+    could be held out). A problem the user must fix is a RuntimeConfigError.
+
+    lfm ships one, ``lfm.dataset.bundle.build_documents``; a bundle's scripts hand it over in
+    ``DatasetSpec(build_documents=...)``. The runtime, which every bundle imports, never imports
+    the dataset pipeline itself: a bundle without documents does not need it installed.
+    """
+
+    def __call__(
+        self,
+        documents: dict[str, Any],
+        *,
+        source: Path,
+        fmt: str,
+        split_ratio: float,
+        seed: int,
+        tokenizer: str | None,
+        cache_root: Path,
+    ) -> tuple[Path, Path | None]: ...
 
 
 def load_records(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -52,37 +74,31 @@ def load_document_splits(
 ) -> tuple[Dataset, Dataset | None]:
     """Build (once) and load the records generated from a document source: (train, test).
 
-    The work is done by ``lfm.dataset`` (the ``dataset`` extra), imported only here so
-    bundles without document sources never need it. Test is None when no document could
-    be held out (a single document, or split_ratio 0).
+    The work is done by the spec's ``build_documents`` (see :class:`DocumentBuilder`). Test is
+    None when no document could be held out (a single document, or split_ratio 0).
     """
-    try:
-        from lfm.dataset import DatasetError
-        from lfm.dataset.bundle import build_for_training
-    except ImportError as exc:
-        raise RuntimeConfigError(
-            f"dataset.source.type {spec.source_type!r} builds the dataset from documents, which "
-            f"needs the dataset extra ({exc}); pip install 'lfm[dataset]'"
-        ) from None
     source = paths.resolve_local(spec.path, base_dir)
     if not source.exists():
         raise RuntimeConfigError(
             f"dataset.source.path: {source} does not exist; fix the path (relative paths are "
             f"resolved against the bundle directory)"
         )
-    bundle = Path(base_dir) if base_dir is not None else Path.cwd()
-    try:
-        train, test = build_for_training(
-            spec.documents or {},
-            source=source,
-            fmt="alpaca" if spec.format == "auto" else spec.format,
-            split_ratio=spec.holdout_ratio,
-            seed=spec.seed,
-            tokenizer=tokenizer_name,
-            cache_root=bundle / ".lfm-dataset",
+    if spec.build_documents is None:
+        raise RuntimeConfigError(
+            f"dataset.source.type {spec.source_type!r} builds the dataset from documents, but "
+            "this script passes no builder (DatasetSpec(build_documents=...)); recompile the "
+            "bundle with `lfm compile`, whose scripts pass lfm.dataset's"
         )
-    except DatasetError as exc:
-        raise RuntimeConfigError(f"dataset.source.path: {exc}") from None
+    bundle = Path(base_dir) if base_dir is not None else Path.cwd()
+    train, test = spec.build_documents(
+        spec.documents or {},
+        source=source,
+        fmt="alpaca" if spec.format == "auto" else spec.format,
+        split_ratio=spec.holdout_ratio,
+        seed=spec.seed,
+        tokenizer=tokenizer_name,
+        cache_root=bundle / ".lfm-dataset",
+    )
     report = train.parent / "dataset_report.json"
     if train.stat().st_size == 0:
         raise RuntimeConfigError(

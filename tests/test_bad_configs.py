@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = REPO / "tests" / "bad_configs"

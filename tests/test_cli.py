@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm, llamafarm
+from lfm.cli import lfm, llamafarm
 from lfm.compiler.schema import load_schema
 
 REPO = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ ENV = {
 
 def lfm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", *args],
+        [sys.executable, "-m", "lfm.cli", *args],
         cwd=cwd,
         env=ENV,
         capture_output=True,
@@ -163,7 +163,7 @@ def test_llamafarm_models_train_with_a_dataset_flag(project):
         [
             sys.executable,
             "-c",
-            "from lfm.compiler.cli import llamafarm; llamafarm()",
+            "from lfm.cli import llamafarm; llamafarm()",
             "models",
             "train",
             "--config",
@@ -234,7 +234,7 @@ def test_export_merges_the_adapter_into_a_plain_model(project, quickstart):
         [
             sys.executable,
             "-m",
-            "lfm.compiler.cli_main",
+            "lfm.cli",
             "export",
             "--model",
             str(quickstart / "output"),

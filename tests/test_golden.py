@@ -41,7 +41,7 @@ def test_output_is_identical_across_hash_seeds(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "lfm.compiler.cli_main",
+                "lfm.cli",
                 "compile",
                 "examples/seed_unified.json",
                 "-o",

@@ -11,7 +11,7 @@ HEAVY = ("torch", "transformers", "peft", "accelerate", "datasets")
 
 PROBE = """
 import sys
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 try:
     lfm.main(sys.argv[1:], standalone_mode=False)
 except SystemExit:

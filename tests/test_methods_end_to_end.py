@@ -83,7 +83,7 @@ def test_method_trains_and_its_output_changes_the_model(project, row, method, pa
         [
             sys.executable,
             "-m",
-            "lfm.compiler.cli_main",
+            "lfm.cli",
             "compile",
             f"{name}.yaml",
             "-o",

@@ -21,6 +21,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BUNDLE_DIR]
 
 from transformers import BitsAndBytesConfig  # noqa: E402
 
+from lfm.dataset.bundle import build_documents  # noqa: E402
 from lfm.runtime import data, evaluation, training  # noqa: E402
 from lfm.runtime.errors import RuntimeConfigError  # noqa: E402
 
@@ -60,10 +61,22 @@ def main() -> None:
             holdout_ratio=0.2,
             train_on_inputs=False,
             seed=42,
+            # The documents train.py held out, from its build of the dataset (see .lfm-dataset/).
+            documents={
+                "include_metadata": False,
+                "chunk_size": 384,
+                "chunk_overlap": 48,
+                "qa_generation": {"concurrency": 4, "enabled": True, "include_context": False, "max_retries": 4, "model": "offline", "questions_per_doc": 3, "requests_per_minute": 0},
+                "quality_control": {"coherence_scoring": False, "coverage_analysis": True, "domain_relevance": False, "duplicate_detection": True, "factual_consistency": 0.5, "factual_verification": False, "maximum_length": 0, "min_coherence_score": 0.0, "min_domain_relevance": 0.0, "min_quality_score": 0.0, "minimum_length": 0, "near_duplicate_threshold": 0.85, "pii": "redact", "toxicity_filter": False, "toxicity_threshold": 0.1},
+                "quality_threshold": 0.0,
+                "augmentation": True,
+            },
+            build_documents=build_documents,
         ),
         tokenizer,
         base_dir=BUNDLE_DIR,
         max_examples=None,
+        chunk_tokenizer=BASE_MODEL,
     )
     custom_sets = []
     plan = evaluation.EvalPlan(

@@ -22,6 +22,7 @@ from pathlib import Path
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import BitsAndBytesConfig, TrainingArguments
 
+from lfm.dataset.bundle import build_documents
 from lfm.runtime import data, modeling, training
 from lfm.runtime.errors import RuntimeConfigError
 
@@ -56,6 +57,7 @@ def main() -> None:
                 "quality_threshold": 0.0,
                 "augmentation": True,
             },
+            build_documents=build_documents,
         ),
         tokenizer,
         base_dir=BUNDLE_DIR,

@@ -9,8 +9,9 @@ are removed from the resolved config so the bundle and `lfm dataset` see one sha
 
 from __future__ import annotations
 
+from lfm.runtime.dataset_gates import GateError, parse_gate
+
 from ..diagnostics import dotted
-from ..quality_gates import GateError, parse_gate
 from ..resolve import ROOT, Context
 
 QC = ("dataset", "quality_control")

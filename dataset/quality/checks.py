@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lfm.compiler.quality_gates import GateError, parse_gate
+from lfm.runtime.dataset_gates import GateError, parse_gate
 
 from ..errors import DatasetError
 from . import heuristics, pii

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import data, formats, labeling, paths, render
+from .. import data, formats, labeling, paths, render, sources
 from ..errors import RuntimeConfigError
 
 PathLike = str | os.PathLike[str]
@@ -59,22 +59,52 @@ def holdout_set(
     *,
     base_dir: PathLike | None = None,
     max_examples: int | None = None,
+    chunk_tokenizer: str | None = None,
 ) -> EvalSet:
-    """The examples `train.py` held out for evaluation (`dataset.validation.split_ratio`)."""
+    """The examples `train.py` held out for evaluation (`dataset.validation.split_ratio`).
+
+    For a document source, ``chunk_tokenizer`` is the base model train.py counted chunk tokens
+    with (its tokenizer is part of the build's cache key); default: ``tokenizer``'s own.
+    """
     if spec.holdout_ratio == 0:
         raise RuntimeConfigError(
             "evaluation: dataset.validation.split_ratio is 0, so training held nothing out; set "
             "a split_ratio, or point evaluation.test_set (lfm evaluate --dataset) at a file"
         )
-    records = data.load_records(spec, base_dir)
+    if spec.source_type in sources.DOCUMENT_SOURCES:
+        chosen = _held_out_documents(spec, tokenizer, base_dir, chunk_tokenizer)
+    else:
+        records = data.load_records(spec, base_dir)
+        chosen = _held_out_examples(records, spec, tokenizer)
+    source, digest = _fingerprint(spec, base_dir)
+    return EvalSet("holdout", source, digest, "holdout", _limit(chosen, max_examples))
+
+
+def _held_out_examples(
+    records: Any, spec: data.DatasetSpec, tokenizer: Any
+) -> tuple[EvalExample, ...]:
+    """Split exactly as training did: the same usable examples, the same seeded permutation."""
     examples = _examples(records, spec.format, tokenizer, spec.max_length, spec.train_on_inputs)
-    # Split exactly as training did: the same usable examples, the same seeded permutation.
     indexed = _index_dataset(len(examples))
     _, held = data._holdout_split(indexed, spec.holdout_ratio, spec.seed)
     assert held is not None
-    chosen = tuple(examples[i] for i in sorted(held["index"]))
-    source, digest = _fingerprint(spec, base_dir)
-    return EvalSet("holdout", source, digest, "holdout", _limit(chosen, max_examples))
+    return tuple(examples[i] for i in sorted(held["index"]))
+
+
+def _held_out_documents(
+    spec: data.DatasetSpec, tokenizer: Any, base_dir: PathLike | None, chunk_tokenizer: str | None
+) -> tuple[EvalExample, ...]:
+    """The documents train.py held out: the test split of the same build (same settings and
+    tokenizer, so the cached one), or, when only one document could be read, the same split of
+    examples that training fell back to."""
+    if chunk_tokenizer is not None:  # the name train.py's tokenizer was loaded by
+        name: str | None = paths.resolve(chunk_tokenizer, base_dir)
+    else:
+        name = getattr(tokenizer, "name_or_path", None) or None
+    train, test = data.load_document_splits(spec, base_dir, name)
+    if test is None:
+        return _held_out_examples(train, spec, tokenizer)
+    return tuple(_examples(test, spec.format, tokenizer, spec.max_length, spec.train_on_inputs))
 
 
 def file_set(

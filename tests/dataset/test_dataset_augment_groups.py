@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 from lfm.dataset.create import create
 from lfm.dataset.options import CreateOptions
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm, llamafarm
+from lfm.cli import lfm, llamafarm
 from lfm.dataset.create import create
 from lfm.dataset.options import CreateOptions
 from lfm.dataset.splits import holdout_documents

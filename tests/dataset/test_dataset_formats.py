@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 from lfm.dataset.errors import DatasetError
 from lfm.dataset.formats import FORMATS, convert, to_messages, to_record
 from lfm.runtime import formats as runtime_formats

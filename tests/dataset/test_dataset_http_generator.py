@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 from lfm.dataset.create import create
 from lfm.dataset.errors import DatasetError
 from lfm.dataset.generators.base import GenerationSettings

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 from lfm.compiler.diagnostics import CompileError
 from lfm.compiler.pipeline import analyze, compile_config
-from lfm.compiler.quality_gates import Gate, GateError, evaluate, failures, parse_gate
+from lfm.runtime.dataset_gates import Gate, GateError, evaluate, failures, parse_gate
 
 DOCS = Path(__file__).resolve().parent / "docs"
 

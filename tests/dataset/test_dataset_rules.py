@@ -76,7 +76,7 @@ def test_compile_side_stays_light_with_document_sources(args, tmp_path):
 
     repo = Path(__file__).resolve().parents[2]
     probe = (
-        "import sys\nfrom lfm.compiler.cli import lfm\n"
+        "import sys\nfrom lfm.cli import lfm\n"
         "try:\n    lfm.main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         "heavy = {'torch', 'transformers', 'datasketch', 'pypdf', 'matplotlib', 'bs4', 'lfm.dataset'}\n"
         "print('HEAVY:' + ','.join(sorted(m for m in sys.modules if m in heavy)))\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 
 pytest.importorskip("transformers")
 

@@ -26,7 +26,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def lfm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", "lfm.compiler.cli_main", *args, cwd=cwd)
+    return run(sys.executable, "-m", "lfm.cli", *args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def test_document_source_bundle_builds_once_and_trains(project):
     assert (bundle / "output" / "adapter_model.safetensors").exists()
 
     # Same documents and settings: the cached dataset is reused, not rebuilt.
+    from lfm.dataset.bundle import build_documents
     from lfm.runtime.data import DatasetSpec, load_sft_dataset
     from lfm.runtime.modeling import load_tokenizer
 
@@ -88,10 +89,19 @@ def test_document_source_bundle_builds_once_and_trains(project):
                                                       "toxicity_filter": True,
                                                       "domain_relevance": True,
                                                       "gates": {"diversity_score": ">0.15",
-                                                                "quality_score": ">0.8"}}})  # fmt: skip
+                                                                "quality_score": ">0.8"}}},
+                       build_documents=build_documents)  # fmt: skip
     before = built[0].stat().st_mtime_ns
     train, test = load_sft_dataset(spec, tokenizer, base_dir=bundle)
     assert len(train) > 0 and test is not None
+    assert [p for p in (bundle / ".lfm-dataset").iterdir() if p.is_dir()] == built
+    assert built[0].stat().st_mtime_ns == before
+
+    # evaluate.py's holdout is the documents training held out, read from the same build.
+    from lfm.runtime.evaluation import holdout_set
+
+    held = holdout_set(spec, tokenizer, base_dir=bundle, chunk_tokenizer="../../tiny-model")
+    assert len(held.examples) == len(test)
     assert [p for p in (bundle / ".lfm-dataset").iterdir() if p.is_dir()] == built
     assert built[0].stat().st_mtime_ns == before
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lfm.compiler.cli import lfm
-from lfm.compiler.deploy import DeployError, resolve_model_reference
+from lfm.cli import lfm
+from lfm.deploy import DeployError, resolve_model_reference
 from ruamel.yaml import YAML
 
 TOOLS = Path(sys.executable).parent

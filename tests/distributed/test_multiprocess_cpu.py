@@ -64,7 +64,7 @@ def compile_bundle(project: Path, name: str, batch: int, distributed: str) -> Pa
         CONFIG.format(name=name, batch=batch, distributed=distributed)
     )
     subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", "compile", f"{name}.yaml", "-o", name],
+        [sys.executable, "-m", "lfm.cli", "compile", f"{name}.yaml", "-o", name],
         cwd=project,
         env=ENV,
         check=True,

@@ -27,7 +27,7 @@ ENV = {
 
 def lfm_cli(*args: str, cwd: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", *args], cwd=cwd, env=ENV, check=True,
+        [sys.executable, "-m", "lfm.cli", *args], cwd=cwd, env=ENV, check=True,
         capture_output=True,
     )  # fmt: skip
 

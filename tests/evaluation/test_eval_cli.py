@@ -11,8 +11,8 @@ pytest.importorskip("peft")
 pytest.importorskip("sacrebleu")
 
 from conftest import QUICKSTART_DATA, TASKS_DIR  # noqa: E402
-from lfm.compiler.cli import lfm  # noqa: E402
-from lfm.compiler.cli_evaluate import METRIC_NAMES  # noqa: E402
+from lfm.cli import lfm  # noqa: E402
+from lfm.cli.evaluate import METRIC_NAMES  # noqa: E402
 
 
 def _run(*args: str):

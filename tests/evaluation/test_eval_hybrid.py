@@ -80,7 +80,7 @@ def test_evaluate_py_scores_and_gates_every_adapter(project, hybrid_output):
 
 def test_lfm_evaluate_on_a_hybrid_output_scores_each_adapter(hybrid_output, tmp_path):
     from click.testing import CliRunner
-    from lfm.compiler.cli import lfm
+    from lfm.cli import lfm
 
     out = tmp_path / "eval"
     result = CliRunner().invoke(

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from click.testing import CliRunner
 from client import INSTALL_COMMAND, SERVER_JS, LspClient, LspError, yaml_settings
-from lfm.compiler.cli import lfm
+from lfm.cli import lfm
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "schemas" / "model_config.schema.json"

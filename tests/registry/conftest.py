@@ -55,7 +55,7 @@ def adapter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory, adapter_dir: Path) -> Path:
     """examples/quickstart.yaml compiled by lfm, with the adapter as its training output."""
-    from lfm.compiler.cli import lfm
+    from lfm.cli import lfm
 
     bundle = tmp_path_factory.mktemp("bundle") / "quickstart"
     result = CliRunner().invoke(
@@ -100,7 +100,7 @@ def registry_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cli(registry_env: Path) -> Callable[..., Result]:
     """Run `lfm ARGS...` in-process; returns click's Result (output, exit_code)."""
-    from lfm.compiler.cli import lfm
+    from lfm.cli import lfm
 
     def run(*args: str, expect: int | None = 0) -> Result:
         result = CliRunner().invoke(lfm, list(args))

@@ -61,7 +61,7 @@ def test_without_the_registry_extra_commands_say_what_to_install(tmp_path):
 
     probe = (
         "import sys; sys.modules['semver'] = None\n"  # as if `pip install lfm` without [registry]
-        "from lfm.compiler.cli import lfm\n"
+        "from lfm.cli import lfm\n"
         "lfm.main(sys.argv[1:])"
     )
     for args in (["list"], ["registry", "audit"], ["show", "x"]):

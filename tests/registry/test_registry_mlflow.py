@@ -25,7 +25,7 @@ def mcli(mlflow_server, monkeypatch, tmp_path):
     monkeypatch.setenv("LFM_USER", "mlflow-tester")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LFM_REGISTRY", raising=False)
-    from lfm.compiler.cli import lfm
+    from lfm.cli import lfm
 
     def run(*args, expect=0):
         result = CliRunner().invoke(lfm, [*args, "--backend", "mlflow", "--uri", uri])
@@ -185,7 +185,7 @@ def test_mlflow_access_control_applies_to_lfm_commands(tmp_path_factory, adapter
         },
     )
     try:
-        from lfm.compiler.cli import lfm
+        from lfm.cli import lfm
 
         monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(root / "none.yaml"))
 

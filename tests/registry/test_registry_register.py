@@ -60,7 +60,7 @@ def test_seed_spelling_with_explicit_lineage(cli, adapter_dir, tmp_path):
     metrics = tmp_path / "eval_results.json"
     metrics.write_text(json.dumps({"perplexity": 12.5}))
     from click.testing import CliRunner
-    from lfm.compiler.cli import llamafarm
+    from lfm.cli import llamafarm
 
     result = CliRunner().invoke(
         llamafarm,
@@ -237,7 +237,7 @@ def test_registry_commands_import_no_torch_or_mlflow(registry_env, adapter_dir):
     import sys
 
     probe = (
-        "import sys; from lfm.compiler.cli import lfm\n"
+        "import sys; from lfm.cli import lfm\n"
         "try:\n    lfm.main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow', 'transformers')))"
     )

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-LFM = [sys.executable, "-m", "lfm.compiler.cli_main"]
+LFM = [sys.executable, "-m", "lfm.cli"]
 
 
 def _env(registry: Path) -> dict[str, str]:

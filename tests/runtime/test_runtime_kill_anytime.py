@@ -43,7 +43,7 @@ def test_kills_at_random_moments_never_leave_a_broken_checkpoint(
         "    validation: {split_ratio: 0}\n"
     )
     subprocess.run(
-        [sys.executable, "-m", "lfm.compiler.cli_main", "compile", "run.yaml", "-o", "bundle"],
+        [sys.executable, "-m", "lfm.cli", "compile", "run.yaml", "-o", "bundle"],
         cwd=tmp_path,
         env=ENV,
         check=True,

@@ -80,6 +80,13 @@ def test_document_sources_need_an_existing_folder(kind: str, tmp_path: Path) -> 
         load_records(spec("docs/", kind), tmp_path)
 
 
+def test_a_document_source_needs_a_builder(tmp_path: Path) -> None:
+    """The runtime never imports lfm.dataset: the script hands the builder over."""
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(RuntimeConfigError, match=r"passes no builder.*recompile the bundle"):
+        load_records(spec("docs/", "documents"), tmp_path)
+
+
 def test_unreachable_hub_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets
 

@@ -157,7 +157,7 @@ def test_a_relative_sqlite_store_is_relative_to_the_config(
     import runpy
 
     from click.testing import CliRunner
-    from lfm.compiler.cli import lfm
+    from lfm.cli import lfm
 
     (tmp_path / "project").mkdir()
     config = tmp_path / "project" / "tracked.yaml"

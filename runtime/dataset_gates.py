@@ -1,7 +1,9 @@
 """Dataset gates: bounds on the report's metrics, written as the seed writes them (">0.7").
 
-Pure Python, on the compile path: the compiler checks gate strings with :func:`parse_gate` when it
-resolves a model_config, and `lfm dataset create|check` evaluate them with :func:`evaluate`.
+Pure Python (standard library only), because the compiler imports it: `lfm compile` checks gate
+strings with :func:`parse_gate` when it resolves a model_config, and lfm.dataset evaluates them
+with :func:`evaluate` (`lfm dataset create|check`, and a documents bundle before it trains).
+Both packages import it from here, the layer under both.
 """
 
 from __future__ import annotations

@@ -5,17 +5,19 @@ its base or another model, with gates that set the exit status.
     lfm evaluate --model ./trained_models/lora_v1 --benchmark hellaswag
     lfm evaluate --model A --compare B --dataset holdout.jsonl
 
-torch, transformers and lm-eval are imported only inside the command.
+The work is lfm.runtime.evaluation.standalone's; torch, transformers and lm-eval are imported
+only inside the command.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
+
+from .common import missing_extra
 
 EXIT_GATE_FAILED = 1
 METRIC_NAMES = (
@@ -146,127 +148,43 @@ def evaluate_cmd(**options: Any) -> None:
         raise click.UsageError("give --dataset (with --metrics) or --benchmark, or both")
     try:
         from lfm.runtime.errors import RuntimeConfigError
-        from lfm.runtime.evaluation import run
+        from lfm.runtime.evaluation import standalone
+        from lfm.runtime.evaluation.model_eval import GenerationSettings
     except ImportError as exc:
-        raise click.ClickException(
-            f"{exc}; install the training and evaluation extras: pip install 'lfm[train,eval]'"
-        ) from None
-    try:
-        passed = _evaluate(options, run)
-    except RuntimeConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ImportError as exc:
-        raise click.ClickException(
-            f"{exc}; install the evaluation extra: pip install 'lfm[eval]'"
-        ) from None
-    if not passed:  # the evaluation printed which gates failed, in one line
-        sys.exit(EXIT_GATE_FAILED)
-
-
-def _evaluate(options: dict[str, Any], run: Any) -> bool:
-    from lfm.runtime.evaluation import evalset, gates, model_eval
-
-    settings = model_eval.GenerationSettings(
-        max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"]
-    )
-
-    def plan_for(model: str, base: str | None) -> Any:
-        sets = None
-        if options["dataset"]:
-            tokenizer = model_eval.load_eval_tokenizer(model, base_model=base)
-            sets = evalset.file_set(
-                options["dataset"], tokenizer, format=options["fmt"], max_examples=options["limit"]
-            )
-        return run.EvalPlan(
-            metrics=options["metrics"] if sets else (),
-            evalset=sets,
-            benchmarks=tuple(options["benchmarks"]),
-            benchmark_tasks_dir=options["tasks_dir"],
-            num_fewshot=options["num_fewshot"],
-            benchmark_limit=options["limit"],
-            settings=settings,
-        )
-
-    model, other = _local(options["model"]), _local(options["compare"])
-    options["base"] = _local(options["base"])
-    if _trained_on_4_bit_base(model):
+        raise missing_extra(exc, "training and evaluation extras", "train,eval") from None
+    if standalone.trained_on_4_bit_base(options["model"]):
         click.echo(
             f"warning: {options['model']} was trained with QLoRA on a 4-bit base, which lfm "
             "evaluate loads at full precision; to score the model as trained, run its bundle's "
             "evaluate.py (it loads the base as train.py did)",
             err=True,
         )
-    # A hybrid run's output directory holds one folder per adapter: each is evaluated.
-    adapters = model_eval.adapter_folders(model) if model else {}
-    first = next(iter(adapters.values()), model)
-    plan = plan_for(first, options["base"])
-    tuned: Any = (
-        {
-            name: run.score_model(path, plan, base_model=options["base"])
-            for name, path in adapters.items()
-        }
-        if adapters
-        else run.score_model(model, plan, base_model=options["base"])
-    )
-    base_model = options["base"] or _base_of(first) or model
-    if other is None and options["compare_base"]:
-        other = base_model
-    compared = run.score_model(other, plan_for(other, None)) if other else None
-    quality = gates.Gates(
+    request = standalone.Request(
+        model=options["model"],
+        base=options["base"],
+        compare=options["compare"],
+        compare_base=options["compare_base"],
+        dataset=options["dataset"],
+        format=options["fmt"],
+        metrics=options["metrics"],
+        benchmarks=tuple(options["benchmarks"]),
+        tasks_dir=options["tasks_dir"],
+        num_fewshot=options["num_fewshot"],
+        limit=options["limit"],
+        settings=GenerationSettings(
+            max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"]
+        ),
         max_perplexity=options["max_perplexity"],
         min_scores=options["min_score"],
         min_improvement=options["min_improvement"],
         max_regression=options["max_regression"],
+        output=options["output"],
     )
-    output = options["output"] or (str(Path(model) / "eval") if Path(model).is_dir() else "eval")
-    labels = (model, other) if options["compare"] else ("fine-tuned", "base")
-    return bool(
-        run.finish(
-            _model_id(model),
-            tuned,
-            compared,
-            plan,
-            quality,
-            base_model=other or base_model,
-            output_dir=output,
-            labels=labels,
-        )
-    )
-
-
-def _local(value: str | None) -> Any:
-    """An existing path as an absolute one (the runtime reads bare names as hub ids)."""
-    if value is None or not Path(value).exists():
-        return value
-    return str(Path(value).resolve())
-
-
-def _trained_on_4_bit_base(model: str | None) -> bool:
-    """Whether `model` is a training output of a QLoRA bundle (its lfm.lock.json says so)."""
-    import json
-
-    if model is None or not Path(model).is_dir():
-        return False
-    for folder in (Path(model), *list(Path(model).parents)[:2]):
-        lock = folder / "lfm.lock.json"
-        if lock.is_file():
-            try:
-                config = json.loads(lock.read_text(encoding="utf-8")).get("model_config") or {}
-            except (OSError, ValueError):
-                return False
-            return bool((config.get("fine_tuning") or {}).get("method") == "qlora")
-    return False
-
-
-def _base_of(model: str) -> str | None:
-    import json
-
-    config = Path(model) / "adapter_config.json"
-    if config.exists():
-        return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    return None
-
-
-def _model_id(model: str) -> str:
-    path = Path(model)
-    return path.parent.name if path.name in ("output", "") else path.name
+    try:
+        passed = standalone.evaluate(request)
+    except RuntimeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportError as exc:
+        raise missing_extra(exc, "evaluation extra", "eval") from None
+    if not passed:  # the evaluation printed which gates failed, in one line
+        sys.exit(EXIT_GATE_FAILED)

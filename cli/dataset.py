@@ -125,8 +125,8 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     """(dataset section, its document sources, seed, base_model) from a model_config, or empty."""
     if not config:
         return {}, [], 42, None
-    from .diagnostics import CompileError
-    from .pipeline import analyze
+    from lfm.compiler.diagnostics import CompileError
+    from lfm.compiler.pipeline import analyze
 
     try:
         resolved = analyze(config).resolved.config
@@ -234,7 +234,7 @@ def _metrics_line(m: dict[str, Any]) -> str:
 
 def _exit_on_failed_gates(report: dict[str, Any], what: str) -> None:
     """quality_control.metrics gates (see quality_gates): one line per failure, exit 1."""
-    from .quality_gates import failures
+    from lfm.runtime.dataset_gates import failures
 
     failed = failures(report.get("gates", {}))
     if failed:

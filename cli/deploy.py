@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import click
-
-from .deploy import (
+from lfm.deploy import (
     DeployError,
     deploy_plan,
     render_deployment,

@@ -1,0 +1,31 @@
+"""`lfm dev ...`: helpers for trying lfm without a model hub."""
+
+from __future__ import annotations
+
+import click
+
+from .common import missing_extra
+
+
+@click.group("dev")
+def dev_group() -> None:
+    """Developer helpers."""
+
+
+@dev_group.command("tiny-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--chat-template", is_flag=True, help="Give the tokenizer a ChatML chat template.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty DIRECTORY.")
+def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
+    """Build a few-MB Llama model and tokenizer from local text, for trying lfm on a CPU."""
+    try:
+        from lfm.runtime.errors import RuntimeConfigError
+        from lfm.runtime.tiny import build_tiny_model
+    except ImportError as exc:  # the base install has no torch/transformers
+        raise missing_extra(exc, "training extra", "train") from None
+
+    try:
+        path = build_tiny_model(directory, chat_template=chat_template, overwrite=force)
+    except RuntimeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote a tiny Llama model and tokenizer to {path}")

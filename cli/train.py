@@ -1,0 +1,67 @@
+"""`lfm train` (the seed's `models train`): compile a config, then run its train.py here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from .common import (
+    config_argument,
+    friendly_errors,
+    launch_command,
+    output_option,
+    pick_config,
+    print_diagnostics,
+)
+
+
+@click.command("train")
+@config_argument
+@output_option
+@click.option(
+    "--dataset",
+    type=click.Path(),
+    help="Train on this JSONL/JSON file instead of the config's dataset.",
+)
+@friendly_errors
+def train_cmd(
+    config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None
+) -> None:
+    """Compile a config and run its train.py (the seed's `models train`)."""
+    from lfm.compiler.pipeline import Override, analyze, compile_analysis, default_bundle_dir
+    from lfm.compiler.write import write_bundle
+
+    config = pick_config(config_arg, config_opt)
+    overrides: tuple[Override, ...] = ()
+    if dataset and not Path(dataset).exists():
+        # Checked before compiling: otherwise a bundle is written and the run fails at loading.
+        raise click.ClickException(f"--dataset {dataset} does not exist")
+    if dataset:
+        # The flag's path is relative to where the user is; config paths are relative to the config.
+        relative = Path(
+            os.path.relpath(os.path.abspath(dataset), os.path.abspath(Path(config).parent))
+        )
+        path = relative.as_posix() if relative.parts[0] == ".." else f"./{relative.as_posix()}"
+        reason = f"--dataset {dataset} on the command line"
+        overrides = (
+            Override(("dataset", "source", "type"), "local", reason),
+            Override(("dataset", "source", "path"), path, reason),
+        )
+    analysis = analyze(config, overrides)
+    bundle_dir = Path(output) if output else default_bundle_dir(analysis)
+    if dataset and not output:
+        # Not the config's own bundle, which `compile --check` compares with the config: a sibling.
+        bundle_dir = bundle_dir.with_name(f"{bundle_dir.name}-{Path(dataset).stem}")
+    result = compile_analysis(analysis, bundle_dir)
+    print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
+    write_bundle(result.files, bundle_dir)
+    command = launch_command(result, bundle_dir, sys.executable)
+    click.echo(f"wrote {bundle_dir}/; training: {' '.join(command)}")
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:  # train.py says what to do next; no second message here
+        sys.exit(130)

@@ -1,0 +1,130 @@
+"""`lfm deploy`: serving artifacts (Dockerfile.serve, k8s/) for a model that is already trained.
+
+The templates and plans are the ones `lfm compile` uses for a config's deployment block, so both
+paths emit the same manifests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfm.compiler import __version__
+from lfm.compiler.plan_deployment import (
+    MODELS_DIR,
+    DeploymentPlan,
+    base_image,
+    dns_name,
+    kube_plan,
+    serving_plan,
+)
+from lfm.compiler.rules.deployment import VLLM_LORA_RANKS
+
+from .models import DeployError, ResolvedModel
+
+SKIPPED = shutil.ignore_patterns("checkpoint-*", "runs", ".*")
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What the serving templates read: the same attribute names as the compiler's Plan."""
+
+    name: str
+    version: str
+    lfm_version: str
+    deployment: DeploymentPlan
+
+
+def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> DeployPlan:
+    deployment = dict(model.settings.get("deployment") or {})
+    deployment["target"] = target
+    if replicas is not None:
+        deployment["replicas"] = replicas
+    if deployment.get("auto_scaling") and not deployment.get("resources", {}).get("cpu"):
+        deployment["resources"] = {**deployment.get("resources", {}), "cpu": "4"}
+    app = dns_name(model.name)
+    copies = [("model", f"{MODELS_DIR}/{app}")]
+    if model.kind == "lora":
+        base = str(model.base_model)
+        if Path(base).is_dir():  # a local base model travels in the image
+            copies.append(("base", f"{MODELS_DIR}/base"))
+            base = f"{MODELS_DIR}/base"
+        rank = next((r for r in VLLM_LORA_RANKS if r >= (model.rank or 0)), None)
+        if rank is None:
+            raise DeployError(
+                f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, not {model.rank}"
+            )
+        served = base
+        lora: tuple[tuple[str, str], ...] = ((app, f"{MODELS_DIR}/{app}"),)
+    else:
+        served, lora, rank = f"{MODELS_DIR}/{app}", (), None
+    max_length = model.settings.get("dataset", {}).get("preprocessing", {}).get("max_length")
+    serving = serving_plan(
+        deployment,
+        kind=model.kind,
+        name=model.name,
+        model=served,
+        lora_modules=lora,
+        max_lora_rank=rank,
+        copies=tuple(copies),
+        max_model_len=max_length,
+        autoscaling=bool(deployment.get("auto_scaling")),
+    )
+    kube = kube_plan({"name": model.name, "version": model.version, "deployment": deployment})
+    return DeployPlan(
+        name=model.name,
+        version=model.version,
+        lfm_version=__version__,
+        deployment=DeploymentPlan(
+            target=target,
+            kube=kube,
+            training_image=False,
+            base_image=base_image(),
+            lfm_requirement=f"lfm[train]=={__version__}",
+            output_in_bundle=None,
+            training_job=None,
+            serving=serving,
+        ),
+    )
+
+
+def render_deployment(plan: DeployPlan) -> dict[str, str]:
+    from lfm.compiler.render import environment
+
+    env = environment()
+    names = {"Dockerfile.serve": "Dockerfile.serve.jinja"}
+    if plan.deployment.kubernetes:
+        names |= {
+            "k8s/deployment.yaml": "k8s/deployment.yaml.jinja",
+            "k8s/service.yaml": "k8s/service.yaml.jinja",
+        }
+        if plan.deployment.serving and plan.deployment.serving.autoscaling:
+            names["k8s/hpa.yaml"] = "k8s/hpa.yaml.jinja"
+    return {path: env.get_template(name).render(plan=plan) for path, name in names.items()}
+
+
+def write_deployment(
+    model: ResolvedModel, files: dict[str, str], out_dir: Path, *, force: bool
+) -> None:
+    """Write the files and a copy of the model (the image's build context), atomically."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+        raise DeployError(f"{out_dir} exists and is not empty; pass --force to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.lfm-", dir=out_dir.parent))
+    try:
+        for rel, text in files.items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_text(text, encoding="utf-8")
+        shutil.copytree(model.path, staging / "model", ignore=SKIPPED)
+        if model.kind == "lora" and model.base_model and Path(model.base_model).is_dir():
+            shutil.copytree(model.base_model, staging / "base", ignore=SKIPPED)
+        os.chmod(staging, 0o755)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(staging, out_dir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DeployError(f"cannot write {out_dir}: {exc.strerror or exc}") from None
