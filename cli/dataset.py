@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+
+from .common import EXIT_ERROR, missing_extra, print_diagnostics
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
 GENERATORS = ("offline", "openai", "transformers")
@@ -25,9 +25,7 @@ def _dataset_modules() -> Any:
     try:
         import lfm.dataset.create as create_module
     except ImportError as exc:
-        raise click.ClickException(
-            f"{exc}; install the dataset extra: pip install 'lfm[dataset]'"
-        ) from None
+        raise missing_extra(exc, "dataset extra", "dataset") from None
     return create_module
 
 
@@ -131,9 +129,8 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     try:
         resolved = analyze(config).resolved.config
     except CompileError as exc:  # the config's own errors, printed like `lfm validate`
-        for diagnostic in exc.diagnostics:
-            click.echo(diagnostic.format(), err=True)
-        sys.exit(1)
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERROR)
     dataset = copy.deepcopy(resolved["dataset"])
     base = Path(config).parent
     path = dataset.get("source", {}).get("path")
@@ -297,8 +294,9 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
     """Report what quality control would remove from a dataset file, and its metrics."""
     _dataset_modules()
     from lfm.dataset import DatasetError
-    from lfm.dataset.check import check_file
+    from lfm.dataset.check import check_file, relevance_index
     from lfm.dataset.options import options_from_config
+    from lfm.dataset.publish import write_text_atomic
 
     dataset, config_sources, seed, base_model = _section_from_config(config)
     for flag, value in flags.items():
@@ -312,7 +310,8 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
             documents = dataset.get("source", {}).get("type") in DOCUMENT_SOURCES
             sources = tuple(config_sources) if documents else ()
         if sources:
-            relevance = _relevance_index(sources, options, _tokenizer(None, base_model, config))
+            tokenizer = _tokenizer(None, base_model, config)
+            relevance = relevance_index(list(sources), options.chunk, tokenizer)
         report = check_file(Path(path), settings, fmt, relevance)
     except DatasetError as exc:
         raise _fail(exc) from None
@@ -324,20 +323,10 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
         click.echo(f"  personal data: {report['pii_found']}")
     click.echo(_metrics_line(report["metrics"]))
     if report_path:
-        _write_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(Path(report_path), json.dumps(report, indent=2, sort_keys=True) + "\n")
     _exit_on_failed_gates(report, "the dataset failed its gates")
     if strict and report["would_keep"] < report["records"]:
         sys.exit(1)
-
-
-def _relevance_index(sources: tuple[str, ...], options: Any, tokenizer: str | None) -> Any:
-    """The documents' passages, cut as `dataset create` cuts them, for domain relevance."""
-    from lfm.dataset.chunking import count_words, tokenizer_counter
-    from lfm.dataset.quality.relevance import index_documents
-    from lfm.dataset.tokenizers import load_tokenizer
-
-    count = tokenizer_counter(load_tokenizer(tokenizer)) if tokenizer else count_words
-    return index_documents(list(sources), options.chunk, count)
 
 
 @dataset_group.command("convert")
@@ -350,31 +339,10 @@ def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: boo
     """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion)."""
     _dataset_modules()
     from lfm.dataset import DatasetError
-    from lfm.dataset.formats import convert
-    from lfm.dataset.jsonl import read_records
+    from lfm.dataset.convert import convert_file
 
-    out = Path(output)
-    if out.exists() and not force:
-        raise click.ClickException(f"{out} exists; pass --force to replace it")
-    if out.resolve() == Path(path).resolve():
-        raise click.ClickException("write the converted file to a new path, not over its input")
     try:
-        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True)
-                 for r in convert(read_records(Path(path)), source_fmt, target)]  # fmt: skip
+        count = convert_file(Path(path), Path(output), target, source_fmt=source_fmt, force=force)
     except DatasetError as exc:
         raise _fail(exc) from None
-    text = (
-        "[\n" + ",\n".join(lines) + "\n]\n"
-        if out.suffix == ".json"
-        else "".join(f"{x}\n" for x in lines)
-    )
-    _write_atomic(out, text)
-    click.echo(f"wrote {len(lines)} {target} records to {out}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    click.echo(f"wrote {count} {target} records to {Path(output)}")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .common import missing_extra
+
 if TYPE_CHECKING:
     from lfm.registry import Registry, VersionRecord
 
@@ -57,10 +59,6 @@ def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> 
             store.close()
 
 
-def _missing_extra(exc: ImportError) -> click.ClickException:
-    return click.ClickException(f"{exc}; install the registry extra: pip install 'lfm[registry]'")
-
-
 def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """RegistryErrors raised outside `_opened` (argument parsing) as one line too, and a
     missing registry extra (semver, platformdirs, mlflow) as the command that installs it."""
@@ -70,13 +68,13 @@ def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             from lfm.registry import RegistryError
         except ImportError as exc:
-            raise _missing_extra(exc) from None
+            raise missing_extra(exc, "registry extra", "registry") from None
         try:
             return command(*args, **kwargs)
         except RegistryError as exc:
             raise click.ClickException(str(exc)) from None
         except ImportError as exc:
-            raise _missing_extra(exc) from None
+            raise missing_extra(exc, "registry extra", "registry") from None
 
     return wrapper
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from lfm.runtime.dataset_gates import evaluate as evaluate_gates
 
+from .chunking import ChunkSettings, count_words, tokenizer_counter
 from .errors import DatasetError
 from .formats import augmentation_group, detect, to_messages
 from .jsonl import read_records
@@ -18,7 +19,7 @@ from .quality import Deduplicator, Item, QualitySettings, assess
 from .quality.checks import REASONS
 from .quality.dedup import signature
 from .quality.metrics import Metrics
-from .quality.relevance import RelevanceIndex
+from .quality.relevance import RelevanceIndex, index_documents
 from .quality.toxicity import load_scorer
 from .report import REASON_TEXT
 
@@ -97,6 +98,17 @@ def check_file(
         "metrics": metrics_out,
         "gates": evaluate_gates(dict(settings.gates), summary),
     }
+
+
+def relevance_index(
+    sources: list[str], chunk: ChunkSettings, tokenizer: str | None
+) -> RelevanceIndex:
+    """The source documents' passages, cut as `dataset create` cuts them (with ``tokenizer``,
+    a path or id, or words when None), to score each record's domain relevance against."""
+    from .tokenizers import load_tokenizer
+
+    count = tokenizer_counter(load_tokenizer(tokenizer)) if tokenizer else count_words
+    return index_documents(sources, chunk, count)
 
 
 def _per_document(metrics: Metrics) -> dict[str, float]:
