@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -30,6 +31,11 @@ from lfm.deploy import (
     show_default=True,
     help="kubernetes: Dockerfile.serve + k8s/ manifests; docker: Dockerfile.serve only.",
 )
+@click.option(
+    "--base",
+    help="An adapter's base model: a hub id or a local directory [default: the one its "
+    "adapter_config.json names].",
+)
 @click.option("--replicas", type=click.IntRange(min=0), help="Serving replicas.")
 @click.option(
     "--apply",
@@ -46,6 +52,7 @@ from lfm.deploy import (
 def deploy_cmd(
     reference: str,
     target: str,
+    base: str | None,
     replicas: int | None,
     apply: bool,
     output: str | None,
@@ -54,6 +61,10 @@ def deploy_cmd(
     """Write the serving image and manifests (vLLM, OpenAI API) for a trained model."""
     try:
         model = resolve_model_reference(reference)
+        if base and model.kind != "lora":
+            raise DeployError(f"--base is for an adapter; {reference} is a whole model")
+        if base:
+            model = replace(model, base_model=base)
         plan = deploy_plan(model, target, replicas)
         out_dir = Path(output or Path("deploy") / plan.deployment.kube.app)
         write_deployment(model, render_deployment(plan), out_dir, force=force)

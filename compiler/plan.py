@@ -176,6 +176,12 @@ class Plan:
     resolved_json: str  # the complete model_config, canonical JSON
 
     @property
+    def vendored_packages(self) -> tuple[str, ...]:
+        """The lfm packages the bundle carries as source (see vendor.py): what its scripts
+        import, and nothing else."""
+        return ("dataset", "runtime") if self.data.documents else ("runtime",)
+
+    @property
     def runtime_modules(self) -> tuple[str, ...]:
         """The lfm.runtime modules train.py imports."""
         modules = {"data", "modeling", "training"}

@@ -11,14 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
 from .plan_distributed import DistributedPlan
 from .requirements import constraints
+from .schema import default_of
 
 APP_DIR = "/app"  # the bundle's place in the training image
 MODELS_DIR = "/models"  # the served model's place in the serving image
 HF_CACHE = "/home/lfm/.cache/huggingface"
-DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
 # The CUDA build of the official PyTorch images for each torch minor version; the Dockerfile
 # takes it as a build argument, so another base is one `--build-arg BASE_IMAGE=...` away.
 TORCH_CUDA = {"2.4": "12.4", "2.5": "12.4", "2.6": "12.6"}
@@ -100,7 +99,6 @@ class DeploymentPlan:
     kube: KubePlan
     training_image: bool  # emit the training Dockerfile
     base_image: str  # the training image's base
-    lfm_requirement: str  # what provides lfm.runtime in the training image
     output_in_bundle: str | None  # the output folder, kept out of the training image
     training_job: TrainingJobPlan | None
     serving: ServingPlan | None
@@ -170,7 +168,7 @@ def serving_plan(
     resources = deployment.get("resources", {})
     scaling = deployment.get("auto_scaling") if autoscaling else None
     return ServingPlan(
-        vllm_image=serving.get("image", DEFAULT_VLLM_IMAGE),
+        vllm_image=serving.get("image", default_of("deployment", "serving", "image")),
         port=serving.get("port", 8000),
         model=model,
         served_name=dns_name(name),
@@ -208,7 +206,6 @@ def deployment_plan(
         kube=kube_plan(cfg),
         training_image=on_kubernetes or target in ("docker", "kubernetes"),
         base_image=base_image(),
-        lfm_requirement=f"lfm[train]=={__version__}",
         output_in_bundle=output_in_bundle,
         training_job=_training_job(distributed, output_dir) if on_kubernetes else None,
         serving=_bundle_serving(cfg, derived, output_dir, base_model)

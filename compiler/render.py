@@ -16,6 +16,8 @@ import jinja2
 
 from .plan import LOCK_FORMAT, Plan
 from .quoting import FILTERS, Quoted
+from .vendor import DIRECTORY as VENDOR_DIRECTORY
+from .vendor import vendored_files
 from .write import LOCK
 
 # Artifact path in the bundle -> its template.
@@ -23,6 +25,7 @@ TEMPLATES = {
     "train.py": "train.py.jinja",
     "accelerate.yaml": "accelerate.yaml.jinja",
     "requirements.txt": "requirements.txt.jinja",
+    f"{VENDOR_DIRECTORY}/pyproject.toml": "runtime_pyproject.toml.jinja",
     "README.md": "README.md.jinja",
     ".gitignore": "gitignore.jinja",
     "evaluate.py": "evaluate.py.jinja",
@@ -102,6 +105,7 @@ def render(plan: Plan) -> dict[str, str]:
     files = {
         path: env.get_template(name).render(plan=plan) for path, name in artifacts(plan).items()
     }
+    files.update(vendored_files(plan.vendored_packages))
     files[LOCK] = lock_text(plan)
     return files
 

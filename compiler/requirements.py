@@ -29,7 +29,7 @@ def constraints() -> dict[str, str]:
 # What lfm.dataset needs where a bundle builds its dataset from documents (the `dataset` extra).
 DOCUMENT_PACKAGES = (
     "pypdf", "beautifulsoup4", "lxml", "python-docx", "charset-normalizer", "langdetect",
-    "datasketch", "matplotlib",
+    "datasketch", "matplotlib", "scikit-learn",
 )  # fmt: skip
 
 
@@ -41,7 +41,9 @@ def requirements_for(
     *,
     documents: bool = False,
 ) -> tuple[str, ...]:
+    # rich: the runtime's progress display.
     names = ["torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers"]
+    names.append("rich")
     names += extras
     if documents:
         names += DOCUMENT_PACKAGES

@@ -21,3 +21,12 @@ def load_schema() -> dict[str, Any]:
 
 def model_config_schema() -> dict[str, Any]:
     return load_schema()["$defs"]["model_config"]
+
+
+def default_of(*keys: str) -> Any:
+    """The schema's default for the field at ``keys`` under model_config (e.g. "deployment",
+    "serving", "image"): code that needs a default outside resolution reads it from here."""
+    node = model_config_schema()
+    for key in keys:
+        node = node["properties"][key]
+    return node["default"]

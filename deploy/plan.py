@@ -22,6 +22,7 @@ from lfm.compiler.plan_deployment import (
     serving_plan,
 )
 from lfm.compiler.rules.deployment import VLLM_LORA_RANKS
+from lfm.runtime.paths import is_local
 
 from .models import DeployError, ResolvedModel
 
@@ -49,7 +50,7 @@ def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> Depl
     copies = [("model", f"{MODELS_DIR}/{app}")]
     if model.kind == "lora":
         base = str(model.base_model)
-        if Path(base).is_dir():  # a local base model travels in the image
+        if local_base(model):  # a local base model travels in the image
             copies.append(("base", f"{MODELS_DIR}/base"))
             base = f"{MODELS_DIR}/base"
         rank = next((r for r in VLLM_LORA_RANKS if r >= (model.rank or 0)), None)
@@ -83,12 +84,29 @@ def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> Depl
             kube=kube,
             training_image=False,
             base_image=base_image(),
-            lfm_requirement=f"lfm[train]=={__version__}",
             output_in_bundle=None,
             training_job=None,
             serving=serving,
         ),
     )
+
+
+def local_base(model: ResolvedModel) -> Path | None:
+    """An adapter's base model as a directory on this machine, to copy into the image; None for
+    a hub id. A base named by a path that is not here is an error: the image cannot be built
+    without it, and its host path must never reach an image or a manifest."""
+    base = model.base_model
+    if model.kind != "lora" or not base:
+        return None
+    path = Path(base).expanduser()
+    if path.is_dir():
+        return path
+    if is_local(base):
+        raise DeployError(
+            f"the adapter's base model {base} is not on this machine, and the image needs it; "
+            "pass --base with its hub id or a local directory that holds it"
+        )
+    return None  # a hub id: vLLM downloads it when the server starts
 
 
 def render_deployment(plan: DeployPlan) -> dict[str, str]:
@@ -119,8 +137,9 @@ def write_deployment(
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / rel).write_text(text, encoding="utf-8")
         shutil.copytree(model.path, staging / "model", ignore=SKIPPED)
-        if model.kind == "lora" and model.base_model and Path(model.base_model).is_dir():
-            shutil.copytree(model.base_model, staging / "base", ignore=SKIPPED)
+        base = local_base(model)
+        if base is not None:
+            shutil.copytree(base, staging / "base", ignore=SKIPPED)
         os.chmod(staging, 0o755)
         if out_dir.exists():
             shutil.rmtree(out_dir)

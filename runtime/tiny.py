@@ -7,7 +7,7 @@ frozen output head can barely move its loss under LoRA, while a warmed-up one
 responds to fine-tuning the way a real base model does, so a quickstart run
 shows a falling loss. Usage without the CLI::
 
-    python -m lfm.runtime.tiny DIR [--chat-template] [--seed N] [--overwrite]
+    python -m lfm.runtime.tiny DIR [--chat-template] [--seed N] [--force]
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def _check_output_dir(out: Path, overwrite: bool) -> None:
         raise RuntimeConfigError(f"tiny model: {out} exists and is not a directory; pick another")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise RuntimeConfigError(
-            f"tiny model: {out} is not empty; choose an empty directory or pass overwrite=True "
-            f"(--overwrite)"
+            f"tiny model: {out} is not empty; choose an empty directory or pass --force to "
+            "write into it"
         )
 
 
@@ -172,7 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chat-template", action="store_true", help="add a ChatML chat template")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     parser.add_argument("--vocab-size", type=int, default=512, help="BPE vocabulary size")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty dir")
+    # --force, as `lfm dev tiny-model` spells it; --overwrite is its older name.
+    parser.add_argument(
+        "--force", "--overwrite", dest="overwrite", action="store_true",
+        help="write into a non-empty dir",
+    )  # fmt: skip
     parser.add_argument(
         "--pretrain-steps", type=int, default=100, help="warm-up steps on the corpus (0: random)"
     )

@@ -185,3 +185,42 @@ def test_a_whole_model_is_served_by_name(adapter, tmp_path):
     assert args[0] == "/models/tiny-model" and "--enable-lora" not in args
     assert args[args.index("--served-model-name") + 1] == "tiny-model"
     assert (out / "model/config.json").is_file() and not (out / "base").exists()
+
+
+def test_a_base_model_not_on_this_machine_is_an_error_and_base_names_another(adapter, tmp_path):
+    """The adapter was trained on another machine: its base path is not here. The deployment
+    is not written (no image without the base, no host path in a manifest) until --base says
+    where the base model is."""
+    moved = tmp_path / "adapter"
+    shutil.copytree(adapter, moved)
+    settings = json.loads((moved / "adapter_config.json").read_text())
+    gone = tmp_path / "elsewhere" / "tiny-model"
+    settings["base_model_name_or_path"] = str(gone)
+    (moved / "adapter_config.json").write_text(json.dumps(settings))
+    out = tmp_path / "out"
+
+    done = deploy("--model", str(moved), "-o", str(out))
+    assert done.exit_code == 1
+    assert f"base model {gone} is not on this machine" in done.output and "--base" in done.output
+    assert not out.exists()
+
+    base = adapter.parent.parent / "tiny-model"
+    done = deploy("--model", str(moved), "--base", str(base), "-o", str(out))
+    assert done.exit_code == 0, done.output
+    assert (out / "base/config.json").is_file()
+    for written in (out / "Dockerfile.serve", *(out / "k8s").iterdir()):
+        text = written.read_text()
+        assert str(tmp_path) not in text and str(base) not in text, written
+
+    whole = deploy("--model", str(base), "--base", "org/other", "-o", str(tmp_path / "o2"))
+    assert whole.exit_code == 1 and "--base is for an adapter" in whole.output
+
+
+def test_the_serving_image_is_the_schemas_one_vllm_pin(adapter, tmp_path):
+    from lfm.compiler.schema import default_of
+
+    image = default_of("deployment", "serving", "image")
+    assert image.startswith("vllm/vllm-openai:v")
+    out = tmp_path / "out"
+    assert deploy("--model", str(adapter), "--target", "docker", "-o", str(out)).exit_code == 0
+    assert f"FROM {image}\n" in (out / "Dockerfile.serve").read_text()

@@ -82,4 +82,15 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path / "m")])
     assert exit_info.value.code == 2
-    assert "is not empty" in capsys.readouterr().err
+    assert "is not empty; choose an empty directory or pass --force" in capsys.readouterr().err
+    assert main([str(tmp_path / "m"), "--force", "--pretrain-steps", "0"]) == 0
+
+
+def test_lfm_dev_tiny_model_names_its_own_flag(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from lfm.cli import lfm
+
+    (tmp_path / "keep.txt").write_text("mine", encoding="utf-8")
+    done = CliRunner().invoke(lfm, ["dev", "tiny-model", str(tmp_path)])
+    assert done.exit_code == 1 and "pass --force" in done.output, done.output
+    assert "--overwrite" not in done.output

@@ -1,0 +1,50 @@
+"""The lfm code a bundle carries: its runtime (and, for a document source, the dataset pipeline)
+as plain source under ``lfm-runtime/``, with a pyproject.toml that makes it pip-installable.
+
+Why source in the bundle, not a name on a package index: a bundle must run on a box that has
+only the bundle, and it must run the runtime it was compiled with. Carried as source, that code
+is reviewable in the bundle's diff (a new lfm release shows up as the lines that changed), it
+is byte-for-byte what this lfm ships (so bundles stay deterministic and `lfm compile --check`
+notices a runtime that moved on), and `pip install -r requirements.txt` installs it with the
+pinned packages, in a venv or an image, from the bundle directory alone. Git stores each file
+once however many bundles carry it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
+
+DIRECTORY = "lfm-runtime"  # the distribution's folder in the bundle
+DISTRIBUTION = "lfm-runtime"  # its name for pip (not held by anyone on PyPI)
+
+
+def vendored_files(packages: tuple[str, ...]) -> dict[str, str]:
+    """Bundle path -> source text of every module of ``lfm.<package>`` for each package."""
+    files: dict[str, str] = {}
+    for package in packages:
+        files.update(_package_files(package))
+    return files
+
+
+@cache
+def _package_files(package: str) -> dict[str, str]:
+    root = resources.files(f"lfm.{package}")
+    return {
+        f"{DIRECTORY}/lfm/{package}/{relative}": entry.read_text(encoding="utf-8")
+        for relative, entry in sorted(_modules(root, ""))
+    }
+
+
+def _modules(folder: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
+    """(path relative to the package, file) of every .py file, subpackages included."""
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.startswith((".", "__pycache__")):
+            continue
+        if entry.is_dir():
+            found += _modules(entry, f"{prefix}{entry.name}/")
+        elif entry.is_file() and entry.name.endswith(".py"):
+            found.append((f"{prefix}{entry.name}", entry))
+    return found
