@@ -2,8 +2,9 @@
 
 Numbers anywhere in the file become flat metrics (``benchmarks.mmlu.accuracy``); strings like
 ``"+0.05"`` or ``"150ms"`` become numbers when they read as one. Gates are read from a
-``gates`` entry (a list of ``{name, passed}`` or a mapping name -> bool or {passed}) or a
-top-level ``passed``/``gates_passed`` boolean.
+``gates`` entry (a list of ``{gate, passed}`` as lfm's evaluation writes it, or ``{name,
+passed}``; or a mapping name -> bool or {passed}) or a top-level ``passed``/``gates_passed``
+boolean.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _gates(data: dict[str, Any]) -> dict[str, bool] | None:
     gates = data.get("gates")
     if isinstance(gates, list):
         return {
-            str(g.get("name", i)): bool(g.get("passed"))
+            str(g.get("gate", g.get("name", i))): bool(g.get("passed"))
             for i, g in enumerate(gates)
             if isinstance(g, dict)
         }

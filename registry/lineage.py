@@ -18,6 +18,7 @@ from .manifest import sha256_file
 LOCK_FILE = "lfm.lock.json"
 BUNDLE_MANIFEST = "MANIFEST.sha256"
 EVAL_FILE = "eval_results.json"
+EVAL_DIR = "eval"  # where `lfm evaluate` and evaluate.py put it, in the model's folder
 TRAIN_METRICS_FILE = "metrics.json"
 TYPES = ("adapter", "merged", "full")
 # What a user may type for --type and list --type; the seed says `--type adapters`.
@@ -148,7 +149,9 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
 
 
 def find_eval_results(model_dir: Path, bundle_dir: Path | None) -> Path | None:
-    for folder in (model_dir, bundle_dir):
+    """Beside the model, in its eval/ folder (where `lfm evaluate` and a bundle's evaluate.py
+    write them), or in the bundle."""
+    for folder in (model_dir, model_dir / EVAL_DIR, bundle_dir):
         if folder is not None and (folder / EVAL_FILE).is_file():
             return folder / EVAL_FILE
     return None

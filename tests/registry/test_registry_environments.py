@@ -1,6 +1,7 @@
 """promote, rollback, history of moves, evaluation gates, and the audit log."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,28 @@ def test_configured_environments_and_gates(cli, three_versions, tmp_path, monkey
     assert "no evaluation gates" in cli("promote", "mqa:1.0.0", "--env", "prod", expect=1).output
     config.write_text("enviroments: [x]\n")
     assert "unknown key(s) enviroments" in cli("list", expect=1).output
+
+
+def test_gates_of_an_lfm_evaluation_in_the_models_eval_folder(
+    make_adapter_copy, cli, adapter_dir, tmp_path
+):
+    """`lfm evaluate` and evaluate.py write MODEL/eval/eval_results.json, gates as a list of
+    {gate, passed}: register finds it there and promote names the gate that failed."""
+
+    def evaluated(name: str, passed: bool) -> Path:
+        model = make_adapter_copy(adapter_dir, tmp_path / name, name)
+        (model / "eval").mkdir()
+        gates = [
+            {"gate": "max_perplexity", "bound": 400, "value": 222.2, "passed": True},
+            {"gate": "min_improvement.f1", "bound": 0.1, "value": 0.02, "passed": passed},
+        ]
+        results = {"evaluation_results": {"metrics": {"f1": {"value": 0.4}}, "gates": gates}}
+        (model / "eval" / "eval_results.json").write_text(json.dumps(results))
+        return model
+
+    cli("register", "--model", str(evaluated("ok", True)), "--name", "e", "--version", "1.0.0")
+    cli("promote", "e:1.0.0", "--env", "production", "--require-gates")
+    cli("register", "--model", str(evaluated("bad", False)), "--name", "e", "--version", "1.1.0")
+    refused = cli("promote", "e:1.1.0", "--env", "production", "--require-gates", expect=1)
+    assert "evaluation gate(s) failed: min_improvement.f1" in refused.output
+    assert _env(cli, "e", "production") == "1.0.0"
