@@ -68,6 +68,13 @@ def read_lineage(model_dir: Path, bundle_dir: Path | None) -> dict[str, Any]:
         lineage["peft_type"] = adapter.get("peft_type")
     if bundle_dir is not None:
         lineage.update(_from_lock(bundle_dir, lineage))
+    ran = (_optional_json(model_dir / TRAIN_METRICS_FILE) or {}).get("versions")
+    if isinstance(ran, dict) and ran:
+        # What the run's process had installed, not what the bundle pinned.
+        lineage["libraries"] = {str(k): str(v) for k, v in ran.items()}
+        lineage["libraries_from"] = "run"
+    elif lineage.get("libraries"):
+        lineage["libraries_from"] = "lock"  # a run from before lfm recorded its versions
     lineage["type"] = _detect_type(model_dir, lineage.get("method"))
     return {k: v for k, v in lineage.items() if v not in (None, "", {}, [])}
 

@@ -110,7 +110,15 @@ def test_quickstart_trains_and_the_adapter_changes_the_model(project, quickstart
     assert (output / "adapter_config.json").is_file()
     assert (output / "tokenizer_config.json").is_file()
 
+    import peft
     import torch
+    from lfm.runtime import __version__
+
+    ran = metrics["versions"]  # read by the process that trained, for the registry's lineage
+    assert ran["torch"] == torch.__version__ and ran["peft"] == peft.__version__
+    assert ran["lfm-runtime"] == __version__ and ran["python"] == ".".join(
+        map(str, sys.version_info[:3])
+    )
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from lfm.registry.manifest import sha256_file
@@ -49,6 +50,20 @@ def test_register_reads_lineage_from_the_bundle_and_eval_results(cli, bundle_dir
     assert not any(p.startswith("checkpoint-") for p in paths)  # resume state is not the model
     assert not any(p.startswith("wandb/") for p in paths)  # nor W&B's local copy of the run
     assert shown["created_by"] == "tester"
+
+
+def test_lineage_has_the_versions_the_run_recorded(cli, make_adapter_copy, bundle_dir, tmp_path):
+    """metrics.json's versions (what the training process had installed) win over the pins."""
+    bundle = tmp_path / "b"
+    shutil.copytree(bundle_dir, bundle, ignore=shutil.ignore_patterns("output"))
+    make_adapter_copy(bundle_dir / "output", bundle / "output", "ran")
+    ran = {"python": "3.11.7", "lfm-runtime": "0.1.0", "torch": "9.9.9", "cuda": "12.8"}
+    (bundle / "output" / "metrics.json").write_text(
+        json.dumps({"final_loss": 1.0, "versions": ran})
+    )
+    cli("register", "--model", str(bundle / "output"), "--name", "ran", "--version", "1.0.0")
+    lineage = _show(cli, "ran:1.0.0")["lineage"]
+    assert lineage["libraries"] == ran and lineage["libraries_from"] == "run"
 
 
 def test_name_and_version_default_to_the_bundles(cli, bundle_dir):
