@@ -74,6 +74,26 @@ def launch_command(result: Any, bundle_dir: Path, python: str | None = None) -> 
     return [*launcher, "--config_file", str(bundle_dir / "accelerate.yaml"), train]
 
 
+def needs_extra(what: str, extras: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A command whose work needs an extra: a third-party module missing anywhere in it is one
+    line naming the `pip install`, not a traceback (modules are imported where they are used,
+    so a missing one can surface deep inside the work)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except ModuleNotFoundError as exc:
+                if (exc.name or "lfm").partition(".")[0] == "lfm":
+                    raise  # lfm's own module: a broken install, not a missing extra
+                raise missing_extra(exc, what, extras) from None
+
+        return wrapper
+
+    return decorate
+
+
 def missing_extra(exc: ImportError, what: str, extras: str) -> click.ClickException:
     """An optional dependency is missing: name it and the extra that installs it, e.g.
     ``missing_extra(exc, "training extra", "train")``."""

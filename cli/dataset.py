@@ -15,18 +15,10 @@ from typing import Any
 
 import click
 
-from .common import EXIT_ERROR, missing_extra, print_diagnostics
+from .common import EXIT_ERROR, needs_extra, print_diagnostics
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
 GENERATORS = ("offline", "openai", "transformers")
-
-
-def _dataset_modules() -> Any:
-    try:
-        import lfm.dataset.create as create_module
-    except ImportError as exc:
-        raise missing_extra(exc, "dataset extra", "dataset") from None
-    return create_module
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -139,8 +131,9 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
     return dataset, sources, seed, resolved.get("base_model")
 
 
+@needs_extra("dataset extra", "dataset")
 def run_create(flags: dict[str, Any]) -> None:
-    create_module = _dataset_modules()
+    import lfm.dataset.create as create_module
     from lfm.dataset import DatasetError
     from lfm.dataset.options import options_from_config, with_cache
 
@@ -290,9 +283,9 @@ def create_dataset_cmd(**flags: Any) -> None:
     help="Also write the report as JSON.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when any record would be removed.")
+@needs_extra("dataset extra", "dataset")
 def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, strict: bool, sources: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
     """Report what quality control would remove from a dataset file, and its metrics."""
-    _dataset_modules()
     from lfm.dataset import DatasetError
     from lfm.dataset.check import check_file, relevance_index
     from lfm.dataset.options import options_from_config
@@ -337,7 +330,6 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: bool) -> None:
     """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion)."""
-    _dataset_modules()
     from lfm.dataset import DatasetError
     from lfm.dataset.convert import convert_file
 

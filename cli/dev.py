@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import missing_extra
+from .common import missing_extra, needs_extra
 
 
 @click.group("dev")
@@ -16,6 +16,7 @@ def dev_group() -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--chat-template", is_flag=True, help="Give the tokenizer a ChatML chat template.")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty DIRECTORY.")
+@needs_extra("training extra", "train")
 def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     """Build a few-MB Llama model and tokenizer from local text, for trying lfm on a CPU."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import missing_extra
+from .common import missing_extra, needs_extra
 
 
 @click.command("export")
@@ -36,6 +36,7 @@ from .common import missing_extra
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty OUTPUT.")
 @click.option("--no-verify", is_flag=True, help="Skip comparing merged logits with base + adapter.")
+@needs_extra("training extra", "train")
 def export_cmd(
     model_dir: str,
     merge: bool,
