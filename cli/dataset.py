@@ -32,7 +32,7 @@ def _create_options(func: Any) -> Any:
         click.option("--format", "fmt", type=click.Choice(FORMATS),
                      help="Output format [default: alpaca]."),
         click.option("-o", "--output", type=click.Path(),
-                     help="A .jsonl/.json file or a folder [default: datasets/SOURCE_NAME.jsonl]."),
+                     help="A .jsonl/.json file or a folder [default: datasets/SOURCE_NAME.jsonl, beside --config when given]."),
         click.option("--config", type=click.Path(dir_okay=False),
                      help="Take the settings from this model_config's dataset section."),
         click.option("--generator", type=click.Choice(GENERATORS),
@@ -70,7 +70,7 @@ def _create_options(func: Any) -> Any:
                      help="Drop records whose domain relevance is below this."),
         click.option("--dedup/--no-dedup", default=None, help="Exact and near-duplicate removal [default: on]."),
         click.option("--cache-dir", type=click.Path(file_okay=False),
-                     help="LLM reply cache [default: .lfm-cache/generations]."),
+                     help="LLM reply cache [default: .lfm-cache/generations, beside --config when given]."),
         click.option("--workers", type=click.IntRange(0), default=0, help="Reader processes [default: one per core]."),
         click.option("--force", is_flag=True, help="Replace existing output."),
     ]  # fmt: skip
@@ -138,6 +138,7 @@ def run_create(flags: dict[str, Any]) -> None:
     from lfm.dataset.options import options_from_config, with_cache
 
     config = flags.pop("config")
+    home = Path(config).parent if config else Path()  # where the default outputs go
     dataset, sources, seed, base_model = _section_from_config(config)
     for flag, path in FLAG_PATHS.items():
         value = flags.get(flag)
@@ -152,14 +153,14 @@ def run_create(flags: dict[str, Any]) -> None:
     if not sources:
         raise click.UsageError("give --source (a document folder or file) or --config")
     output = Path(
-        flags["output"] or Path("datasets") / f"{Path(sources[0]).stem or 'dataset'}.jsonl"
+        flags["output"] or home / "datasets" / f"{Path(sources[0]).stem or 'dataset'}.jsonl"
     )
     try:
         options = options_from_config(
             dataset, sources=sources, seed=flags["seed"] if flags["seed"] is not None else seed,
             tokenizer=_tokenizer(flags["tokenizer"], base_model, config),
         )  # fmt: skip
-        cache = flags["cache_dir"] or Path(".lfm-cache") / "generations"
+        cache = flags["cache_dir"] or home / ".lfm-cache" / "generations"
         options = with_cache(options, Path(cache))
         from dataclasses import replace
 

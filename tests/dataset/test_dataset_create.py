@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from lfm.dataset.options import CreateOptions
 from lfm.dataset.splits import holdout_documents
 
 DOCS = Path(__file__).resolve().parent / "docs"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -224,3 +226,17 @@ def test_force_never_replaces_sources_or_foreign_folders(tmp_path):
     with pytest.raises(DatasetError, match="did not write"):
         create(CreateOptions(sources=(str(docs),)), other, force=True)
     assert (other / "keep.jpg").exists() and (docs / "a.md").exists()
+
+
+def test_with_a_config_the_default_output_goes_beside_it(tmp_path, monkeypatch):
+    """As every path of a config is relative to it, so is where its dataset lands."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "examples" / "documents", project / "documents")
+    shutil.copy(REPO / "examples" / "documents_qa.yaml", project / "documents_qa.yaml")
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(
+        lfm, ["dataset", "create", "--config", "project/documents_qa.yaml", "--workers", "1"]
+    )
+    assert done.exit_code in (0, 1), done.output  # 1: written, but a gate of the example failed
+    assert (project / "datasets" / "documents.jsonl").is_file(), done.output
+    assert not (tmp_path / "datasets").exists() and not (tmp_path / ".lfm-cache").exists()
