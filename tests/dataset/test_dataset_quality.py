@@ -48,6 +48,12 @@ def test_pii_is_redacted_or_dropped():
         ("card 4111 1111 1111 1112 on file", {}),  # fails the Luhn check: not a card
         ("SSN 123-45-6789", {"SSN": 1}),
         ("host 2001:db8::8a2e:370:7334 is up", {"IP_ADDRESS": 1}),
+        ("addr 2001:db8::1 is up", {"IP_ADDRESS": 1}),
+        # Code is not personal data, though `::`, `::add` and `a::b` parse as IPv6 addresses.
+        ("Message ::= SEQUENCE { id INTEGER }", {}),
+        ("use std::io; let v = Vec::<u8>::new(); v.iter().map(::add);", {}),
+        ("<T as Trait>::face(); (a::b); f :: Int -> Int", {}),
+        ("loopback ::1 and link-local fe80::1", {}),
         ("version 1.2.3.4000 released", {}),  # not an IPv4 address
         ("IBAN DE89 3704 0044 0532 0130 00", {"IBAN": 1}),
         ("ninety days, 400 meters, 12 valves", {}),
