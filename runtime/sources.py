@@ -82,9 +82,7 @@ def load_document_splits(
     """
     source = paths.resolve_local(spec.path, base_dir)
     if not source.exists():
-        raise RuntimeConfigError(
-            f"dataset.source.path: {source} does not exist; {PATH_RULE}"
-        )
+        raise RuntimeConfigError(f"dataset.source.path: {source} does not exist; {PATH_RULE}")
     if spec.build_documents is None:
         raise RuntimeConfigError(
             f"dataset.source.type {spec.source_type!r} builds the dataset from documents, but "
@@ -126,9 +124,7 @@ def _load_hub(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None) -> Dat
 def _local_files(path: Path) -> list[Path]:
     """The data files at ``path``: the file itself, or a directory's JSON files sorted."""
     if not path.exists():
-        raise RuntimeConfigError(
-            f"dataset.source.path: {path} does not exist; {PATH_RULE}"
-        )
+        raise RuntimeConfigError(f"dataset.source.path: {path} does not exist; {PATH_RULE}")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in JSON_SUFFIXES)
         if not files:

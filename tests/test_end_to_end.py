@@ -70,6 +70,10 @@ def compile_and_train(
     lfm("compile", config, "-o", bundle, cwd=project)
     done = run_train(project, bundle)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # The run ends saying where its result is, without third-party notices it cannot act on.
+    assert "[lfm] done: the trained " in done.stderr, done.stderr[-2000:]
+    for notice in ("`gradient_checkpointing` is deprecated", "'pin_memory' argument"):
+        assert notice not in done.stderr
     return project / bundle, done
 
 

@@ -188,7 +188,36 @@ class MetricsCallback(TrainerCallback):
             "tokens_per_second": real / runtime if runtime > 0 else None,
             "total_tokens_per_second": total / runtime if runtime > 0 else None,
             **peak_memory(),
+            "versions": versions_that_ran(),
         }
+
+
+# The distributions whose versions decide what a run computes, when they are installed.
+_RECORDED = (
+    "torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "tokenizers",
+    "bitsandbytes", "deepspeed", "liger-kernel",
+)  # fmt: skip
+
+
+def versions_that_ran() -> dict[str, str]:
+    """Python, lfm's runtime, CUDA and the libraries of this process, read as it runs (a
+    bundle pins versions, but a box may run others): the lineage the registry records."""
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    from . import __version__
+
+    found = {"python": platform.python_version(), "lfm-runtime": __version__}
+    for name in _RECORDED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if torch.version.cuda:
+        found["cuda"] = torch.version.cuda
+    return found
 
 
 def memory_now() -> dict[str, float]:

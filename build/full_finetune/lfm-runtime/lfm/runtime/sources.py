@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 DOCUMENT_SOURCES = ("rag_documents", "documents")
 SOURCE_TYPES = ("local", "hub", *DOCUMENT_SOURCES)
 JSON_SUFFIXES = (".jsonl", ".json")
+# One rule, as the README states it: lfm compile rebases a config's relative paths onto the
+# bundle, so the path a user fixes is the one in the config, relative to the config file.
+PATH_RULE = "fix the path (a relative path in a config is relative to the config file)"
 SUFFIXES = (*JSON_SUFFIXES, ".csv")
 
 
@@ -79,10 +82,7 @@ def load_document_splits(
     """
     source = paths.resolve_local(spec.path, base_dir)
     if not source.exists():
-        raise RuntimeConfigError(
-            f"dataset.source.path: {source} does not exist; fix the path (relative paths are "
-            f"resolved against the bundle directory)"
-        )
+        raise RuntimeConfigError(f"dataset.source.path: {source} does not exist; {PATH_RULE}")
     if spec.build_documents is None:
         raise RuntimeConfigError(
             f"dataset.source.type {spec.source_type!r} builds the dataset from documents, but "
@@ -124,10 +124,7 @@ def _load_hub(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None) -> Dat
 def _local_files(path: Path) -> list[Path]:
     """The data files at ``path``: the file itself, or a directory's JSON files sorted."""
     if not path.exists():
-        raise RuntimeConfigError(
-            f"dataset.source.path: {path} does not exist; fix the path (relative paths are "
-            f"resolved against the bundle directory)"
-        )
+        raise RuntimeConfigError(f"dataset.source.path: {path} does not exist; {PATH_RULE}")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in JSON_SUFFIXES)
         if not files:

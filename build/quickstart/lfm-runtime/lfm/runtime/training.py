@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,17 @@ from .launch import announce
 from .metrics import METRICS_FILE, MetricsCallback
 from .progress import show_progress
 from .trackers import check as check_trackers
+
+# Notices for transformers' and torch's own settings that train.py cannot act on: the older
+# name transformers 5.x still takes across its releases, pinned memory on a CPU-only box.
+warnings.filterwarnings(
+    "ignore", message=r"`gradient_checkpointing\w*` is deprecated", category=FutureWarning
+)
+warnings.filterwarnings(
+    "ignore",
+    message=r"'pin_memory' argument is set as true but no accelerator",
+    category=UserWarning,
+)
 
 # What train.py uses from the callback and tracker modules, under one name.
 __all__ = [
@@ -172,6 +184,22 @@ def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
     if trainer.args.should_save:
         tokenizer.save_pretrained(str(output_dir))
     AlertCallback.raise_if_stopped(trainer, output_dir)  # a stopped run is not a success
+    announce(_where_it_is(trainer, Path(output_dir)))
+
+
+def _where_it_is(trainer: Any, output_dir: Path) -> str:
+    """The run's last line: where its result, metrics and checkpoints are."""
+    what = "adapter" if hasattr(trainer.model, "peft_config") else "model"
+    line = f"done: the trained {what} and its tokenizer are in {output_dir}/"
+    try:
+        loss = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))["final_loss"]
+        line += f"; metrics in {METRICS_FILE} (final loss {loss:.4f})"
+    except (OSError, ValueError, KeyError, TypeError):
+        line += f"; metrics in {METRICS_FILE}"
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: p.stat().st_mtime)
+    if checkpoints:
+        line += f"; checkpoints in checkpoint-* (newest: {checkpoints[-1].name})"
+    return line
 
 
 def release_memory() -> None:

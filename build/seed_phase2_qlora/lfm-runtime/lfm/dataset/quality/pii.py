@@ -41,6 +41,24 @@ def _ip(text: str) -> bool:
     return True
 
 
+def _ipv6(text: str) -> bool:
+    """A host's IPv6 address, not code: `::`, `::=` (ASN.1), `::add` (Rust, C++) and `a::b`
+    parse as addresses too, so an address needs three groups of hex digits and a host's kind
+    (not unspecified, loopback, link-local or multicast)."""
+    try:
+        address = ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    if sum(bool(group) for group in text.split(":")) < 3:
+        return False
+    return not (
+        address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+    )
+
+
 # (kind, pattern, extra check); order matters: cards before phones, which they resemble.
 DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...] = (
     ("EMAIL", _EMAIL, None),
@@ -48,7 +66,7 @@ DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...]
     ("SSN", _SSN, None),
     ("IBAN", _IBAN, None),
     ("IP_ADDRESS", _IPV4, _ip),
-    ("IP_ADDRESS", _IPV6, _ip),
+    ("IP_ADDRESS", _IPV6, _ipv6),
     ("PHONE", _PHONE, None),
 )
 
