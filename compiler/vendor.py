@@ -12,9 +12,9 @@ once however many bundles carry it.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import cache
-from importlib import resources
-from importlib.abc import Traversable
+from pathlib import Path
 
 DIRECTORY = "lfm-runtime"  # the distribution's folder in the bundle
 DISTRIBUTION = "lfm-runtime"  # its name for pip (not held by anyone on PyPI)
@@ -30,14 +30,23 @@ def vendored_files(packages: tuple[str, ...]) -> dict[str, str]:
 
 @cache
 def _package_files(package: str) -> dict[str, str]:
-    root = resources.files(f"lfm.{package}")
+    root = _package_folder(f"lfm.{package}")
     return {
         f"{DIRECTORY}/lfm/{package}/{relative}": entry.read_text(encoding="utf-8")
         for relative, entry in sorted(_modules(root, ""))
     }
 
 
-def _modules(folder: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
+def _package_folder(name: str) -> Path:
+    """Where a package's files are, found without importing it: compiling a bundle that
+    carries lfm.dataset must not load the dataset pipeline (the compile path stays light)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{name} is not installed as a package folder")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _modules(folder: Path, prefix: str) -> list[tuple[str, Path]]:
     """(path relative to the package, file) of every .py file, subpackages included."""
     found = []
     for entry in folder.iterdir():

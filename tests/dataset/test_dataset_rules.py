@@ -25,10 +25,11 @@ def test_documents_default_to_alpaca_and_reach_train_py(write_config, tmp_path):
     train = files["train.py"]
     assert 'source_type="documents"' in train and '"pii": "drop"' in train
     assert '"minimum_length": 30' in train
-    assert (
-        "datasketch==" in files["requirements.txt"]
-        and "lfm[train,dataset]" in files["requirements.txt"]
-    )
+    assert "datasketch==" in files["requirements.txt"]
+    # The bundle carries the dataset pipeline that builds its records, installed with the runtime.
+    assert "./lfm-runtime" in files["requirements.txt"].splitlines()
+    assert "lfm-runtime/lfm/dataset/bundle.py" in files
+    assert "lfm-runtime/lfm/runtime/data.py" in files
     assert ".lfm-dataset/" in files[".gitignore"]
     warned = " ".join(d.message for d in analysis.diagnostics)
     assert "quality_control" not in warned  # used now: no "not yet" warning

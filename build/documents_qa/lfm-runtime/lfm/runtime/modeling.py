@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import hub, paths
 from .errors import RuntimeConfigError, first_line
 
 logger = logging.getLogger(__name__)
@@ -95,13 +95,16 @@ def _require_bitsandbytes() -> None:
 
 
 def _source(name_or_path: str, base_dir: PathLike | None) -> str:
-    """Resolve a local path and check it exists; pass a hub id through."""
+    """Resolve a local path and check it exists; pass a hub id through once the hub answers
+    or the model is in the local cache (see :mod:`.hub`)."""
     source = paths.resolve(name_or_path, base_dir)
     if paths.is_local(name_or_path) and not Path(source).exists():
         raise RuntimeConfigError(
             f"base_model: local path {source} does not exist; fix the path, or create a small "
             f"local model for a quick run with `lfm dev tiny-model DIR`"
         )
+    if not paths.is_local(name_or_path) and not Path(source).exists():
+        hub.prepare("base_model", name_or_path)
     return source
 
 
