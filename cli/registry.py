@@ -61,7 +61,7 @@ def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> 
 
 def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """RegistryErrors raised outside `_opened` (argument parsing) as one line too, and a
-    missing registry extra (semver, platformdirs, mlflow) as the command that installs it."""
+    missing registry extra (semver, platformdirs) as the command that installs it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

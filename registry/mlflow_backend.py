@@ -57,7 +57,7 @@ class MlflowRegistry:
             from mlflow import MlflowClient
         except ImportError as exc:
             raise RegistryError(
-                f"{exc}; the mlflow backend needs: pip install 'lfm[registry]'"
+                f"{exc}; the mlflow backend needs: pip install 'lfm[registry-mlflow]'"
             ) from None
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: it sets its own
         self.uri = uri

@@ -71,3 +71,34 @@ def test_without_the_registry_extra_commands_say_what_to_install(tmp_path):
         assert done.returncode == 1, done.stderr
         assert "pip install 'lfm[registry]'" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_embedded_registry_works_without_mlflow(adapter_dir, tmp_path):
+    """The default registry installs light: MLflow is the registry-mlflow extra's, and asking
+    for that backend without it names the install."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['mlflow'] = None\n"  # as if MLflow were not installed
+        "from lfm.cli import lfm\n"
+        "lfm.main(sys.argv[1:])"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", probe, *args, "--registry", str(tmp_path / "reg")],
+            capture_output=True, text=True, cwd=tmp_path,
+        )  # fmt: skip
+
+    registered = run(
+        "register", "--model", str(adapter_dir), "--name", "light", "--version", "1.0.0"
+    )
+    assert registered.returncode == 0, registered.stderr
+    assert "light" in run("list").stdout
+    mlflow = subprocess.run(
+        [sys.executable, "-c", probe, "list", "--backend", "mlflow", "--uri", "http://127.0.0.1:9"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert mlflow.returncode == 1 and "pip install 'lfm[registry-mlflow]'" in mlflow.stderr
+    assert "Traceback" not in mlflow.stderr
