@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,10 @@ from .errors import RuntimeConfigError
 from .launch import announce
 from .metrics import METRICS_FILE, MetricsCallback
 from .progress import show_progress
+from .quiet import quiet_third_party
 from .trackers import check as check_trackers
 
-# Notices for transformers' and torch's own settings that train.py cannot act on: the older
-# name transformers 5.x still takes across its releases, pinned memory on a CPU-only box.
-warnings.filterwarnings(
-    "ignore", message=r"`gradient_checkpointing\w*` is deprecated", category=FutureWarning
-)
-warnings.filterwarnings(
-    "ignore",
-    message=r"'pin_memory' argument is set as true but no accelerator",
-    category=UserWarning,
-)
+quiet_third_party()
 
 # What train.py uses from the callback and tracker modules, under one name.
 __all__ = [

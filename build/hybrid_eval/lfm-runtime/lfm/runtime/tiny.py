@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RuntimeConfigError
+from .quiet import quiet_third_party
+
+quiet_third_party()
 
 BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
