@@ -2,8 +2,9 @@
 
 A bundle is written into a temporary sibling directory and swapped in with renames, so a crash
 or an error never leaves half a bundle. An existing directory is replaced only when it is an lfm
-bundle (it has lfm.lock.json); files the bundle did not write there (the training output,
-checkpoints) are carried over to the new bundle.
+bundle (it has lfm.lock.json); every file lfm cannot prove it wrote there (by its manifest and
+its content: the training output, checkpoints, a file the user added or edited) is carried over
+to the new bundle (see lfm.runtime.ownership).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from lfm.runtime.ownership import proven
 
 from .diagnostics import CompileError, Diagnostic
 
@@ -35,6 +38,11 @@ def write_bundle(files: dict[str, str], out_dir: Path) -> None:
         raise _error(
             f"cannot write the bundle into the current directory ({shown})",
             "run lfm from its parent and name it with -o",
+        )
+    if out_dir.is_symlink():
+        raise _error(
+            f"{shown} is a symbolic link; lfm writes a bundle to a real directory",
+            "give the directory it points to, or a new one, with -o",
         )
     _finish_interrupted_swap(out_dir)
     _refuse_foreign(out_dir, shown)
@@ -74,7 +82,8 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
 def _finish_interrupted_swap(out_dir: Path) -> None:
     """Complete a swap that stopped half-way (or just ran): carry user files, drop the old bundle.
 
-    The retired bundle is deleted only once nothing but files lfm generated is left in it.
+    The retired bundle is deleted only once nothing but files lfm generated (listed in its
+    manifest and unchanged) is left in it.
     """
     retired = _retired(out_dir)
     if not retired.exists():
@@ -82,17 +91,7 @@ def _finish_interrupted_swap(out_dir: Path) -> None:
     if not out_dir.exists():
         os.rename(retired, out_dir)  # stopped between the two renames: put the old bundle back
         return
-    generated = _manifest_paths(retired) | {MANIFEST}
-    left = []
-    for entry in sorted(retired.iterdir()):
-        if entry.name in generated or _is_generated_dir(entry, generated):
-            continue
-        try:
-            if (out_dir / entry.name).exists():
-                raise FileExistsError(entry.name)
-            os.rename(entry, out_dir / entry.name)
-        except OSError:
-            left.append(entry.name)
+    left = _carry_over(retired, out_dir, "", proven(retired))
     if left:
         raise _error(
             f"could not move {', '.join(left)} from the previous bundle into {out_dir}",
@@ -105,8 +104,26 @@ def _retired(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.lfm-old")
 
 
-def _is_generated_dir(entry: Path, previous: set[str]) -> bool:
-    return entry.is_dir() and any(p.startswith(f"{entry.name}/") for p in previous)
+def _carry_over(source: Path, target: Path, prefix: str, generated: set[str]) -> list[str]:
+    """Move what lfm did not generate from ``source`` into ``target``, keeping relative paths;
+    a folder holding no generated file moves whole. Returns what could not move."""
+    left = []
+    for entry in sorted(source.iterdir()):
+        rel = f"{prefix}{entry.name}"
+        if entry.is_dir() and not entry.is_symlink():
+            if any(path.startswith(f"{rel}/") for path in generated):
+                left += _carry_over(entry, target / entry.name, f"{rel}/", generated)
+                continue
+        elif rel in generated:
+            continue
+        try:
+            if (target / entry.name).exists() or (target / entry.name).is_symlink():
+                raise FileExistsError(rel)
+            target.mkdir(parents=True, exist_ok=True)
+            os.rename(entry, target / entry.name)
+        except OSError:
+            left.append(rel)
+    return left
 
 
 def _manifest_paths(out_dir: Path) -> set[str]:

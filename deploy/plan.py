@@ -22,6 +22,7 @@ from lfm.compiler.plan_deployment import (
     serving_plan,
 )
 from lfm.compiler.rules.deployment import VLLM_LORA_RANKS
+from lfm.runtime.ownership import placement_problem, replace_problem, write_manifest
 from lfm.runtime.paths import is_local
 
 from .models import DeployError, ResolvedModel
@@ -127,9 +128,14 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
 def write_deployment(
     model: ResolvedModel, files: dict[str, str], out_dir: Path, *, force: bool
 ) -> None:
-    """Write the files and a copy of the model (the image's build context), atomically."""
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise DeployError(f"{out_dir} exists and is not empty; pass --force to replace it")
+    """Write the files and a copy of the model (the image's build context), atomically. An
+    earlier deployment is replaced only with ``force`` and only if lfm wrote all of it; never
+    the current directory, a link, or a folder holding the model or its base."""
+    base = local_base(model)
+    inputs = [model.path, *([base] if base is not None else [])]
+    problem = placement_problem(out_dir, inputs) or replace_problem(out_dir, force=force)
+    if problem:
+        raise DeployError(problem)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.lfm-", dir=out_dir.parent))
     try:
@@ -137,12 +143,12 @@ def write_deployment(
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / rel).write_text(text, encoding="utf-8")
         shutil.copytree(model.path, staging / "model", ignore=SKIPPED)
-        base = local_base(model)
         if base is not None:
             shutil.copytree(base, staging / "base", ignore=SKIPPED)
+        write_manifest(staging)  # what a later --force may replace
         os.chmod(staging, 0o755)
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            shutil.rmtree(out_dir)  # every file there is lfm's (checked above)
         os.rename(staging, out_dir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)

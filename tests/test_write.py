@@ -120,3 +120,47 @@ def test_check_reports_changed_missing_and_extra_files(tmp_path: Path):
     assert check_bundle(FILES, tmp_path / "missing") == [
         f"{tmp_path / 'missing'} does not exist: nothing to compare\n"
     ]
+
+
+def test_a_users_file_beside_generated_ones_survives_a_recompile(tmp_path: Path):
+    """Only files the manifest lists *and* whose content still matches are lfm's to drop."""
+    out = tmp_path / "b"
+    bundle = with_manifest({**FILES, "k8s/job.yaml": "kind: Job\n"})
+    write_bundle(bundle, out)
+    (out / "k8s" / "mine.yaml").write_text("kind: ConfigMap\n")
+    write_bundle(bundle, out)
+    assert (out / "k8s" / "mine.yaml").read_text() == "kind: ConfigMap\n"
+    assert (out / "k8s" / "job.yaml").read_text() == "kind: Job\n"
+
+
+def test_a_line_added_to_the_manifest_proves_nothing(tmp_path: Path):
+    out = tmp_path / "b"
+    write_bundle(FILES, out)
+    (out / "output").mkdir()
+    (out / "output" / "adapter.bin").write_text("weights")
+    with (out / MANIFEST).open("a") as manifest:
+        manifest.write("0000  output/adapter.bin\n" + "0000  output\n")
+    write_bundle(FILES, out)
+    assert (out / "output" / "adapter.bin").read_text() == "weights"
+
+
+def test_a_hand_edited_generated_file_is_kept_and_named(tmp_path: Path):
+    out = tmp_path / "b"
+    write_bundle(FILES, out)
+    (out / "train.py").write_text("print('my edit')\n")
+    with pytest.raises(CompileError, match=r"could not move train\.py .* safe in"):
+        write_bundle(FILES, out)
+    kept = out.with_name(f".{out.name}.lfm-old") / "train.py"
+    assert kept.read_text() == "print('my edit')\n"  # nothing lost; the new bundle is in place
+    assert (out / "train.py").read_text() == "print('hi')\n"
+
+
+def test_an_output_that_is_a_symbolic_link_is_refused(tmp_path: Path):
+    target = tmp_path / "real"
+    write_bundle(FILES, target)
+    link = tmp_path / "link"
+    link.symlink_to(target, target_is_directory=True)
+    with pytest.raises(CompileError, match="symbolic link"):
+        write_bundle(FILES, link)
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST, "lfm.lock.json", "train.py"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

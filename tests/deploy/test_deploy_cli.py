@@ -168,7 +168,9 @@ def test_bad_references_and_existing_output_are_one_line_errors(adapter, tmp_pat
     for args, message in (
         (["--model", str(tmp_path / "nope")], "no such directory"),
         (["--model", str(tmp_path / "empty")], "neither an adapter"),
-        (["--model", str(adapter), "-o", str(adapter.parent)], "--force"),
+        # The folder holding the model is never an output, --force or not.
+        (["--model", str(adapter), "-o", str(adapter.parent)], "holds it"),
+        (["--model", str(adapter), "-o", str(adapter.parent), "--force"], "holds it"),
     ):
         done = deploy(*args)
         assert done.exit_code == 1 and message in done.output, done.output
@@ -224,3 +226,53 @@ def test_the_serving_image_is_the_schemas_one_vllm_pin(adapter, tmp_path):
     out = tmp_path / "out"
     assert deploy("--model", str(adapter), "--target", "docker", "-o", str(out)).exit_code == 0
     assert f"FROM {image}\n" in (out / "Dockerfile.serve").read_text()
+
+
+def test_force_replaces_only_what_lfm_wrote(adapter, tmp_path, monkeypatch):
+    """--force never empties the current directory, the model's folder or a user's files."""
+    out = tmp_path / "out"
+    assert deploy("--model", str(adapter), "--target", "docker", "-o", str(out)).exit_code == 0
+    again = deploy("--model", str(adapter), "--target", "docker", "-o", str(out), "--force")
+    assert again.exit_code == 0, again.output  # its own deployment: replaced
+    (out / "notes.txt").write_text("mine")
+    (out / "Dockerfile.serve").write_text("FROM edited\n")
+    refused = deploy("--model", str(adapter), "--target", "docker", "-o", str(out), "--force")
+    assert refused.exit_code == 1
+    assert "Dockerfile.serve, notes.txt" in refused.output and "did not write" in refused.output
+    assert (out / "notes.txt").read_text() == "mine"
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "keep.txt").write_text("mine")
+    monkeypatch.chdir(workdir)
+    here = deploy("--model", str(adapter), "-o", ".", "--force")
+    assert here.exit_code == 1 and "current directory" in here.output
+    assert (workdir / "keep.txt").read_text() == "mine"
+
+    link = tmp_path / "link"
+    link.symlink_to(out, target_is_directory=True)
+    linked = deploy("--model", str(adapter), "-o", str(link), "--force")
+    assert linked.exit_code == 1 and "symbolic link" in linked.output
+    assert (out / "notes.txt").exists()
+
+
+def test_export_force_never_removes_the_adapter_or_a_users_files(adapter, tmp_path, monkeypatch):
+    from lfm.runtime.errors import RuntimeConfigError
+    from lfm.runtime.export import merge_adapter
+
+    base = adapter.parent.parent / "tiny-model"
+    for output in (adapter, adapter.parent):  # the adapter, and the folder holding it
+        with pytest.raises(RuntimeConfigError, match="holds it"):
+            merge_adapter(adapter, output, base_model=str(base), overwrite=True, verify=False)
+    assert (adapter / "adapter_config.json").is_file()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeConfigError, match="current directory"):
+        merge_adapter(adapter, ".", base_model=str(base), overwrite=True, verify=False)
+
+    merged = tmp_path / "merged"
+    merge_adapter(adapter, merged, base_model=str(base), verify=False)
+    merge_adapter(adapter, merged, base_model=str(base), overwrite=True, verify=False)
+    (merged / "README.md").write_text("my notes")
+    with pytest.raises(RuntimeConfigError, match=r"did not write \(README\.md\)"):
+        merge_adapter(adapter, merged, base_model=str(base), overwrite=True, verify=False)
+    assert (merged / "README.md").read_text() == "my notes"

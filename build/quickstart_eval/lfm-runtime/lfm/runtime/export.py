@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import ownership, paths
 from .errors import RuntimeConfigError
 from .modeling import PROMPT_LEARNING
 
@@ -45,7 +45,7 @@ def merge_adapter(
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     config = _adapter_config(adapter_dir)
     base = paths.resolve(base_model, base_dir) if base_model else config["base_model_name_or_path"]
-    _check_output(output_dir, overwrite)
+    _check_output(output_dir, overwrite, adapter_dir)
     if dtype not in DTYPES:
         raise RuntimeConfigError(f"export: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
 
@@ -74,8 +74,10 @@ def merge_adapter(
     try:
         merged.save_pretrained(str(staging), safe_serialization=True)
         tokenizer.save_pretrained(str(staging))
+        ownership.write_manifest(staging)  # what a later --force may replace
         if output_dir.exists():
-            shutil.rmtree(output_dir)  # only reached with overwrite=True (checked above)
+            # Only reached with overwrite=True, when every file there is lfm's (checked above).
+            shutil.rmtree(output_dir)
         os.rename(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -103,13 +105,14 @@ def _adapter_config(adapter_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _check_output(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.is_file():
-        raise RuntimeConfigError(f"export: {output_dir} is a file; choose a directory")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise RuntimeConfigError(
-            f"export: {output_dir} is not empty; choose another directory or pass --force"
-        )
+def _check_output(output_dir: Path, overwrite: bool, adapter_dir: Path) -> None:
+    """Where the merged model may go: never over the adapter, the current directory or a link;
+    over an earlier export only with ``overwrite``, and only if lfm wrote all of it."""
+    problem = ownership.placement_problem(output_dir, [adapter_dir]) or (
+        ownership.replace_problem(output_dir, force=overwrite)
+    )
+    if problem:
+        raise RuntimeConfigError(f"export: {problem}")
 
 
 def _parent(output_dir: Path) -> Path:
