@@ -94,6 +94,27 @@ def needs_extra(what: str, extras: str) -> Callable[[Callable[..., Any]], Callab
     return decorate
 
 
+def trust_code_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--trust-code MODULE|DIR (repeatable): the user's own say-so for code a config names."""
+    return click.option(
+        "--trust-code",
+        "trust_code",
+        multiple=True,
+        metavar="MODULE|DIR",
+        callback=_trust,
+        expose_value=False,
+        help="Allow the config to run this code: a toxicity scorer's module, or an lm-eval task "
+        "folder with !function (repeatable; also LFM_TRUST_CODE).",
+    )(command)
+
+
+def _trust(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+    from lfm.runtime import trust
+
+    if values:
+        trust.allow(values)
+
+
 def missing_extra(exc: ImportError, what: str, extras: str) -> click.ClickException:
     """An optional dependency is missing: name it and the extra that installs it, e.g.
     ``missing_extra(exc, "training extra", "train")``."""

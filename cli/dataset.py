@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from lfm.runtime import trust
 
-from .common import EXIT_ERROR, needs_extra, print_diagnostics
+from .common import EXIT_ERROR, needs_extra, print_diagnostics, trust_code_option
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
 GENERATORS = ("offline", "openai", "transformers")
@@ -58,7 +59,7 @@ def _create_options(func: Any) -> Any:
         click.option("--language", help="Keep records in this language only (ISO 639-1)."),
         click.option("--pii", type=click.Choice(["redact", "drop", "off"]), help="Personal data: redact (default), drop or keep."),
         click.option("--toxicity-filter/--no-toxicity-filter", default=None),
-        click.option("--toxicity-scorer", help="A module:function scorer [default: offline word list]."),
+        click.option("--toxicity-scorer", help="A module:function scorer, imported because you name it here [default: offline word list]."),
         click.option("--include-context", is_flag=True, default=None,
                      help="Put the source chunk in each example's input (RAG-style)."),
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
@@ -73,6 +74,7 @@ def _create_options(func: Any) -> Any:
                      help="LLM reply cache [default: .lfm-cache/generations, beside --config when given]."),
         click.option("--workers", type=click.IntRange(0), default=0, help="Reader processes [default: one per core]."),
         click.option("--force", is_flag=True, help="Replace existing output."),
+        trust_code_option,
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)
@@ -139,6 +141,8 @@ def run_create(flags: dict[str, Any]) -> None:
 
     config = flags.pop("config")
     home = Path(config).parent if config else Path()  # where the default outputs go
+    if flags["toxicity_scorer"]:  # named on the command line by the user: theirs to run
+        trust.allow([flags["toxicity_scorer"].partition(":")[0]])
     dataset, sources, seed, base_model = _section_from_config(config)
     for flag, path in FLAG_PATHS.items():
         value = flags.get(flag)
@@ -284,6 +288,7 @@ def create_dataset_cmd(**flags: Any) -> None:
     help="Also write the report as JSON.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when any record would be removed.")
+@trust_code_option
 @needs_extra("dataset extra", "dataset")
 def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, strict: bool, sources: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
     """Report what quality control would remove from a dataset file, and its metrics."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .common import missing_extra, needs_extra
+from .common import missing_extra, needs_extra, trust_code_option
 
 EXIT_GATE_FAILED = 1
 METRIC_NAMES = (
@@ -141,6 +141,7 @@ def _bounds(
     type=click.Path(file_okay=False),
     help="Where eval_results.json and the report go [default: MODEL/eval for a directory, else ./eval].",
 )
+@trust_code_option
 @needs_extra("training and evaluation extras", "train,eval")
 def evaluate_cmd(**options: Any) -> None:
     """Evaluate a model: metrics on a dataset, lm-eval benchmarks, comparison, gates."""

@@ -16,6 +16,7 @@ from .common import (
     output_option,
     pick_config,
     print_diagnostics,
+    trust_code_option,
 )
 
 
@@ -27,6 +28,7 @@ from .common import (
     type=click.Path(),
     help="Train on this JSONL/JSON file instead of the config's dataset.",
 )
+@trust_code_option
 @friendly_errors
 def train_cmd(
     config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None

@@ -9,6 +9,7 @@ are removed from the resolved config so the bundle and `lfm dataset` see one sha
 
 from __future__ import annotations
 
+from lfm.runtime import trust
 from lfm.runtime.dataset_gates import GateError, parse_gate
 
 from ..diagnostics import dotted
@@ -70,6 +71,31 @@ def quality_control_shape(ctx: Context) -> None:
     for group in GROUPS:
         qc.pop(group, None)
     _check_gates(ctx)
+    _check_scorer(ctx)
+
+
+def _check_scorer(ctx: Context) -> None:
+    """A scorer named as module:function is code, and a config is not the user's say-so: the
+    run imports it only where they allow it (lfm.runtime.trust); the standard library never."""
+    spec = ctx.get(*QC, "toxicity_scorer")
+    if not isinstance(spec, str) or ":" not in spec:
+        return
+    module = spec.partition(":")[0]
+    where = (*QC, "toxicity_scorer")
+    if trust.standard_library(module):
+        ctx.error(
+            where,
+            f"quality_control.toxicity_scorer {spec!r} names a function of Python's standard "
+            "library, which is not a scorer; lfm never imports it",
+            "name your own scorer module, or remove the setting for the offline word list",
+        )
+        return
+    ctx.warn(
+        where,
+        f"quality_control.toxicity_scorer names code to import ({module}); lfm dataset and "
+        "train.py import it only where you allow it",
+        f"run them with {trust.ENV}={module} or --trust-code {module}",
+    )
 
 
 def _check_gates(ctx: Context) -> None:

@@ -11,6 +11,8 @@ import importlib
 import re
 from collections.abc import Callable
 
+from lfm.runtime import trust
+
 from ..errors import DatasetError
 
 Scorer = Callable[[str], float]
@@ -37,10 +39,14 @@ def wordlist_score(text: str) -> float:
 
 
 def load_scorer(spec: str | None) -> Scorer:
-    """The default scorer, or the ``module:function`` named by ``spec``."""
+    """The default scorer, or the ``module:function`` named by ``spec`` when the user allowed
+    that module (see lfm.runtime.trust: a config alone cannot make lfm import code)."""
     if not spec or spec == "wordlist":
         return wordlist_score
     module_name, _, attribute = spec.partition(":")
+    problem = trust.module_problem(module_name, "quality_control.toxicity_scorer")
+    if problem:
+        raise DatasetError(problem)
     try:
         scorer = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError) as exc:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from .. import paths, trust
 from ..errors import RuntimeConfigError
 from .model_eval import LoadedModel
 
@@ -92,6 +92,10 @@ def task_specs(
             path = Path(paths.resolve_local(name, base_dir))
             if not path.exists():
                 raise RuntimeConfigError(f"evaluation.benchmarks: task file {path} does not exist")
+            if "!function" in path.read_text(encoding="utf-8", errors="replace"):
+                problem = trust.folder_problem(path.parent, "evaluation.benchmarks")
+                if problem:
+                    raise RuntimeConfigError(problem)
             spec: Any = _with_local_data(load_yaml(path), path.parent)
         else:
             entry = manager.task_index.get(name) if manager else None
@@ -121,7 +125,22 @@ def _tasks_dir(tasks_dir: str | None, base_dir: PathLike | None) -> Path | None:
         raise RuntimeConfigError(
             f"evaluation.benchmark_tasks_dir: {path} is not a directory of lm-eval task YAMLs"
         )
+    if _runs_code(path):
+        problem = trust.folder_problem(path, "evaluation.benchmark_tasks_dir")
+        if problem:
+            raise RuntimeConfigError(problem)
     return path
+
+
+def _runs_code(folder: Path) -> bool:
+    """A task YAML with ``!function``: lm-eval imports Python from the task's folder."""
+    for yaml_file in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
+        try:
+            if "!function" in yaml_file.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _is_file(name: str) -> bool:

@@ -75,7 +75,8 @@ def test_language_detection():
     assert assess(german, settings, SCORER) == "wrong_language"
 
 
-def test_toxicity_filter_and_pluggable_scorer():
+def test_toxicity_filter_and_pluggable_scorer(monkeypatch):
+    monkeypatch.setenv("LFM_TRUST_CODE", "tests_dataset_scorer")  # the user allows their module
     settings = QualitySettings(toxicity_filter=True)
     rude = item(answer="Only an idiot would ask that, shut up and read the manual you moron.")
     assert assess(rude, settings, SCORER) == "toxic"
@@ -86,9 +87,20 @@ def test_toxicity_filter_and_pluggable_scorer():
     assert assess(item(), settings, custom) == "toxic"
 
 
-def test_bad_scorer_is_a_clear_error():
+def test_bad_scorer_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("LFM_TRUST_CODE", "no_such_module_xyz")
     with pytest.raises(DatasetError, match="module:function"):
         load_scorer("no_such_module_xyz:score")
+
+
+def test_a_scorer_a_config_names_is_imported_only_where_the_user_allows_it(monkeypatch):
+    monkeypatch.delenv("LFM_TRUST_CODE", raising=False)
+    with pytest.raises(DatasetError, match="LFM_TRUST_CODE=tests_dataset_scorer"):
+        load_scorer("tests_dataset_scorer:always_toxic")
+    monkeypatch.setenv("LFM_TRUST_CODE", "os,subprocess")  # even allowed: never the stdlib
+    for spec in ("os:system", "subprocess:getoutput"):
+        with pytest.raises(DatasetError, match="standard library"):
+            load_scorer(spec)
 
 
 def test_quality_score_and_grounding():
