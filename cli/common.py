@@ -64,6 +64,16 @@ def pick_config(config_arg: str | None, config_opt: str | None) -> str:
     return config
 
 
+def warn_about_edits(kept: list[str], bundle_dir: Path) -> None:
+    for name in kept:
+        original = name.rsplit(".edited", 1)[0]
+        click.echo(
+            f"warning: {bundle_dir}/{original} had been edited by hand; the compiled one replaces "
+            f"it and your version is kept as {bundle_dir}/{name} (change the config instead)",
+            err=True,
+        )
+
+
 def launch_command(result: Any, bundle_dir: Path, python: str | None = None) -> list[str]:
     """How the bundle runs (to show the user, or with ``python`` to run it here): one process,
     or accelerate's launcher with the bundle's accelerate.yaml for a multi-process bundle."""

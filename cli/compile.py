@@ -26,6 +26,7 @@ from .common import (
     output_option,
     pick_config,
     print_diagnostics,
+    warn_about_edits,
 )
 
 
@@ -117,7 +118,7 @@ def compile_cmd(
             sys.exit(EXIT_ERROR)
         click.echo(f"{bundle_dir} is up to date")
         return
-    write_bundle(result.files, bundle_dir)
+    warn_about_edits(write_bundle(result.files, bundle_dir), bundle_dir)
     _warn_about_stale_checkpoints(result, bundle_dir)
     run = " ".join(launch_command(result, bundle_dir))
     click.echo(f"wrote {bundle_dir}/ ({len(result.files)} files); run: {run}")

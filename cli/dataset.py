@@ -228,7 +228,7 @@ def _metrics_line(m: dict[str, Any]) -> str:
 
 
 def _exit_on_failed_gates(report: dict[str, Any], what: str) -> None:
-    """quality_control.metrics gates (see quality_gates): one line per failure, exit 1."""
+    """quality_control gates (lfm.runtime.dataset_gates): one line per failure, exit 1."""
     from lfm.runtime.dataset_gates import failures
 
     failed = failures(report.get("gates", {}))

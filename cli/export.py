@@ -34,7 +34,11 @@ from .common import missing_extra, needs_extra
     default="float32",
     show_default=True,
 )
-@click.option("--force", is_flag=True, help="Replace a non-empty OUTPUT.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier export in OUTPUT (only if lfm wrote all of it).",
+)
 @click.option("--no-verify", is_flag=True, help="Skip comparing merged logits with base + adapter.")
 @needs_extra("training extra", "train")
 def export_cmd(

@@ -17,6 +17,7 @@ from .common import (
     pick_config,
     print_diagnostics,
     trust_code_option,
+    warn_about_edits,
 )
 
 
@@ -60,7 +61,7 @@ def train_cmd(
         bundle_dir = bundle_dir.with_name(f"{bundle_dir.name}-{Path(dataset).stem}")
     result = compile_analysis(analysis, bundle_dir)
     print_diagnostics([d for d in result.analysis.diagnostics if d.level == "warning"])
-    write_bundle(result.files, bundle_dir)
+    warn_about_edits(write_bundle(result.files, bundle_dir), bundle_dir)
     command = launch_command(result, bundle_dir, sys.executable)
     click.echo(f"wrote {bundle_dir}/; training: {' '.join(command)}")
     try:

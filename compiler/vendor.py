@@ -16,6 +16,8 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
+from .diagnostics import CompileError, Diagnostic
+
 DIRECTORY = "lfm-runtime"  # the distribution's folder in the bundle
 DISTRIBUTION = "lfm-runtime"  # its name for pip (not held by anyone on PyPI)
 
@@ -39,11 +41,30 @@ def _package_files(package: str) -> dict[str, str]:
 
 def _package_folder(name: str) -> Path:
     """Where a package's files are, found without importing it: compiling a bundle that
-    carries lfm.dataset must not load the dataset pipeline (the compile path stays light)."""
+    carries lfm.dataset must not load the dataset pipeline (the compile path stays light).
+
+    It must be the package of the lfm that is compiling (beside this compiler), not a bundle's
+    lfm-runtime installed into the same environment, which would shadow it."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"{name} is not installed as a package folder")
-    return Path(next(iter(spec.submodule_search_locations)))
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    ours = Path(__file__).resolve().parent.parent
+    if folder.resolve().parent != ours:
+        raise CompileError(
+            [
+                Diagnostic(
+                    "error",
+                    f"{name} is imported from {folder}, not from the lfm that is compiling "
+                    f"({ours}): a bundle's {DISTRIBUTION} is installed in this environment",
+                    (),
+                    None,
+                    f"pip uninstall {DISTRIBUTION} here, and install bundles in their own "
+                    "virtualenv",
+                )
+            ]
+        )
+    return folder
 
 
 def _modules(folder: Path, prefix: str) -> list[tuple[str, Path]]:

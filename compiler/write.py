@@ -16,11 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lfm.runtime.ownership import proven
+from lfm.runtime.ownership import MANIFEST, listed, proven
 
 from .diagnostics import CompileError, Diagnostic
 
-MANIFEST = "MANIFEST.sha256"
 LOCK = "lfm.lock.json"
 
 
@@ -29,7 +28,9 @@ def with_manifest(files: dict[str, str]) -> dict[str, str]:
     return {**files, MANIFEST: "\n".join(lines) + "\n"}
 
 
-def write_bundle(files: dict[str, str], out_dir: Path) -> None:
+def write_bundle(files: dict[str, str], out_dir: Path) -> list[str]:
+    """Write the bundle; returns the generated files the user had edited, each kept beside the
+    new one as ``<name>.edited`` (lfm never discards an edit it cannot prove is its own)."""
     shown = Path(out_dir)  # as the user wrote it, for messages
     # Absolute, so that `-o .` has a real name and parent to stage beside.
     out_dir = Path(os.path.abspath(out_dir))
@@ -44,7 +45,7 @@ def write_bundle(files: dict[str, str], out_dir: Path) -> None:
             f"{shown} is a symbolic link; lfm writes a bundle to a real directory",
             "give the directory it points to, or a new one, with -o",
         )
-    _finish_interrupted_swap(out_dir)
+    kept = _finish_interrupted_swap(out_dir)
     _refuse_foreign(out_dir, shown)
     parent = out_dir.parent
     try:
@@ -60,26 +61,27 @@ def write_bundle(files: dict[str, str], out_dir: Path) -> None:
             target.write_text(text, encoding="utf-8", newline="\n")
         if (staging / "train.py").exists():
             (staging / "train.py").chmod(0o755 & ~_umask())
-        _swap_in(staging, out_dir)
+        kept += _swap_in(staging, out_dir)
     except OSError as exc:
         raise _error(f"cannot write bundle {shown}: {exc.strerror}") from None
     finally:
         # Staging only ever holds files rendered here, never the user's.
         shutil.rmtree(staging, ignore_errors=True)
+    return kept
 
 
-def _swap_in(staging: Path, out_dir: Path) -> None:
+def _swap_in(staging: Path, out_dir: Path) -> list[str]:
     """Replace out_dir by staging; what training left in the old bundle moves to the new one."""
     if not out_dir.exists():
         os.rename(staging, out_dir)
-        return
+        return []
     retired = _retired(out_dir)
     os.rename(out_dir, retired)
     os.rename(staging, out_dir)
-    _finish_interrupted_swap(out_dir)
+    return _finish_interrupted_swap(out_dir)
 
 
-def _finish_interrupted_swap(out_dir: Path) -> None:
+def _finish_interrupted_swap(out_dir: Path) -> list[str]:
     """Complete a swap that stopped half-way (or just ran): carry user files, drop the old bundle.
 
     The retired bundle is deleted only once nothing but files lfm generated (listed in its
@@ -87,58 +89,61 @@ def _finish_interrupted_swap(out_dir: Path) -> None:
     """
     retired = _retired(out_dir)
     if not retired.exists():
-        return
+        return []
     if not out_dir.exists():
         os.rename(retired, out_dir)  # stopped between the two renames: put the old bundle back
-        return
-    left = _carry_over(retired, out_dir, "", proven(retired))
+        return []
+    kept: list[str] = []
+    left = _carry_over(retired, out_dir, "", proven(retired), kept)
     if left:
         raise _error(
             f"could not move {', '.join(left)} from the previous bundle into {out_dir}",
             f"they are safe in {retired}; move them yourself, then compile again",
         )
     shutil.rmtree(retired)
+    return kept
 
 
 def _retired(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.lfm-old")
 
 
-def _carry_over(source: Path, target: Path, prefix: str, generated: set[str]) -> list[str]:
+def _carry_over(
+    source: Path, target: Path, prefix: str, generated: set[str], kept: list[str]
+) -> list[str]:
     """Move what lfm did not generate from ``source`` into ``target``, keeping relative paths;
-    a folder holding no generated file moves whole. Returns what could not move."""
+    a folder holding no generated file moves whole. A file the new bundle generates too (the
+    user edited it) is kept beside it as ``<name>.edited`` and named in ``kept``. Returns what
+    could not move."""
     left = []
     for entry in sorted(source.iterdir()):
         rel = f"{prefix}{entry.name}"
         if entry.is_dir() and not entry.is_symlink():
             if any(path.startswith(f"{rel}/") for path in generated):
-                left += _carry_over(entry, target / entry.name, f"{rel}/", generated)
+                left += _carry_over(entry, target / entry.name, f"{rel}/", generated, kept)
                 continue
         elif rel in generated:
             continue
+        destination = target / entry.name
+        if destination.is_file() and not entry.is_dir():
+            destination = _free_name(target, f"{entry.name}.edited")
+            kept.append(f"{prefix}{destination.name}")
         try:
-            if (target / entry.name).exists() or (target / entry.name).is_symlink():
+            if destination.exists() or destination.is_symlink():
                 raise FileExistsError(rel)
             target.mkdir(parents=True, exist_ok=True)
-            os.rename(entry, target / entry.name)
+            os.rename(entry, destination)
         except OSError:
             left.append(rel)
     return left
 
 
-def _manifest_paths(out_dir: Path) -> set[str]:
-    """The files a bundle's manifest lists: plain relative paths inside the bundle only."""
-    try:
-        text = (out_dir / MANIFEST).read_text(encoding="utf-8")
-    except OSError:
-        return {LOCK}
-    names = {line.split("  ", 1)[1] for line in text.splitlines() if "  " in line}
-    return {n for n in names if _inside(n)}
-
-
-def _inside(name: str) -> bool:
-    parts = name.split("/")
-    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts
+def _free_name(folder: Path, name: str) -> Path:
+    candidate, number = folder / name, 1
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = folder / f"{name}-{number}"
+    return candidate
 
 
 def _refuse_foreign(out_dir: Path, shown: Path) -> None:
@@ -157,7 +162,7 @@ def check_bundle(files: dict[str, str], out_dir: Path) -> list[str]:
     if not out_dir.is_dir():
         return [f"{out_dir} does not exist: nothing to compare\n"]
     diffs = []
-    on_disk = _manifest_paths(out_dir) | {MANIFEST} if (out_dir / MANIFEST).exists() else set()
+    on_disk = set(listed(out_dir)) | {MANIFEST} if (out_dir / MANIFEST).exists() else set()
     for rel in sorted(set(files) | on_disk):
         want = files.get(rel)
         path = out_dir / rel

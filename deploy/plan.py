@@ -133,7 +133,9 @@ def write_deployment(
     the current directory, a link, or a folder holding the model or its base."""
     base = local_base(model)
     inputs = [model.path, *([base] if base is not None else [])]
-    problem = placement_problem(out_dir, inputs) or replace_problem(out_dir, force=force)
+    problem = placement_problem(out_dir, inputs, copied=inputs) or (
+        replace_problem(out_dir, force=force)
+    )
     if problem:
         raise DeployError(problem)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -89,11 +89,23 @@ def connect(root: Path) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise RegistryError(f"cannot open the registry at {root}: {exc}") from None
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = FULL")
-    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        _create(conn)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            _create(conn)
+        conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise damaged(root / DB_FILE, exc) from None
     return conn
+
+
+def damaged(path: Path, exc: Exception) -> RegistryError:
+    return RegistryError(
+        f"the registry database {path} is damaged ({exc}); its versions' files are safe in the "
+        "blob store: restore the database from a backup, then run `lfm registry verify`"
+    )
 
 
 def _create(conn: sqlite3.Connection) -> None:

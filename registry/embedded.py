@@ -292,11 +292,16 @@ class EmbeddedRegistry:
         self._check_env(env)
         if to_version is not None:
             record = self.get(Reference(name, to_version), with_files=False)
+            check_promotion_gates(record, env, False, self.gated_environments)
             move = self._move(name, env, ROLLBACK_TO, record.version, f"to {record.version}")
             if move is None:
                 raise RegistryError(f"{name}@{env} already points at {to_version}")
             return move
         self.get(Reference(name), with_files=False)  # an unknown name is its own error
+        target = rollback_target(self._moves(self.conn, name, env))
+        if target is not None:  # the same rules as every way into an environment
+            record = self.get(Reference(name, target), with_files=False)
+            check_promotion_gates(record, env, False, self.gated_environments)
         move = self._move(name, env, ROLLBACK, None, "")
         assert move is not None
         return move

@@ -324,7 +324,8 @@ class MlflowRegistry:
     def rollback(self, name: str, env: str, to_version: str | None = None) -> Move:
         self._check_env(env)
         if to_version is not None:
-            self.get(Reference(name, to_version), with_files=False)
+            record = self.get(Reference(name, to_version), with_files=False)
+            check_promotion_gates(record, env, False, self.gated_environments)
             move = self._move(name, env, ROLLBACK_TO, to_version, f"to {to_version}")
             if move is None:
                 raise RegistryError(f"{name}@{env} already points at {to_version}")
@@ -336,6 +337,8 @@ class MlflowRegistry:
                 f"{name}@{env} has no earlier version to roll back to"
                 + (f" (it points at {current})" if current else "")
             )
+        record = self.get(Reference(name, target), with_files=False)
+        check_promotion_gates(record, env, False, self.gated_environments)
         move = self._move(name, env, ROLLBACK, target, "")
         assert move is not None
         return move

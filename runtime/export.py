@@ -45,7 +45,7 @@ def merge_adapter(
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     config = _adapter_config(adapter_dir)
     base = paths.resolve(base_model, base_dir) if base_model else config["base_model_name_or_path"]
-    _check_output(output_dir, overwrite, adapter_dir)
+    check_output(output_dir, overwrite, adapter_dir, base)
     if dtype not in DTYPES:
         raise RuntimeConfigError(f"export: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
 
@@ -105,10 +105,17 @@ def _adapter_config(adapter_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _check_output(output_dir: Path, overwrite: bool, adapter_dir: Path) -> None:
-    """Where the merged model may go: never over the adapter, the current directory or a link;
-    over an earlier export only with ``overwrite``, and only if lfm wrote all of it."""
-    problem = ownership.placement_problem(output_dir, [adapter_dir]) or (
+def check_output(
+    output_dir: Path, overwrite: bool, adapter_dir: Path, base: str | None = None
+) -> None:
+    """Where the merged model may go: never over the adapter or its local base, the current
+    directory or a link; over an earlier export only with ``overwrite``, and only if lfm wrote
+    all of it. train.py with merge_on_save asks before it trains, not after."""
+    inputs = [Path(adapter_dir)]
+    if base and Path(base).expanduser().is_dir():
+        inputs.append(Path(base).expanduser())
+    output_dir = Path(output_dir)
+    problem = ownership.placement_problem(output_dir, inputs) or (
         ownership.replace_problem(output_dir, force=overwrite)
     )
     if problem:

@@ -280,6 +280,15 @@ def test_merge_on_save_writes_a_merged_model(project):
 
     model = AutoModelForCausalLM.from_pretrained(bundle / "output" / "merged")
     assert not any("lora" in name for name, _ in model.named_parameters())
+    assert (bundle / "output" / "merged" / "MANIFEST.sha256").is_file()
+
+    # A file of the user's in merged/: the rerun stops before training, not after it.
+    (bundle / "output" / "merged" / "notes.md").write_text("mine")
+    before = (bundle / "output" / "metrics.json").read_bytes()
+    again = run_train(project, "build/merged")
+    assert again.returncode == 1 and "did not write (notes.md)" in again.stderr
+    assert (bundle / "output" / "metrics.json").read_bytes() == before
+    assert (bundle / "output" / "merged" / "notes.md").read_text() == "mine"
 
 
 def test_a_tracker_that_cannot_work_stops_train_py_before_it_loads_anything(project, tmp_path):

@@ -64,3 +64,46 @@ def test_trust_code_on_the_command_line_reaches_the_run(tmp_path, monkeypatch):
     assert refused.exit_code == 1 and "--trust-code lfm_test_scorer" in refused.output
     allowed = CliRunner().invoke(lfm, [*args, "--trust-code", "lfm_test_scorer"])
     assert "names code to import" not in allowed.output, allowed.output
+
+
+@pytest.mark.parametrize(
+    ("files", "task"),
+    [
+        # An escaped spelling of the tag is still the tag.
+        ({"t.yaml": "task: t\nprocess_results: !functio%6E utils.score\n"}, "t.yaml"),
+        (
+            {"t.yaml": "%TAG !f! !functio\n---\ntask: t\nprocess_results: !f!n utils.score\n"},
+            "t.yaml",
+        ),
+        # A file with no tag that includes one from another folder runs that folder's code.
+        (
+            {
+                "t.yaml": "include: ../elsewhere/base.yaml\ntask: t\n",
+                "../elsewhere/base.yaml": "process_results: !function utils.score\n",
+            },
+            "t.yaml",
+        ),
+    ],
+)
+def test_a_task_file_that_runs_code_however_spelled_needs_the_users_flag(
+    files, task, tmp_path, monkeypatch
+):
+    from lfm.runtime.evaluation.benchmarks import _task_runs_code, _tasks_dir
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    for name, text in files.items():
+        (tasks / name).parent.mkdir(parents=True, exist_ok=True)
+        (tasks / name).write_text(text)
+    monkeypatch.delenv("LFM_TRUST_CODE", raising=False)
+    assert _task_runs_code(tasks / task)
+    with pytest.raises(RuntimeConfigError, match="--trust-code"):
+        _tasks_dir(str(tasks), None)
+
+
+def test_a_plain_task_file_needs_nothing(tmp_path):
+    from lfm.runtime.evaluation.benchmarks import _task_runs_code
+
+    (tmp_path / "base.yaml").write_text("dataset_path: json\n")
+    (tmp_path / "t.yaml").write_text("include: base.yaml\ntask: t\nmetric_list: [{metric: acc}]\n")
+    assert not _task_runs_code(tmp_path / "t.yaml")

@@ -148,11 +148,11 @@ def test_a_hand_edited_generated_file_is_kept_and_named(tmp_path: Path):
     out = tmp_path / "b"
     write_bundle(FILES, out)
     (out / "train.py").write_text("print('my edit')\n")
-    with pytest.raises(CompileError, match=r"could not move train\.py .* safe in"):
-        write_bundle(FILES, out)
-    kept = out.with_name(f".{out.name}.lfm-old") / "train.py"
-    assert kept.read_text() == "print('my edit')\n"  # nothing lost; the new bundle is in place
+    assert write_bundle(FILES, out) == ["train.py.edited"]
+    assert (out / "train.py.edited").read_text() == "print('my edit')\n"  # nothing lost
     assert (out / "train.py").read_text() == "print('hi')\n"
+    assert write_bundle(FILES, out) == []  # the next compile goes on as usual
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_an_output_that_is_a_symbolic_link_is_refused(tmp_path: Path):

@@ -276,3 +276,30 @@ def test_export_force_never_removes_the_adapter_or_a_users_files(adapter, tmp_pa
     with pytest.raises(RuntimeConfigError, match=r"did not write \(README\.md\)"):
         merge_adapter(adapter, merged, base_model=str(base), overwrite=True, verify=False)
     assert (merged / "README.md").read_text() == "my notes"
+
+
+def test_links_and_empty_folders_are_not_lfms_to_remove(adapter, tmp_path):
+    out = tmp_path / "out"
+    assert deploy("--model", str(adapter), "--target", "docker", "-o", str(out)).exit_code == 0
+    (tmp_path / "elsewhere").mkdir()
+    (out / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (out / "empty").mkdir()
+    refused = deploy("--model", str(adapter), "--target", "docker", "-o", str(out), "--force")
+    assert refused.exit_code == 1 and "empty/, linked" in refused.output
+    assert (out / "linked").is_symlink() and (out / "empty").is_dir()
+
+
+def test_no_output_inside_the_model_it_copies(adapter, tmp_path):
+    done = deploy("--model", str(adapter), "-o", str(adapter / "deploy"))
+    assert done.exit_code == 1 and "inside" in done.output
+    assert not (adapter / "deploy").exists()
+
+
+def test_export_never_replaces_the_base_it_merges_into(adapter, tmp_path):
+    from lfm.runtime.errors import RuntimeConfigError
+    from lfm.runtime.export import merge_adapter
+
+    base = adapter.parent.parent / "tiny-model"
+    with pytest.raises(RuntimeConfigError, match="holds it"):
+        merge_adapter(adapter, base, base_model=str(base), overwrite=True, verify=False)
+    assert (base / "config.json").is_file()

@@ -144,3 +144,38 @@ def test_gates_of_an_lfm_evaluation_in_the_models_eval_folder(
     refused = cli("promote", "e:1.1.0", "--env", "production", "--require-gates", expect=1)
     assert "evaluation gate(s) failed: min_improvement.f1" in refused.output
     assert _env(cli, "e", "production") == "1.0.0"
+
+
+def test_rollback_obeys_the_gates_of_the_environment(
+    make_adapter_copy, cli, adapter_dir, tmp_path, monkeypatch
+):
+    """Every way into an environment checks the same rules: rollback --version and a plain
+    rollback cannot put a gate-failing version where gates are required."""
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps({"gates": {"max_perplexity": {"passed": False}}}))
+    passing = tmp_path / "passing.json"
+    passing.write_text(json.dumps({"gates": {"max_perplexity": {"passed": True}}}))
+    for version, results in (("1.0.0", failing), ("1.1.0", passing), ("1.2.0", passing)):
+        model = make_adapter_copy(adapter_dir, tmp_path / version, version)
+        args = ["--name", "rb", "--version", version, "--performance-metrics", str(results)]
+        cli("register", "--model", str(model), *args)
+    cli("promote", "rb:1.0.0", "--env", "production")  # not gated yet
+    cli("promote", "rb:1.1.0", "--env", "production")
+    config = tmp_path / "registry.yaml"
+    config.write_text("require_gates: [production]\n")
+    monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(config))
+    refused = cli("rollback", "rb", "--env", "production", "--version", "1.0.0", expect=1)
+    assert "cannot promote rb:1.0.0 to production" in refused.output
+    assert "max_perplexity" in refused.output
+    plain = cli("rollback", "rb", "--env", "production", expect=1)  # back to 1.0.0: refused
+    assert "evaluation gate(s) failed" in plain.output
+    assert _env(cli, "rb", "production") == "1.1.0"
+
+
+def test_a_damaged_database_is_one_line_naming_the_checks(cli, registry_env, adapter_dir):
+    cli("register", "--model", str(adapter_dir), "--name", "d", "--version", "1.0.0")
+    database = next(registry_env.rglob("*.db"))
+    database.write_bytes(b"this is not a database" * 100)
+    done = cli("list", expect=1)
+    assert "is damaged" in done.output and "lfm registry verify" in done.output
+    assert "Traceback" not in done.output

@@ -27,19 +27,32 @@ def sha256_file(path: Path) -> str:
 
 
 def files_under(folder: Path) -> list[str]:
-    """Every file below ``folder``, as sorted relative POSIX paths (links are not followed)."""
+    """Every entry below ``folder`` that holds something: files, links (to files or folders,
+    never followed) and empty folders (``name/``), as sorted relative POSIX paths."""
     found = []
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
+
+    def fail(error: OSError) -> None:
+        raise error  # an unreadable folder: say so, rather than skip what it holds
+
+    for root, dirs, names in os.walk(folder, onerror=fail):
+        here = Path(root)
+        for name in dirs:
+            if (here / name).is_symlink():
+                found.append((here / name).relative_to(folder).as_posix())
+        dirs[:] = sorted(d for d in dirs if not (here / d).is_symlink())
         for name in names:
-            found.append((Path(root) / name).relative_to(folder).as_posix())
+            found.append((here / name).relative_to(folder).as_posix())
+        if here != folder and not dirs and not names:
+            found.append(here.relative_to(folder).as_posix() + "/")
     return sorted(found)
 
 
 def manifest_text(folder: Path) -> str:
-    """The manifest of everything now in ``folder`` (itself excluded)."""
+    """The manifest of every file now in ``folder`` (itself excluded)."""
     lines = [
-        f"{sha256_file(folder / rel)}  {rel}" for rel in files_under(folder) if rel != MANIFEST
+        f"{sha256_file(folder / rel)}  {rel}"
+        for rel in files_under(folder)
+        if rel != MANIFEST and (folder / rel).is_file() and not (folder / rel).is_symlink()
     ]
     return "".join(f"{line}\n" for line in lines)
 
@@ -68,19 +81,25 @@ def proven(folder: Path) -> set[str]:
     found = set()
     for rel, digest in listed(folder).items():
         path = folder / rel
-        if path.is_file() and not path.is_symlink() and sha256_file(path) == digest:
-            found.add(rel)
+        try:
+            if path.is_file() and not path.is_symlink() and sha256_file(path) == digest:
+                found.add(rel)
+        except OSError:
+            continue  # unreadable: not shown to be lfm's
     return found | ({MANIFEST} if (folder / MANIFEST).is_file() else set())
 
 
 def not_ours(folder: Path) -> list[str]:
-    """Files in ``folder`` lfm cannot show it wrote: what replacing the folder would destroy."""
+    """What in ``folder`` lfm cannot show it wrote: what replacing the folder would destroy."""
     ours = proven(folder)
     return [rel for rel in files_under(folder) if rel not in ours]
 
 
-def placement_problem(output: Path, inputs: Iterable[Path] = ()) -> str | None:
-    """Why ``output`` cannot be written or replaced at all, whatever --force says; None if it can."""
+def placement_problem(
+    output: Path, inputs: Iterable[Path] = (), *, copied: Iterable[Path] = ()
+) -> str | None:
+    """Why ``output`` cannot be written or replaced at all, whatever --force says; None if it
+    can. ``copied`` are inputs copied whole into the output: it must not lie inside them."""
     if output.is_symlink():
         return f"{output} is a symbolic link; give the directory it points to, or a new one"
     target = output.resolve()
@@ -89,6 +108,9 @@ def placement_problem(output: Path, inputs: Iterable[Path] = ()) -> str | None:
     for given in inputs:
         if given.resolve().is_relative_to(target):
             return f"{output} is {given} or holds it; write the output to another folder"
+    for given in copied:
+        if target.is_relative_to(given.resolve()):
+            return f"{output} is inside {given}, which it copies; write it to another folder"
     return None
 
 
@@ -102,7 +124,10 @@ def replace_problem(output: Path, *, force: bool) -> str | None:
         return None
     if not force:
         return f"{output} is not empty; pass --force to replace what lfm wrote there"
-    foreign = not_ours(output)
+    try:
+        foreign = not_ours(output)
+    except OSError as exc:
+        return f"{output} cannot be read whole ({exc.strerror or exc}); lfm will not replace it"
     if foreign:
         shown = ", ".join(foreign[:5]) + (
             f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""

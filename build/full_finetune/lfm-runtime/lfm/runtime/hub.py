@@ -1,5 +1,5 @@
-"""Whether the Hugging Face Hub can be reached, asked once and in about a second before a hub id
-is loaded.
+"""Whether the Hugging Face Hub can be reached, asked once (at most PROBE_SECONDS) before a hub
+id is loaded.
 
 Without this, a hub id on a machine with no network costs about a minute of retries
 (huggingface_hub retries each request with backoff) and then fails all the same. With it, a

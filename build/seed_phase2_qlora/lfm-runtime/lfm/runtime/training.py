@@ -179,7 +179,7 @@ def save_outputs(trainer: Any, tokenizer: Any, output_dir: PathLike) -> None:
 
 
 def _where_it_is(trainer: Any, output_dir: Path) -> str:
-    """The run's last line: where its result, metrics and checkpoints are."""
+    """The run's closing line: where its result, metrics and checkpoints are."""
     what = "adapter" if hasattr(trainer.model, "peft_config") else "model"
     line = f"done: the trained {what} and its tokenizer are in {output_dir}/"
     try:

@@ -45,7 +45,7 @@ def module_problem(module: str, setting: str) -> str | None:
         return None
     return (
         f"{setting} names code to import ({module}); lfm imports it only when you allow it: "
-        f"set {ENV}={module} or pass --trust-code {module}"
+        f"set {ENV}={module} (or pass --trust-code {module} to an lfm command)"
     )
 
 
@@ -57,5 +57,5 @@ def folder_problem(folder: Path, setting: str) -> str | None:
             return None
     return (
         f"{setting}: {folder} holds lm-eval task files with !function, which run Python code from "
-        f"that folder; allow it with {ENV}={folder} or --trust-code {folder}"
+        f"that folder; allow it with {ENV}={folder} (or --trust-code {folder} on an lfm command)"
     )

@@ -92,7 +92,7 @@ def task_specs(
             path = Path(paths.resolve_local(name, base_dir))
             if not path.exists():
                 raise RuntimeConfigError(f"evaluation.benchmarks: task file {path} does not exist")
-            if "!function" in path.read_text(encoding="utf-8", errors="replace"):
+            if _task_runs_code(path):
                 problem = trust.folder_problem(path.parent, "evaluation.benchmarks")
                 if problem:
                     raise RuntimeConfigError(problem)
@@ -133,13 +133,39 @@ def _tasks_dir(tasks_dir: str | None, base_dir: PathLike | None) -> Path | None:
 
 
 def _runs_code(folder: Path) -> bool:
-    """A task YAML with ``!function``: lm-eval imports Python from the task's folder."""
-    for yaml_file in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
-        try:
-            if "!function" in yaml_file.read_text(encoding="utf-8", errors="replace"):
-                return True
-        except OSError:
-            continue
+    """Whether any task YAML in ``folder`` makes lm-eval import Python (see _task_runs_code)."""
+    tasks = sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])
+    return any(_task_runs_code(path) for path in tasks)
+
+
+def _task_runs_code(path: Path, seen: frozenset[Path] = frozenset()) -> bool:
+    """A ``!function`` tag anywhere in the YAML (parsed, so an escaped or %TAG spelling counts
+    too), or an ``include:`` of a file that runs code or cannot be read: lm-eval imports Python
+    from the folder of the file that names the function."""
+    import yaml
+
+    path = path.resolve()
+    if path in seen:
+        return False
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return True  # lm-eval would read it some other way: not shown harmless
+    nodes = [root] if root is not None else []
+    while nodes:
+        node = nodes.pop()
+        if node.tag == "!function":
+            return True
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == "include" and isinstance(value, yaml.ScalarNode):
+                    included = Path(value.value).expanduser()
+                    included = included if included.is_absolute() else path.parent / included
+                    if _task_runs_code(included, seen | {path}):
+                        return True
+                nodes += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            nodes += node.value
     return False
 
 

@@ -190,7 +190,7 @@ def _index_dataset(size: int) -> Any:
 
 
 def _fingerprint(spec: data.DatasetSpec, base_dir: PathLike | None) -> tuple[str, str]:
-    if spec.source_type != "local":
+    if spec.source_type not in ("local", *sources.DOCUMENT_SOURCES):
         digest = hashlib.sha256(f"{spec.path}:{spec.split}".encode()).hexdigest()
         return spec.path, digest
     root = paths.resolve_local(spec.path, base_dir)
