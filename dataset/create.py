@@ -74,6 +74,8 @@ def create(
     staging = Staging(output, force=force)
     try:
         report = _build(files, options, staging, progress)
+        if not report["records"]["kept"]:
+            raise DatasetError(_nothing_kept(report))  # nothing published: a failure, not exit 0
         written = staging.publish()
     except BaseException:
         staging.discard()  # the previous output stays as it was
@@ -88,6 +90,22 @@ def _refuse_overwriting_sources(files: list[SourceFile], output: Path) -> None:
         path = Path(os.path.abspath(file.path))
         if path == target or path.is_relative_to(target):
             raise DatasetError(f"--output {output} would overwrite the source {file.path}")
+
+
+def _nothing_kept(report: dict[str, Any]) -> str:
+    """Why a run kept no record, from its report: skipped documents, then filters."""
+    docs = report["documents"]
+    why = [f"{s['file']}: {s['reason']}" for s in docs["skipped"][:3]]
+    why += [
+        f"{f['removed']} {name} ({f['why']})"
+        for name, f in report["filters"].items()
+        if f["removed"]
+    ]
+    detail = "; ".join(why) or "no text to make records from"
+    return (
+        f"no records were kept from {docs['found']} document(s) ({docs['read']} read, "
+        f"{report['records_assessed']} records assessed): {detail}; nothing was written"
+    )
 
 
 def _build(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
 from urllib.parse import urlparse
 
 from .errors import RuntimeConfigError
@@ -81,5 +82,9 @@ def go_offline() -> None:
     """Offline mode for the rest of this process (the hub client reads it at each request)."""
     import huggingface_hub.constants
 
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     huggingface_hub.constants.HF_HUB_OFFLINE = True
+    if "datasets" in sys.modules:  # datasets (lm-eval's tasks) read the setting when imported
+        import datasets.config
+
+        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True

@@ -240,3 +240,14 @@ def test_with_a_config_the_default_output_goes_beside_it(tmp_path, monkeypatch):
     assert done.exit_code in (0, 1), done.output  # 1: written, but a gate of the example failed
     assert (project / "datasets" / "documents.jsonl").is_file(), done.output
     assert not (tmp_path / "datasets").exists() and not (tmp_path / ".lfm-cache").exists()
+
+
+def test_a_run_that_keeps_nothing_fails_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "broken.pdf").write_bytes(b"\x00\x01 not a pdf")
+    done = CliRunner().invoke(lfm, ["dataset", "create", "--source", "docs", "-o", "out.jsonl"])
+    assert done.exit_code == 1
+    assert "no records were kept from 1 document(s)" in done.output
+    assert "broken.pdf" in done.output and "nothing was written" in done.output
+    assert not list(tmp_path.glob("out*"))

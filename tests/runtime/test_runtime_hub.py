@@ -15,8 +15,12 @@ from lfm.runtime.errors import RuntimeConfigError
 @pytest.fixture
 def online(monkeypatch: pytest.MonkeyPatch):
     """Neither offline mode nor a proxy, and no remembered probe."""
+    import datasets.config
+
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # go_offline sets them: restored after
+        monkeypatch.setattr(datasets.config, name, getattr(datasets.config, name))
+        monkeypatch.delenv(name, raising=False)
     for name in hub.PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     hub.reachable.cache_clear()
@@ -56,3 +60,15 @@ def test_an_unreachable_hub_with_the_model_cached_goes_offline(unreachable, monk
     monkeypatch.setattr(hub, "cached", lambda repo_id: repo_id == "someorg/cached")
     hub.prepare("base_model", "someorg/cached")
     assert huggingface_hub.constants.HF_HUB_OFFLINE  # the hub client reads only its cache now
+
+
+def test_a_hub_benchmark_with_no_hub_is_an_answer_in_seconds(unreachable):
+    """lm-eval's own tasks read their data from the hub: without it, from the cache at once."""
+    pytest.importorskip("lm_eval")
+    from lfm.runtime.evaluation.benchmarks import task_specs
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeConfigError, match="hellaswag"):
+        task_specs(["hellaswag"])
+    assert huggingface_hub.constants.HF_HUB_OFFLINE
+    assert time.monotonic() - started < 45  # lm-eval's task index alone takes seconds

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import paths, trust
+from .. import hub, paths, trust
 from ..errors import RuntimeConfigError
 from .model_eval import LoadedModel
 
@@ -83,6 +83,10 @@ def task_specs(
         not _is_file(n) and (local is None or n not in local.task_index) for n in names
     )
     if builtin_needed:
+        # lm-eval's own tasks read their data from the hub: where it cannot be reached, from the
+        # local cache at once (a missing dataset is then one error, not a minute of retries).
+        if not hub.offline() and not hub.reachable():
+            hub.go_offline()
         manager = TaskManager(include_path=str(include) if include else None)
     else:
         manager = local or TaskManager(include_defaults=False)
