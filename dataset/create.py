@@ -93,9 +93,16 @@ def _refuse_overwriting_sources(files: list[SourceFile], output: Path) -> None:
 
 
 def _nothing_kept(report: dict[str, Any]) -> str:
-    """Why a run kept no record, from its report: skipped documents, then filters."""
+    """Why a run kept no record, from its report: skipped documents, the generator, filters."""
     docs = report["documents"]
     why = [f"{s['file']}: {s['reason']}" for s in docs["skipped"][:3]]
+    stats = (report.get("generator") or {}).get("stats") or {}
+    for key, what in (
+        ("failed_requests", "requests failed"),
+        ("unparsable_replies", "replies were not Q&A JSON"),
+    ):
+        if stats.get(key):
+            why.append(f"{stats[key]} of the generator's {what}")
     why += [
         f"{f['removed']} {name} ({f['why']})"
         for name, f in report["filters"].items()

@@ -89,9 +89,10 @@ def test_rate_limit_spaces_requests(server, tmp_path, monkeypatch):
 
 def test_wrong_key_counts_failures_without_crashing(server, tmp_path, monkeypatch):
     monkeypatch.setenv("LFM_TEST_KEY", "wrong")
-    report = create(_options(server, tmp_path / "d", max_retries=0), tmp_path / "w.jsonl")
-    assert report["records"]["kept"] == 0
-    assert report["generator"]["stats"]["failed_requests"] > 0
+    # Every request fails: the run keeps nothing, which is a failure that says why.
+    with pytest.raises(DatasetError, match=r"no records were kept .* generator's requests failed"):
+        create(_options(server, tmp_path / "d", max_retries=0), tmp_path / "w.jsonl")
+    assert not (tmp_path / "w.jsonl").exists()
 
 
 def test_missing_key_variable_is_a_clear_error(tmp_path, monkeypatch):
