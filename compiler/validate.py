@@ -7,9 +7,11 @@ Cross-field rules that JSON Schema cannot express are resolver rules (`rules/`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from .diagnostics import Diagnostic, did_you_mean, sort_key
@@ -27,8 +29,24 @@ _TYPE_NAMES = {
 }
 
 
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """JSON Schema patterns are ECMA-262 regexes, where ``$`` ends the string; in Python's ``re``
+    it also matches before a final newline, so ``"name\\n"`` would pass ``^[a-z]+$``. Checked
+    here as editors (the YAML language server) check it."""
+    whole = (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
+    )
+    if validator.is_type(instance, "string") and not re.search(whole, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
 def validate(data: dict[str, Any], source: SourceMap) -> list[Diagnostic]:
-    validator = Draft202012Validator(load_schema())
+    validator = _Validator(load_schema())
     out: list[Diagnostic] = []
     for error in validator.iter_errors(data):
         out.extend(_explain(error, source))

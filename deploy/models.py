@@ -45,7 +45,7 @@ def resolve_model_reference(reference: str, cwd: Path | None = None) -> Resolved
     path = Path(cwd or Path.cwd()) / Path(reference).expanduser()
     registered: tuple[str, str] | None = None
     if not path.exists():
-        if not REGISTRY_REFERENCE.match(reference) and not REGISTRY_NAME.match(reference):
+        if not REGISTRY_REFERENCE.fullmatch(reference) and not REGISTRY_NAME.fullmatch(reference):
             raise DeployError(f"--model {reference}: no such directory")
         path, registered = _from_registry(reference)
     if not path.is_dir():

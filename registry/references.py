@@ -17,7 +17,7 @@ LATEST = "latest"
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):  # fullmatch: "$" alone lets a final newline through
         raise RegistryError(
             f"bad model name {name!r}: use letters, digits, '.', '_' and '-' (start with a letter "
             "or digit, at most 128 characters)"
@@ -26,7 +26,7 @@ def check_name(name: str) -> str:
 
 
 def check_env(env: str) -> str:
-    if not _ENV.match(env or ""):
+    if not _ENV.fullmatch(env or ""):
         raise RegistryError(
             f"bad environment name {env!r}: use lowercase letters, digits, '_' and '-' "
             "(e.g. staging, production)"

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from lfm.compiler.load import load_config
 from lfm.compiler.normalize import normalize
 from lfm.compiler.schema import load_schema
@@ -114,3 +115,15 @@ def test_max_steps_is_minus_one_for_epochs_or_at_least_one(write_config):
         )
     [found] = errors(write_config, base.format("ten"))
     assert "expected an integer, got" in found
+
+
+def test_a_pattern_matches_the_whole_value_a_final_newline_included(write_config):
+    """JSON Schema patterns are ECMA regexes: `$` ends the string (Python's `re` would let a
+    final newline through, and a name with one would reach file names and manifests)."""
+    from lfm.compiler.diagnostics import CompileError
+    from lfm.compiler.pipeline import analyze
+
+    config = 'model_config:\n  name: "bot\\n"\n  base_model: org/m\n'
+    with pytest.raises(CompileError, match="is not a valid name"):
+        analyze(write_config(config))
+    analyze(write_config(config.replace("bot\\n", "bot")))

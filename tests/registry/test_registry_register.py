@@ -268,3 +268,12 @@ def test_registry_commands_import_no_torch_or_mlflow(registry_env, adapter_dir):
             env={**os.environ, "LFM_REGISTRY": str(registry_env)},
         )
         assert done.stdout.strip().splitlines()[-1] == "[]", (args, done.stdout, done.stderr)
+
+
+def test_names_and_versions_match_whole(cli, adapter_dir):
+    for args in (
+        ["--name", "bot\n", "--version", "1.0.0"],
+        ["--name", "bot", "--version", "1.0.0\n"],
+    ):
+        done = cli("register", "--model", str(adapter_dir), *args, expect=1)
+        assert "bad " in done.output
