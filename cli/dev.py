@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import missing_extra, needs_extra
+from .common import needs_extra
 
 
 @click.group("dev")
@@ -19,11 +19,8 @@ def dev_group() -> None:
 @needs_extra("training extra", "train")
 def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     """Build a few-MB Llama model and tokenizer from local text, for trying lfm on a CPU."""
-    try:
-        from lfm.runtime.errors import RuntimeConfigError
-        from lfm.runtime.tiny import build_tiny_model
-    except ImportError as exc:  # the base install has no torch/transformers
-        raise missing_extra(exc, "training extra", "train") from None
+    from lfm.runtime.errors import RuntimeConfigError
+    from lfm.runtime.tiny import build_tiny_model
 
     try:
         path = build_tiny_model(directory, chat_template=chat_template, overwrite=force)

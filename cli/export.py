@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import missing_extra, needs_extra
+from .common import needs_extra
 
 
 @click.command("export")
@@ -53,11 +53,9 @@ def export_cmd(
     """Merge a LoRA/DoRA/(IA)^3-family adapter into its base: safetensors any HF loader reads."""
     if not merge:
         raise click.UsageError("say what to export: --merge (merge the adapter into its base)")
-    try:
-        from lfm.runtime.errors import RuntimeConfigError
-        from lfm.runtime.export import merge_adapter
-    except ImportError as exc:
-        raise missing_extra(exc, "training extra", "train") from None
+    from lfm.runtime.errors import RuntimeConfigError
+    from lfm.runtime.export import merge_adapter
+
     try:
         report = merge_adapter(
             model_dir, output, base_model=base, dtype=dtype, overwrite=force, verify=not no_verify

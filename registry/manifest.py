@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# One file hash for every package (the runtime's, the layer under them all); re-exported.
+from lfm.runtime.ownership import sha256_file as sha256_file
+
 from .errors import RegistryError
 
 CHUNK = 1 << 20
@@ -23,14 +26,6 @@ class FileEntry:
     sha256: str
     size: int
     executable: bool = False
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest_sha256(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
