@@ -125,6 +125,27 @@ def _trust(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
         trust.allow(values)
 
 
+def allow_http_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-http HOST (repeatable): the user's own say-so for plain http a config asks for."""
+    return click.option(
+        "--allow-http",
+        "allow_http",
+        multiple=True,
+        metavar="HOST",
+        callback=_allow_http,
+        expose_value=False,
+        help="Allow plain http (no TLS) to this host, e.g. a server on your own network "
+        "(repeatable, or * for any; also LFM_ALLOW_HTTP). Loopback needs no allowing.",
+    )(command)
+
+
+def _allow_http(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+    from lfm.runtime import endpoints
+
+    if values:
+        endpoints.allow_http(values)
+
+
 def missing_extra(exc: ImportError, what: str, extras: str) -> click.ClickException:
     """An optional dependency is missing: name it and the extra that installs it, e.g.
     ``missing_extra(exc, "training extra", "train")``."""

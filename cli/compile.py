@@ -20,6 +20,7 @@ from lfm.compiler.schema import schema_text
 
 from .common import (
     EXIT_ERROR,
+    allow_http_option,
     config_argument,
     friendly_errors,
     launch_command,
@@ -57,6 +58,7 @@ def init_cmd(path: str, force: bool) -> None:
 
 @click.command("validate")
 @config_argument
+@allow_http_option
 @friendly_errors
 def validate_cmd(config_arg: str | None, config_opt: str | None) -> None:
     """Check a config against the schema and the cross-field rules."""
@@ -71,6 +73,7 @@ def validate_cmd(config_arg: str | None, config_opt: str | None) -> None:
 @click.command("explain")
 @config_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@allow_http_option
 @friendly_errors
 def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -> None:
     """Print every resolved value and why it has that value."""
@@ -92,6 +95,7 @@ def explain_cmd(config_arg: str | None, config_opt: str | None, as_json: bool) -
     is_flag=True,
     help="Treat warnings (e.g. a job that will not fit the GPU) as errors.",
 )
+@allow_http_option
 @friendly_errors
 def compile_cmd(
     config_arg: str | None, config_opt: str | None, output: str | None, check: bool, strict: bool

@@ -16,7 +16,13 @@ from typing import Any
 import click
 from lfm.runtime import trust
 
-from .common import EXIT_ERROR, needs_extra, print_diagnostics, trust_code_option
+from .common import (
+    EXIT_ERROR,
+    allow_http_option,
+    needs_extra,
+    print_diagnostics,
+    trust_code_option,
+)
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
 GENERATORS = ("offline", "openai", "transformers")
@@ -75,6 +81,7 @@ def _create_options(func: Any) -> Any:
         click.option("--workers", type=click.IntRange(0), default=0, help="Reader processes [default: one per core]."),
         click.option("--force", is_flag=True, help="Replace existing output."),
         trust_code_option,
+        allow_http_option,
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)

@@ -38,6 +38,11 @@ from lfm.deploy import (
 )
 @click.option("--replicas", type=click.IntRange(min=0), help="Serving replicas.")
 @click.option(
+    "--version",
+    "version",
+    help="The version to tag the image with [default: the trained config's, or the registry's].",
+)
+@click.option(
     "--apply",
     is_flag=True,
     help="kubernetes: kubectl apply the manifests; docker: docker build the image.",
@@ -54,6 +59,7 @@ def deploy_cmd(
     target: str,
     base: str | None,
     replicas: int | None,
+    version: str | None,
     apply: bool,
     output: str | None,
     force: bool,
@@ -65,6 +71,8 @@ def deploy_cmd(
             raise DeployError(f"--base is for an adapter; {reference} is a whole model")
         if base:
             model = replace(model, base_model=base)
+        if version:
+            model = replace(model, version=version)
         plan = deploy_plan(model, target, replicas)
         out_dir = Path(output or Path("deploy") / plan.deployment.kube.app)
         write_deployment(model, render_deployment(plan), out_dir, force=force)

@@ -175,14 +175,16 @@ def list_cmd(
 
 
 def _print_table(records: list[VersionRecord]) -> None:
+    from lfm.registry.show import printable
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
     for column in ("NAME", "VERSION", "TYPE", "BASE MODEL", "METHOD", "DATASET", "ENV", "TAGS"):
         table.add_column(column, overflow="fold")
     for r in records:
-        table.add_row(
+        cells = (
             r.name,
             r.version,
             r.type,
@@ -192,6 +194,8 @@ def _print_table(records: list[VersionRecord]) -> None:
             ",".join(r.environments),
             " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())),
         )
+        # Text, not markup: a tag reading "[red]" is shown as written, escapes escaped.
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     Console(width=200, soft_wrap=True).print(table)
 
 

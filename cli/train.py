@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import (
+    allow_http_option,
     config_argument,
     friendly_errors,
     launch_command,
@@ -19,6 +21,22 @@ from .common import (
     trust_code_option,
     warn_about_edits,
 )
+
+if TYPE_CHECKING:
+    from lfm.compiler.pipeline import Analysis
+
+
+def _run_environment(analysis: Analysis) -> dict[str, str]:
+    """This environment, plus the secrets the config holds and the bundle must not: train.py
+    reads the alert webhook from LFM_ALERT_WEBHOOK_URL (a value already there wins)."""
+    from lfm.runtime.endpoints import WEBHOOK_ENV
+
+    environment = dict(os.environ)
+    config = analysis.normalized.data.get("model_config", {})
+    webhook = config.get("monitoring", {}).get("alerting", {}).get("webhook_url")
+    if isinstance(webhook, str):
+        environment.setdefault(WEBHOOK_ENV, webhook)
+    return environment
 
 
 @click.command("train")
@@ -30,6 +48,7 @@ from .common import (
     help="Train on this JSONL/JSON file instead of the config's dataset.",
 )
 @trust_code_option
+@allow_http_option
 @friendly_errors
 def train_cmd(
     config_arg: str | None, config_opt: str | None, output: str | None, dataset: str | None
@@ -65,6 +84,6 @@ def train_cmd(
     command = launch_command(result, bundle_dir, sys.executable)
     click.echo(f"wrote {bundle_dir}/; training: {' '.join(command)}")
     try:
-        sys.exit(subprocess.call(command))
+        sys.exit(subprocess.call(command, env=_run_environment(analysis)))
     except KeyboardInterrupt:  # train.py says what to do next; no second message here
         sys.exit(130)

@@ -361,7 +361,7 @@ def _training_plan(
         Arg("loss_threshold", alerting.get("loss_threshold")),
         Arg("divergence_factor", alerting["divergence_factor"]),
         Arg("quality_degradation", alerting.get("quality_degradation")),
-        Arg("webhook_url", alerting.get("webhook_url")),
+        # No webhook_url: it is a credential, read from the environment (rules/endpoints.py).
         Arg("action", alerting["action"]),
     )
     return TrainingPlan(

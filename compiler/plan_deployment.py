@@ -13,6 +13,7 @@ from typing import Any
 
 from .plan_distributed import DistributedPlan
 from .requirements import constraints
+from .rules.data import DOCUMENT_TYPES
 from .schema import default_of
 
 APP_DIR = "/app"  # the bundle's place in the training image
@@ -55,8 +56,8 @@ class ServingPlan:
     max_model_len: int | None
     copies: tuple[tuple[str, str], ...]  # (source in the build context, directory in the image)
     replicas: int
-    cpu: str | None
-    memory: str | None
+    cpu: str  # each replica's request and limit
+    memory: str
     gpus: int
     autoscaling: Autoscaling | None
 
@@ -81,6 +82,10 @@ class TrainingJobPlan:
     nodes: int
     gpus_per_node: int
     rendezvous_port: int
+    cpu: str  # each pod's request and limit
+    memory: str
+    alert_webhook_secret: str | None  # the Secret holding LFM_ALERT_WEBHOOK_URL, when alerts post
+    dataset_mount: str | None  # where train.py builds a documents dataset (the image is read-only)
 
     @property
     def launch_script(self) -> str:
@@ -114,9 +119,42 @@ def dns_name(text: str) -> str:
     return name or "lfm-model"
 
 
+def alert_webhook_secret(name: str) -> str:
+    """The Secret a training pod reads the alert webhook's URL from (key `webhook-url`)."""
+    return f"{dns_name(name)}-alerts"
+
+
 def label_value(text: str) -> str:
     value = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:63].strip("-._")
     return value or "unversioned"
+
+
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def split_image(reference: str) -> tuple[str, str | None, str | None]:
+    """An image reference -> (repository, tag, digest): the tag is after the last ':' of the
+    last path part (a registry's port is in the first), the digest after '@'."""
+    named, _, digest = reference.partition("@")
+    head, slash, last = named.rpartition("/")
+    name, colon, tag = last.partition(":")
+    return f"{head}{slash}{name}", tag if colon else None, digest or None
+
+
+def image_names(reference: str, version_tag: str) -> tuple[str, str]:
+    """(training image, serving image): the reference with its own tag or digest as written,
+    else tagged with the version; the serving image is the repository + `-serve`, same tag."""
+    repository, tag, digest = split_image(reference)
+    serve = f"{repository}-serve:{tag or version_tag}"
+    if digest:
+        return reference, serve
+    return f"{repository}:{tag or version_tag}", serve
+
+
+def pod_resources(gpus: int, cpu: str | None, memory: str | None) -> tuple[str, str]:
+    """A pod's CPU and memory (request = limit): what the config says, else 4 CPUs and 32Gi per
+    GPU (data loading, tokenization, and the weights' copy in host memory while they load)."""
+    return cpu or str(4 * gpus if gpus else 2), memory or f"{32 * gpus if gpus else 8}Gi"
 
 
 def gpu_count(spec: str | None, default: int = 1) -> int:
@@ -137,14 +175,14 @@ def base_image() -> str:
 def kube_plan(cfg: dict[str, Any]) -> KubePlan:
     k = cfg.get("deployment", {}).get("kubernetes", {})
     app = dns_name(cfg["name"])
-    repository = k.get("image") or f"lfm/{app}"
     tag = label_value(cfg["version"])
+    image, serve_image = image_names(k.get("image") or f"lfm/{app}", tag)
     return KubePlan(
         namespace=k.get("namespace", "default"),
         app=app,
         version_label=tag,
-        image=f"{repository}:{tag}",
-        serve_image=f"{repository}-serve:{tag}",
+        image=image,
+        serve_image=serve_image,
         node_selector=tuple(sorted(k.get("node_selector", {}).items())),
         storage=k.get("storage", "100Gi"),
         storage_class=k.get("storage_class"),
@@ -167,6 +205,8 @@ def serving_plan(
     serving = deployment.get("serving", {})
     resources = deployment.get("resources", {})
     scaling = deployment.get("auto_scaling") if autoscaling else None
+    gpus = gpu_count(resources.get("gpu"))
+    cpu, memory = pod_resources(gpus, resources.get("cpu"), resources.get("memory"))
     return ServingPlan(
         vllm_image=serving.get("image", default_of("deployment", "serving", "image")),
         port=serving.get("port", 8000),
@@ -177,9 +217,9 @@ def serving_plan(
         max_model_len=serving.get("max_model_len", max_model_len),
         copies=copies,
         replicas=deployment.get("replicas", 1),
-        cpu=resources.get("cpu"),
-        memory=resources.get("memory"),
-        gpus=gpu_count(resources.get("gpu")),
+        cpu=cpu,
+        memory=memory,
+        gpus=gpus,
         autoscaling=Autoscaling(
             scaling.get("min_replicas", 1),
             scaling.get("max_replicas", 1),
@@ -207,21 +247,37 @@ def deployment_plan(
         training_image=on_kubernetes or target in ("docker", "kubernetes"),
         base_image=base_image(),
         output_in_bundle=output_in_bundle,
-        training_job=_training_job(distributed, output_dir) if on_kubernetes else None,
+        training_job=_training_job(cfg, derived, distributed, output_dir)
+        if on_kubernetes
+        else None,
         serving=_bundle_serving(cfg, derived, output_dir, base_model)
         if "serving_kind" in derived
         else None,
     )
 
 
-def _training_job(distributed: DistributedPlan, output_dir: str) -> TrainingJobPlan:
+def _training_job(
+    cfg: dict[str, Any], derived: dict[str, Any], distributed: DistributedPlan, output_dir: str
+) -> TrainingJobPlan:
     mount = output_dir if output_dir.startswith("/") else posixpath.join(APP_DIR, output_dir)
+    resources = cfg.get("resources", {})
+    cpu, memory = pod_resources(
+        distributed.gpus_per_node, resources.get("cpu"), resources.get("memory")
+    )
     return TrainingJobPlan(
         kind="PyTorchJob" if distributed.num_machines > 1 else "Job",
         output_mount=posixpath.normpath(mount.replace("~", "/home/lfm", 1)),
         nodes=distributed.num_machines,
         gpus_per_node=distributed.gpus_per_node,
         rendezvous_port=distributed.rendezvous_port,
+        cpu=cpu,
+        memory=memory,
+        alert_webhook_secret=alert_webhook_secret(cfg["name"])
+        if derived.get("alert_webhook")
+        else None,
+        dataset_mount=posixpath.join(APP_DIR, ".lfm-dataset")
+        if cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES
+        else None,
     )
 
 

@@ -67,6 +67,15 @@ class Context:
         key = dotted((*ROOT, *path))
         self.decisions[key] = Decision(key, value, rule, reason)
 
+    def withhold(self, path: tuple[str, ...], shown: str, rule: str, reason: str) -> None:
+        """Take a secret the user wrote out of the resolved config (and so out of every file
+        written from it); its decision shows ``shown`` (where the run finds it) instead."""
+        parent = self.get(*path[:-1])
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        key = dotted((*ROOT, *path))
+        self.decisions[key] = Decision(key, shown, rule, reason)
+
     def derive(self, name: str, value: Any, rule: str, reason: str) -> None:
         """Record a value computed from the config (not a config field), e.g. the eval schedule."""
         self.derived[name] = value

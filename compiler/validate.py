@@ -167,6 +167,8 @@ def _pattern_hint(path: tuple[Any, ...]) -> str:
         "memory": "is not a memory quantity (expected e.g. 32Gi)",
         "cpu": "is not a CPU quantity (expected e.g. 4 or 500m)",
         "webhook_url": "is not an http(s) URL",
+        "api_key_env": "is not an API key variable: lfm sends only variables named *_API_KEY "
+        "(upper case), so a config cannot post another secret of the environment",
     }.get(str(field), "does not have the expected form")
 
 

@@ -31,7 +31,7 @@ class ResolvedModel:
     base_model: str | None  # hub id or local directory (lora only)
     rank: int | None  # LoRA rank (lora only)
     name: str
-    version: str
+    version: str | None  # None: nothing says (no lock file beside it, not from the registry)
     settings: dict[str, Any] = field(default_factory=dict)  # the config that trained it, if known
 
 
@@ -57,7 +57,7 @@ def resolve_model_reference(reference: str, cwd: Path | None = None) -> Resolved
         path = path / "lora"  # a hybrid run's output: vLLM serves its LoRA adapter
     settings = _training_config(path)
     name = str(settings.get("name") or path.resolve().name)
-    version = str(settings.get("version") or "latest")
+    version = str(settings["version"]) if settings.get("version") else None
     if registered:
         name, version = registered  # the registry's name and version are the served ones
     if (path / "adapter_config.json").is_file():
@@ -86,7 +86,7 @@ def _from_registry(reference: str) -> tuple[Path, tuple[str, str]]:
 
 
 def _adapter(
-    path: Path, reference: str, name: str, version: str, settings: dict[str, Any]
+    path: Path, reference: str, name: str, version: str | None, settings: dict[str, Any]
 ) -> ResolvedModel:
     try:
         adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))

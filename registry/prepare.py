@@ -22,15 +22,17 @@ from .manifest import FileEntry, artifact_files, sha256_file
 from .records import RegisterRequest
 from .references import check_name, check_version
 
-_TAG = re.compile(r"^([A-Za-z0-9_.\-]+)=(.*)$")
+_TAG = re.compile(r"([A-Za-z0-9_.\-]+)=([^\x00-\x1f\x7f]*)")
 
 
 def parse_tags(texts: Iterable[str]) -> dict[str, str]:
     tags = {}
     for text in texts:
-        match = _TAG.match(text)
+        match = _TAG.fullmatch(text)
         if not match:
-            raise RegistryError(f"bad tag {text!r}: write KEY=VALUE, e.g. domain=medical")
+            raise RegistryError(
+                f"bad tag {text!r}: write KEY=VALUE (no control characters), e.g. domain=medical"
+            )
         tags[match.group(1)] = match.group(2)
     return tags
 

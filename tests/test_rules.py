@@ -1,5 +1,6 @@
 """Resolver rules: each fills only what the user left unset, and says why."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,11 @@ def test_liger_kernels_add_their_package_to_the_requirements(write_config):
     assert "liger-kernel" not in plain["requirements.txt"]
     assert "liger-kernel==" in liger["requirements.txt"]
     assert "use_liger_kernel=True" in liger["train.py"]
+
+
+@pytest.mark.parametrize("output_dir", ["#out", "./!keep", "./out*", "./runs/[a]", " out", "o\nx"])
+def test_an_output_dir_an_ignore_file_would_misread_is_refused(write_config, output_dir):
+    """.gitignore and .dockerignore name it: a comment or exception would ship the weights."""
+    text = config(f"  fine_tuning:\n    training:\n      output_dir: {json.dumps(output_dir)}\n")
+    with pytest.raises(CompileError, match="misread in the bundle's .gitignore"):
+        analyze(write_config(text))

@@ -13,8 +13,14 @@ from collections.abc import Callable
 
 from ..resolve import Context
 from .coverage import settings_not_yet_used
-from .data import dataset_source, document_dataset, local_paths_exist, portable_paths
-from .deployment import autoscaling_bounds, serving_kind
+from .data import (
+    dataset_source,
+    document_dataset,
+    local_paths_exist,
+    output_dir_in_ignore_files,
+    portable_paths,
+)
+from .deployment import autoscaling_bounds, images_pinned, serving_kind
 from .distributed import fsdp_wrap_layer, global_batch, launcher, process_layout
 from .distributed_checks import (
     checkpointing_with_sharding,
@@ -22,6 +28,7 @@ from .distributed_checks import (
     precision_for_gpu,
     quantized_sharding,
 )
+from .endpoints import generator_endpoint, mlflow_credentials, webhook_from_environment
 from .evaluation import evaluation_data, evaluation_enabled, evaluation_gates
 from .identity import name_from_file
 from .memory import fit_memory, gpu_names_known, method_auto
@@ -53,6 +60,9 @@ Rule = Callable[[Context], None]
 
 RULES: tuple[Rule, ...] = (
     name_from_file,
+    generator_endpoint,
+    webhook_from_environment,
+    mlflow_credentials,
     base_model_location,
     method_auto,
     method_parameters_apply,
@@ -70,6 +80,7 @@ RULES: tuple[Rule, ...] = (
     quality_control_shape,
     document_dataset,
     portable_paths,
+    output_dir_in_ignore_files,
     local_paths_exist,
     settings_not_yet_used,
     evaluation_schedule,
@@ -93,4 +104,5 @@ RULES: tuple[Rule, ...] = (
     checkpointing_with_sharding,
     serving_kind,
     autoscaling_bounds,
+    images_pinned,
 )

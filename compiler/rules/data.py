@@ -112,6 +112,25 @@ def _loopback(url: str) -> bool:
 _WINDOWS = re.compile(r"^[A-Za-z]:[\\/]|\\")
 
 
+# What a .gitignore or .dockerignore line would read as something else: a comment (#), an
+# exception (!), a pattern (* ? [ ] \), or blanks that git strips.
+_IGNORE_SPECIAL = re.compile(r"(^|/)[#!]|[*?\[\]]|^\s|\s$|[\x00-\x1f\x7f]")
+
+
+def output_dir_in_ignore_files(ctx: Context) -> None:
+    """The bundle's .gitignore and .dockerignore name the output folder: it must read as itself."""
+    path = ("fine_tuning", "training", "output_dir")
+    value = ctx.get(*path)
+    if isinstance(value, str) and _IGNORE_SPECIAL.search(value):
+        ctx.error(
+            path,
+            f"output_dir {value!r} would be misread in the bundle's .gitignore and .dockerignore "
+            "(as a comment, an exception or a pattern), so the output could be committed or "
+            "copied into the image",
+            "use letters, digits, '.', '_', '-' and '/', e.g. output_dir: ./output",
+        )
+
+
 def portable_paths(ctx: Context) -> None:
     """Bundles run on Linux boxes: a Windows path would silently point nowhere."""
     for path in (

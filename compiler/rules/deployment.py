@@ -82,3 +82,30 @@ def autoscaling_bounds(ctx: Context) -> None:
             "autoscaling_bounds",
             "the autoscaler's cpu_threshold is a percentage of the pods' CPU request",
         )
+
+
+def images_pinned(ctx: Context) -> None:
+    """An image is a tag or a digest that stays put: `latest` names whatever was pushed last,
+    so a restarted pod could run other code than the one reviewed."""
+    from ..plan_deployment import IMAGE_TAG, split_image
+
+    for path, untagged_ok in (
+        (("deployment", "kubernetes", "image"), True),  # lfm tags it with the version
+        (("deployment", "serving", "image"), False),
+    ):
+        reference = ctx.get(*path)
+        if not isinstance(reference, str):
+            continue
+        _, tag, digest = split_image(reference)
+        if digest:
+            continue
+        if tag == "latest" or (tag is None and not untagged_ok):
+            ctx.error(
+                path,
+                f"{reference} is not pinned: `latest` (or no tag) names whatever was pushed "
+                "last, so a restarted pod could run other code",
+                "give a version tag (e.g. :v1.2.0) or a digest (@sha256:...)"
+                + ("; or no tag, and lfm tags it with the config's version" if untagged_ok else ""),
+            )
+        elif tag is not None and not IMAGE_TAG.fullmatch(tag):
+            ctx.error(path, f"{reference}: {tag!r} is not an image tag", "e.g. :1.2.0")

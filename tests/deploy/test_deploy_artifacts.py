@@ -180,3 +180,99 @@ def test_the_token_is_referenced_never_written(bundles):
         [token] = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
         assert "value" not in token
         assert token["valueFrom"]["secretKeyRef"]["key"] == "token"
+
+
+def pod_specs(bundles: dict[str, Path]) -> list[dict]:
+    """Every pod spec in the bundles' manifests (Job, Deployment, PyTorchJob replicas)."""
+    pods = []
+    for bundle in bundles.values():
+        for path in (bundle / "k8s").glob("*.yaml"):
+            doc = YAML(typ="safe").load(path)
+            templates = [doc["spec"].get("template")] + [
+                spec["template"] for spec in doc["spec"].get("pytorchReplicaSpecs", {}).values()
+            ]
+            pods += [t["spec"] for t in templates if t]
+    return pods
+
+
+def test_pods_follow_the_restricted_security_profile(bundles):
+    """Kubernetes' "restricted" Pod Security Standard, a read-only image, and every place the
+    container writes (output, caches, scratch, shared memory) a volume."""
+    pods = pod_specs(bundles)
+    assert len(pods) >= 4  # a training Job, a PyTorchJob's two roles, a Deployment
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert security["readOnlyRootFilesystem"] is True
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert {"/tmp", "/home/lfm", "/dev/shm"} <= mounts
+            resources = container["resources"]
+            assert resources["requests"] == resources["limits"]
+            assert {"cpu", "memory"} <= set(resources["limits"])
+
+
+def test_images_are_pinned_and_latest_is_refused(write_config):
+    from lfm.compiler.diagnostics import CompileError
+    from lfm.compiler.pipeline import analyze
+
+    def compiled_images(image: str) -> tuple[str, str]:
+        config = {
+            "model_config": {
+                "name": "svc",
+                "version": "1.2.0",
+                "base_model": "org/base",
+                "dataset": {"source": {"type": "hub", "path": "org/data"}},
+                "deployment": {"target": "kubernetes", "kubernetes": {"image": image}},
+            }
+        }
+        files = compile_config(write_config(json.dumps(config), "c.json"), "b").files
+        job = YAML(typ="safe").load(files["k8s/deployment.yaml"])
+        served = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        return files["Dockerfile"].split("docker build -t ", 1)[1].split(" ", 1)[0], served
+
+    assert compiled_images("reg.example.com:5000/ml/bot") == (
+        "reg.example.com:5000/ml/bot:1.2.0",
+        "reg.example.com:5000/ml/bot-serve:1.2.0",
+    )
+    assert compiled_images("reg.example.com:5000/ml/bot:rc1") == (
+        "reg.example.com:5000/ml/bot:rc1",  # its own tag, not tagged twice
+        "reg.example.com:5000/ml/bot-serve:rc1",
+    )
+    digest = "reg.example.com/ml/bot@sha256:" + "ab" * 32
+    assert compiled_images(digest) == (digest, "reg.example.com/ml/bot-serve:1.2.0")
+    with pytest.raises(CompileError, match="not pinned"):
+        analyze(write_config(json.dumps({"model_config": {
+            "name": "svc", "base_model": "org/base",
+            "dataset": {"source": {"type": "hub", "path": "org/data"}},
+            "deployment": {"kubernetes": {"image": "ml/bot:latest"}},
+        }}), "latest.json"))  # fmt: skip
+
+
+def test_secrets_and_caches_stay_out_of_the_image_contexts(bundles):
+    """What `docker build` sends, by docker's own reading of the .dockerignore files."""
+    pytest.importorskip("docker")
+    from docker.utils.build import exclude_paths
+
+    bundle = bundles["kubernetes_deployment.yaml"]
+    planted = [
+        ".env",
+        "sub/.env.production",
+        "keys/server.key",
+        "tls.pem",
+        ".ssh/id_ed25519",
+        "__pycache__/train.cpython-311.pyc",
+        ".lfm-cache/generations/x.json",
+        "output/adapter_model.safetensors",
+    ]
+    for rel in planted:
+        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / rel).write_text("secret")
+    for ignore_file, kept in ((".dockerignore", "train.py"), ("Dockerfile.serve.dockerignore", "output/adapter_model.safetensors")):  # fmt: skip
+        patterns = (bundle / ignore_file).read_text().splitlines()
+        sent = exclude_paths(str(bundle), [p for p in patterns if p and not p.startswith("#")])
+        assert kept in sent
+        assert not set(planted[:-1]) & sent, ignore_file

@@ -43,16 +43,22 @@ def adapter(tmp_path_factory) -> Path:
     return out
 
 
-def deploy(*args: str):
-    return CliRunner().invoke(lfm, ["deploy", *args], catch_exceptions=False)
+def deploy(*args: str, version: str | None = "0.1.0"):
+    """`lfm deploy ARGS --version VERSION` (the test adapter has no lock file to name one)."""
+    more = ("--version", version) if version else ()
+    return CliRunner().invoke(lfm, ["deploy", *args, *more], catch_exceptions=False)
 
 
 def test_deploy_writes_manifests_the_tools_accept(adapter, tmp_path):
     out = tmp_path / "out"
-    done = deploy(
-        "--model", str(adapter), "--target", "kubernetes", "--replicas", "3", "-o", str(out)
-    )
+    args = ("--model", str(adapter), "--target", "kubernetes", "--replicas", "3", "-o", str(out))
+    unversioned = deploy(*args, version=None)  # no lock beside it: nothing names a version
+    assert unversioned.exit_code == 1 and "pass --version" in unversioned.output
+    assert not out.exists()
+    done = deploy(*args, version="0.3.0")
     assert done.exit_code == 0, done.output
+    written = [p.read_text() for p in out.rglob("*") if p.is_file() and p.suffix != ".safetensors"]
+    assert not any(":latest" in text for text in written)  # an image is never tagged latest
     assert sorted(p.name for p in (out / "k8s").iterdir()) == ["deployment.yaml", "service.yaml"]
     assert (out / "model/adapter_config.json").is_file() and not (
         out / "model/checkpoint-5"
@@ -61,7 +67,9 @@ def test_deploy_writes_manifests_the_tools_accept(adapter, tmp_path):
 
     deployment = YAML(typ="safe").load(out / "k8s/deployment.yaml")
     assert deployment["spec"]["replicas"] == 3
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].endswith("-serve:0.3.0")
+    args = container["args"]
     assert args[0] == "/models/base" and "--enable-lora" in args
     assert args[args.index("--max-lora-rank") + 1] == "16"  # the smallest vLLM rank >= 12
     assert args[args.index("--lora-modules") + 1].endswith("=/models/output")
@@ -104,7 +112,7 @@ def test_the_training_config_supplies_name_version_and_autoscaling(adapter, tmp_
     (adapter.parent / "lfm.lock.json").write_text(json.dumps(lock))
     try:
         out = tmp_path / "out"
-        assert deploy("--model", str(adapter), "-o", str(out)).exit_code == 0
+        assert deploy("--model", str(adapter), "-o", str(out), version=None).exit_code == 0
     finally:
         (adapter.parent / "lfm.lock.json").unlink()
     hpa = YAML(typ="safe").load(out / "k8s/hpa.yaml")
@@ -113,8 +121,9 @@ def test_the_training_config_supplies_name_version_and_autoscaling(adapter, tmp_
         "containers"
     ][0]
     assert container["image"] == "lfm/support-bot-serve:1.2.0"
-    assert container["resources"]["limits"] == {"memory": "32Gi", "nvidia.com/gpu": 1}
-    assert container["resources"]["requests"]["cpu"] == "4"  # the autoscaler measures against it
+    # Requests and limits alike: the autoscaler measures against the CPU request.
+    resources = {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": 1}
+    assert container["resources"] == {"requests": resources, "limits": resources}
 
 
 def test_docker_target_writes_only_the_image(adapter, tmp_path):
@@ -146,7 +155,9 @@ def test_deploy_a_registered_version_by_environment(adapter, tmp_path, monkeypat
         done = runner.invoke(lfm, args, catch_exceptions=False)
         assert done.exit_code == 0, done.output
     out = tmp_path / "out"
-    done = deploy("--model", "support_bot@production", "--target", "kubernetes", "-o", str(out))
+    done = deploy(
+        "--model", "support_bot@production", "--target", "kubernetes", "-o", str(out), version=None
+    )
     assert done.exit_code == 0, done.output
     assert "support_bot 2.0.1" in done.output
     served = json.loads((out / "model/adapter_config.json").read_text())

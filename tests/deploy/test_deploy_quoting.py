@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from lfm.compiler.pipeline import compile_config
@@ -19,13 +20,15 @@ HOSTILE = [
 
 def config(value: str) -> str:
     path = value if "\\" not in value else "./plain"
+    # An output_dir that an ignore file would misread is refused (tests/test_rules.py).
+    output = path if not re.search(r"[\x00-\x1f\[\]*?#!]", path) else "plain"
     return json.dumps(
         {
             "model_config": {
                 "name": "svc",
                 "base_model": path,
                 "description": value,
-                "fine_tuning": {"training": {"output_dir": f"./{path}"}},
+                "fine_tuning": {"training": {"output_dir": f"./{output}"}},
                 "distributed": {"strategy": "ddp", "gpus": 2, "nodes": 2},
                 "deployment": {"target": "kubernetes", "auto_scaling": {"max_replicas": 3}},
             }

@@ -277,3 +277,17 @@ def test_names_and_versions_match_whole(cli, adapter_dir):
     ):
         done = cli("register", "--model", str(adapter_dir), *args, expect=1)
         assert "bad " in done.output
+
+
+def test_what_reaches_the_terminal_is_shown_as_written(cli, adapter_dir, registry_env):
+    """A tag is data: control characters are refused at the door, markup is not rendered, and
+    what another writer stored (the MLflow backend, an old database) is shown escaped."""
+    from lfm.registry.show import printable
+
+    refused = cli("register", "--model", str(adapter_dir), "--name", "t", "--version", "1.0.0",
+                  "--tag", "note=\x1b[2Jcleared", expect=1)  # fmt: skip
+    assert "bad tag" in refused.output and "control characters" in refused.output
+    cli("register", "--model", str(adapter_dir), "--name", "t", "--version", "1.0.0",
+        "--tag", "note=[bold red]loud[/]")  # fmt: skip
+    assert "note=[bold red]loud[/]" in cli("list").output
+    assert printable("a\x1b[31mb\u202ec\nd é") == "a\\x1b[31mb\\u202ec\\x0ad é"

@@ -82,6 +82,17 @@ def test_nan_loss_alerts_once_and_reaches_the_webhook(tmp_path: Path, webhook) -
     assert [json.loads(line)["alert"] for line in lines] == ["loss_nan"]
 
 
+def test_a_compiled_run_takes_the_webhook_from_the_environment(
+    tmp_path: Path, webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.py never holds the URL (a credential); `lfm train` or the pod's Secret sets it."""
+    url, received = webhook
+    monkeypatch.setenv("LFM_ALERT_WEBHOOK_URL", url)
+    callback = AlertCallback(tmp_path, run_name="demo")
+    _feed(callback, [2.0, float("nan")], tmp_path)
+    assert [posted["alert"] for posted in received] == ["loss_nan"]
+
+
 def test_loss_threshold_only_after_warmup_and_rearms(tmp_path: Path) -> None:
     callback = AlertCallback(tmp_path, loss_threshold=1.0, divergence_factor=None)
     # Warmup (5 steps) at 9.0 is ignored; then above the bound, back under, above again.
