@@ -6,11 +6,12 @@ paths emit the same manifests.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from lfm.compiler import __version__
 from lfm.compiler.plan_deployment import (
@@ -22,12 +23,14 @@ from lfm.compiler.plan_deployment import (
     serving_plan,
 )
 from lfm.compiler.rules.deployment import VLLM_LORA_RANKS
+from lfm.runtime import links
 from lfm.runtime.ownership import placement_problem, replace_problem, write_manifest
 from lfm.runtime.paths import is_local
 
 from .models import DeployError, ResolvedModel
 
-SKIPPED = shutil.ignore_patterns("checkpoint-*", "runs", ".*")
+# What stays out of the image: resume state, TensorBoard logs, hidden files (.git, .env).
+SKIPPED = ("checkpoint-*", "runs", ".*")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class DeployPlan:
 
 
 def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> DeployPlan:
+    if model.version is None:
+        raise DeployError(
+            f"{model.path} has no version (no lfm.lock.json beside it, not from the registry), "
+            "and the image needs a tag other than :latest: pass --version, e.g. --version 1.0.0"
+        )
+    if model.version == "latest":
+        raise DeployError("--version latest: an image is tagged with a version that stays put")
     deployment = dict(model.settings.get("deployment") or {})
     deployment["target"] = target
     if replicas is not None:
@@ -144,14 +154,36 @@ def write_deployment(
         for rel, text in files.items():
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / rel).write_text(text, encoding="utf-8")
-        shutil.copytree(model.path, staging / "model", ignore=SKIPPED)
+        copy_folder(model.path, staging / "model")
         if base is not None:
-            shutil.copytree(base, staging / "base", ignore=SKIPPED)
+            copy_folder(base, staging / "base")
         write_manifest(staging)  # what a later --force may replace
         os.chmod(staging, 0o755)
         if out_dir.exists():
             shutil.rmtree(out_dir)  # every file there is lfm's (checked above)
         os.rename(staging, out_dir)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise DeployError(f"cannot write {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone once renamed into place
+
+
+def copy_folder(source: Path, dest: Path) -> None:
+    """Copy ``source``'s files into the build context: never a link, nor what one points to
+    outside ``source`` (:mod:`lfm.runtime.links`); each link skipped is a warning."""
+    try:
+        found = links.folder_files(source, _left_out)
+    except OSError as exc:
+        raise DeployError(f"cannot read {source}: {exc.strerror or exc}") from None
+    links.warn(found.skipped)
+    if not found.files:
+        why = f" ({len(found.skipped)} symbolic links skipped)" if found.skipped else ""
+        raise DeployError(f"{source} holds no file to copy into the image{why}")
+    for file in found.files:
+        target = dest / file.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)  # a link to a file inside the folder: that file's content
+
+
+def _left_out(rel: PurePath, is_dir: bool) -> bool:
+    return any(fnmatch.fnmatch(rel.name, pattern) for pattern in SKIPPED)

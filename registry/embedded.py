@@ -393,6 +393,12 @@ class EmbeddedRegistry:
             for r in self.conn.execute(f"SELECT * FROM audit {where} ORDER BY id", args)
         ]
 
+    def note(self, action: str, name: str, version: str | None, detail: str) -> None:
+        with db.transaction(self.conn) as conn:
+            self._audit(
+                conn, action, name, version=version, detail={"detail": detail}, at=now(), user=who()
+            )
+
     @staticmethod
     def _audit(
         conn: sqlite3.Connection,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+
+from lfm.runtime import links
 
 # One file hash for every package (the runtime's, the layer under them all); re-exported.
 from lfm.runtime.ownership import sha256_file as sha256_file
@@ -37,23 +37,24 @@ def manifest_sha256(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
 
 
 def artifact_files(model_dir: Path) -> list[Path]:
-    """Every regular file under ``model_dir`` that a version keeps, sorted by relative path."""
+    """Every file under ``model_dir`` that a version keeps, sorted by relative path. A version
+    never holds a link, nor what one points to outside the folder (:mod:`lfm.runtime.links`):
+    each link skipped is a warning on stderr."""
     if not model_dir.exists():
         raise RegistryError(f"model directory {model_dir} does not exist")
     if not model_dir.is_dir():
         raise RegistryError(f"{model_dir} is not a directory: --model takes a training output")
-    found = sorted(_walk(model_dir, model_dir), key=lambda p: p.relative_to(model_dir).as_posix())
-    if not found:
-        raise RegistryError(f"model directory {model_dir} holds no files to register")
-    return found
+    try:
+        found = links.folder_files(model_dir, _left_out)
+    except OSError as exc:
+        raise RegistryError(f"cannot read {model_dir}: {exc.strerror or exc}") from None
+    links.warn(found.skipped)
+    if not found.files:
+        why = f" ({len(found.skipped)} symbolic links skipped)" if found.skipped else ""
+        raise RegistryError(f"model directory {model_dir} holds no files to register{why}")
+    return sorted(found.files, key=lambda p: p.relative_to(model_dir).as_posix())
 
 
-def _walk(root: Path, folder: Path) -> Iterator[Path]:
-    for entry in os.scandir(folder):
-        path = Path(entry.path)
-        if entry.is_dir(follow_symlinks=False):
-            skipped = folder == root and entry.name.startswith(SKIPPED_DIRS)
-            if not skipped and not entry.name.startswith("."):
-                yield from _walk(root, path)
-        elif entry.is_file() and not entry.name.startswith("."):
-            yield path
+def _left_out(rel: PurePath, is_dir: bool) -> bool:
+    skipped_dir = is_dir and len(rel.parts) == 1 and rel.name.startswith(SKIPPED_DIRS)
+    return skipped_dir or rel.name.startswith(".")

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .environments import (
@@ -156,13 +156,16 @@ class MlflowRegistry:
                 )
             )
             self._call("uploading the manifest", self.client.log_artifact, run_id, str(listing))
-        self._call(
-            "uploading the model files",
-            self.client.log_artifacts,
-            run_id,
-            str(request.source_dir),
-            "model",
-        )
+        # File by file, exactly what register listed: MLflow's folder upload would take
+        # everything there, checkpoints and what links point to outside the folder included.
+        for entry in request.files:
+            self._call(
+                f"uploading {entry.path}",
+                self.client.log_artifact,
+                run_id,
+                str(request.source_dir / entry.path),
+                PurePosixPath("model", entry.path).parent.as_posix(),
+            )
         for key, value in request.metrics.items():
             self._call("logging a metric", self.client.log_metric, run_id, metric_key(key), value)
         self._call("closing the run", self.client.set_terminated, run_id)
@@ -407,6 +410,9 @@ class MlflowRegistry:
         return [m for m in moves if env is None or m.env == env]
 
     # ---- audit -------------------------------------------------------------------------------
+
+    def note(self, action: str, name: str, version: str | None, detail: str) -> None:
+        self._audit(name, action, version=version, detail={"detail": detail}, at=now(), user=who())
 
     def _audit(
         self,

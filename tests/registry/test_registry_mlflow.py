@@ -236,3 +236,18 @@ def test_mlflow_access_control_applies_to_lfm_commands(tmp_path_factory, adapter
         assert done.exit_code == 0, done.output
     finally:
         stop_mlflow(server)
+
+
+def test_links_out_of_the_model_folder_never_reach_the_server(
+    make_adapter_copy, mcli, mlflow_server, adapter_dir, tmp_path
+):
+    from hostile_links import holds_secret, plant_links
+
+    model = make_adapter_copy(adapter_dir, tmp_path / "m", "links")
+    plant_links(model, tmp_path / "outside")
+    done = mcli("register", "--model", str(model), "--name", "linked", "--version", "1.0.0")
+    assert f"warning: skipped {model / 'passwd.txt'}" in done.stderr
+    assert holds_secret(mlflow_server[1]) == []
+    mcli("pull", "linked:1.0.0", "--to", str(tmp_path / "out"))
+    assert holds_secret(tmp_path / "out") == []
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
