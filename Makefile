@@ -6,7 +6,7 @@ PYTHON ?= python
 test:
 	$(PYTHON) -m pytest -q
 
-PACKAGES = cli compiler deploy dataset registry runtime
+PACKAGES = cli compiler deploy dataset registry runtime serving
 
 lint:
 	ruff check $(PACKAGES) tests benchmarks

