@@ -1,0 +1,270 @@
+"""`lfm serve` and `lfm swap-adapter`: run a model with hot-swappable adapters, and swap them.
+
+The server is :mod:`lfm.serving` (the ``serve`` extra, with ``train``), imported inside the
+commands so that `lfm --help` stays light.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import friendly_errors, needs_extra
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@click.command("serve")
+@click.argument("model", required=False)
+@click.option(
+    "--adapter",
+    "adapters",
+    multiple=True,
+    metavar="NAME=REF",
+    help="Serve an adapter as NAME: a training output folder, name:version, or name@ENV (which "
+    "follows that registry environment). Repeatable.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--api-keys",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of `ROLE KEY` lines (roles: read, operate, admin); also LFM_SERVE_API_KEYS. "
+    "Required to listen beyond this machine.",
+)
+@click.option("--served-name", help="The base model's name in requests [default: its folder's].")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Requests decoded together (any mix of adapters).",
+)
+@click.option(
+    "--follow-interval",
+    type=click.FloatRange(0.2),
+    default=5.0,
+    show_default=True,
+    help="Seconds between checks of the registry for adapters named name@ENV.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    default="auto",
+    show_default=True,
+    help="Weights' precision (auto: bfloat16 on a GPU, float32 on the CPU).",
+)
+@friendly_errors
+@needs_extra("serving extras", "train,serve")
+def serve_cmd(
+    model: str | None,
+    adapters: tuple[str, ...],
+    host: str,
+    port: int,
+    api_keys: Path | None,
+    served_name: str | None,
+    max_batch: int,
+    follow_interval: float,
+    dtype: str,
+) -> None:
+    """Serve MODEL (a model folder, a training output, a registry reference, or a bundle's
+    config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
+    and vLLM's /v1/load_lora_adapter and /v1/unload_lora_adapter for hot swaps."""
+    import uvicorn
+    from lfm.serving.adapters import AdapterError
+    from lfm.serving.app import create_app
+    from lfm.serving.auth import KeyError_, Keys
+    from lfm.serving.server import AdapterSpec, ModelServer, base_of
+
+    try:
+        keys = Keys.load(api_keys)
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    if not keys.enabled and not _loopback(host):
+        raise click.ClickException(
+            f"--host {host} listens beyond this machine: give API keys (--api-keys FILE or "
+            "LFM_SERVE_API_KEYS), or serve on 127.0.0.1"
+        )
+    specs = [_adapter_spec(text) for text in adapters]
+    if model is None and not specs:
+        raise click.UsageError("give a MODEL, or --adapter NAME=REF (its base model is served)")
+    try:
+        base, own = _what_to_serve(model, specs, base_of)
+        specs = own + specs
+        server = ModelServer(
+            base,
+            [AdapterSpec(name, ref) for name, ref in specs],
+            keys=keys,
+            served_name=served_name,
+            max_batch=max_batch,
+            follow_interval=follow_interval,
+            dtype=dtype,
+        )
+    except AdapterError as exc:
+        raise click.ClickException(str(exc)) from None
+    names = ", ".join(a.name for a in server.adapters.live()) or "none"
+    click.echo(
+        f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
+        + ("" if keys.enabled else " (no API keys: this machine only)"),
+        err=True,
+    )
+    uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+def _adapter_spec(text: str) -> tuple[str, str]:
+    name, sep, reference = text.partition("=")
+    if not sep or not name or not reference:
+        raise click.UsageError(
+            f"--adapter {text}: write NAME=REF, e.g. support=support_bot@production"
+        )
+    return name, reference
+
+
+def _what_to_serve(
+    model: str | None, specs: list[tuple[str, str]], base_of: Any
+) -> tuple[str, list[tuple[str, str]]]:
+    """(the base model, adapters MODEL itself brings) from the MODEL argument."""
+    if model is None:
+        return base_of(specs[0][1]), []
+    if Path(model).suffix in CONFIG_SUFFIXES and Path(model).is_file():
+        return _from_config(model)
+    from lfm.deploy import DeployError, resolve_model_reference
+
+    try:
+        resolved = resolve_model_reference(model)
+    except DeployError:
+        return model, []  # a hub id: the loader says whether it can be had
+    if resolved.kind == "lora":
+        return str(resolved.base_model), [(resolved.name, model)]
+    return str(resolved.path), []
+
+
+def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
+    """A bundle's config: its base model, and its trained adapter once training wrote it."""
+    from lfm.compiler.pipeline import analyze, default_bundle_dir
+
+    analysis = analyze(config)
+    settings = analysis.resolved.config
+    base = settings["base_model"]
+    if analysis.resolved.derived.get("base_model_source") == "local":
+        base = str((Path(config).parent / base).resolve())
+    output = default_bundle_dir(analysis) / settings["fine_tuning"]["training"]["output_dir"]
+    if (output / "adapter_config.json").is_file():
+        return base, [(settings["name"], str(output))]
+    click.echo(f"note: {output} holds no trained adapter yet: serving the base model", err=True)
+    return base, []
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("swap-adapter")
+@click.option(
+    "--adapter",
+    "reference",
+    required=True,
+    metavar="NAME[:VERSION]",
+    help="The registered adapter (and version; default: the newest).",
+)
+@click.option("--target", "env", required=True, help="The environment, e.g. production.")
+@click.option(
+    "--endpoint",
+    help="Also load it now into this server (ours or vLLM with runtime LoRA updating), "
+    "e.g. http://127.0.0.1:8000.",
+)
+@click.option("--served-name", help="The adapter's name on that server [default: NAME].")
+@click.option(
+    "--api-key-env",
+    default="LFM_API_KEY",
+    show_default=True,
+    help="The variable holding the server's operate key.",
+)
+@click.option("--reason", default="", help="Why, for the history.")
+@friendly_errors
+@needs_extra("registry extra", "registry")
+def swap_adapter_cmd(
+    reference: str,
+    env: str,
+    endpoint: str | None,
+    served_name: str | None,
+    api_key_env: str,
+    reason: str,
+) -> None:
+    """Point ENV at an adapter version in the registry (the seed's swap-adapter): servers
+    following NAME@ENV load it within seconds; with --endpoint, one server loads it now."""
+    from lfm.registry import RegistryError, open_registry, parse_reference
+
+    parsed = parse_reference(reference)
+    store = open_registry()
+    try:
+        move = store.promote(reference, env, reason=reason or "swap-adapter")
+        version = move.to_version if move else store.get(f"{parsed.name}@{env}", False).version
+        path = store.resolve(f"{parsed.name}@{env}").path if endpoint else None
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(
+        f"{parsed.name}@{env} -> {version}"
+        + ("" if move else " (already)")
+        + "; servers following it load it within their --follow-interval"
+    )
+    if endpoint and path is not None:
+        key = os.environ.get(api_key_env)
+        # An lfm server resolves (and verifies) the registry version itself, and knows it by
+        # name; vLLM loads a folder: the registry's verified copy on this machine.
+        source = f"{parsed.name}:{version}" if _is_lfm(endpoint, key) else str(path)
+        message = _load_on(endpoint, served_name or parsed.name, source, key)
+        click.echo(f"{endpoint}: {message}")
+
+
+def _is_lfm(endpoint: str, key: str | None) -> bool:
+    request = urllib.request.Request(endpoint.rstrip("/") + "/v1/models", headers=_auth(key))
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the user's URL)
+            models = json.loads(response.read()).get("data", [])
+    except (OSError, ValueError, AttributeError):
+        return False  # _load_on says what is wrong with the endpoint
+    return any(isinstance(m, dict) and m.get("owned_by") == "lfm" for m in models)
+
+
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _load_on(endpoint: str, name: str, path: str, key: str | None) -> str:
+    """vLLM's runtime API: POST /v1/load_lora_adapter, replacing what is loaded as ``name``."""
+    body = json.dumps({"lora_name": name, "lora_path": path, "load_inplace": True}).encode()
+    headers = {"Content-Type": "application/json", **_auth(key)}
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/v1/load_lora_adapter", body, headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 (the user's URL)
+            return response.read().decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"{endpoint} refused the swap: {_error_text(exc)}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise click.ClickException(f"cannot reach {endpoint}: {reason}") from None
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    text = exc.read().decode("utf-8", "replace")
+    try:
+        return f"{exc.code} {json.loads(text)['error']['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{exc.code} {text.strip()[:500]}"

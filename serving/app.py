@@ -1,0 +1,325 @@
+"""The HTTP side: OpenAI's routes, vLLM's adapter routes, health, readiness and metrics.
+
+Starlette on uvicorn. Every error is a JSON body in OpenAI's shape with a 4xx or 5xx status,
+and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .adapters import Adapter, AdapterError
+from .auth import Caller
+from .engine import Event, Job
+from .protocol import APIError, Request, answer, bad, chunk, new_id, parse, usage
+
+if TYPE_CHECKING:
+    from .server import ModelServer
+
+logger = logging.getLogger("lfm.serving")
+MAX_BODY_BYTES = 4 << 20  # a request body larger than this is refused before parsing
+
+Handler = Callable[[HTTPRequest], Awaitable[Response]]
+
+
+def create_app(server: ModelServer) -> Starlette:
+    def route(path: str, handler: Callable[..., Awaitable[Response]], methods: list[str], role: str | None) -> Route:  # fmt: skip
+        async def endpoint(request: HTTPRequest) -> Response:
+            try:
+                caller = _authorize(server, request, role) if role else None
+                return await handler(server, request, caller)
+            except APIError as exc:
+                return JSONResponse(exc.body(), status_code=exc.status)
+
+        return Route(path, endpoint, methods=methods)
+
+    return Starlette(
+        routes=[
+            route("/health", _health, ["GET"], None),
+            route("/ready", _ready, ["GET"], None),
+            route("/metrics", _metrics, ["GET"], "read"),
+            route("/v1/models", _models, ["GET"], "read"),
+            route("/v1/chat/completions", _chat, ["POST"], "read"),
+            route("/v1/completions", _completion, ["POST"], "read"),
+            route("/v1/load_lora_adapter", _load, ["POST"], "operate"),
+            route("/v1/unload_lora_adapter", _unload, ["POST"], "operate"),
+        ],
+        lifespan=_lifespan(server),
+    )
+
+
+def _lifespan(server: ModelServer) -> Callable[[Starlette], Any]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        server.close()  # the engine and the registry follower stop with the server
+
+    return lifespan
+
+
+def _authorize(server: ModelServer, request: HTTPRequest, role: str) -> Caller:
+    caller = server.keys.caller(request.headers.get("authorization"))
+    if caller is None:
+        raise APIError(
+            401, "a valid API key is required (Authorization: Bearer KEY)",
+            kind="authentication_error", code="invalid_api_key",
+        )  # fmt: skip
+    if not caller.may(role):
+        raise APIError(
+            403, f"this key's role is {caller.role}; this needs {role}",
+            kind="permission_error", code="insufficient_role",
+        )  # fmt: skip
+    return caller
+
+
+async def _json(request: HTTPRequest) -> Any:
+    size = request.headers.get("content-length")
+    if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
+        raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_BODY_BYTES:
+            raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise bad(f"the request body is not JSON: {exc}") from None
+
+
+# ---- health ---------------------------------------------------------------------------------
+
+
+async def _health(server: ModelServer, request: HTTPRequest, caller: None) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _ready(server: ModelServer, request: HTTPRequest, caller: None) -> Response:
+    if server.engine.alive:
+        return JSONResponse({"status": "ready", "model": server.base_name})
+    return JSONResponse({"status": "not ready"}, status_code=503)
+
+
+async def _metrics(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    return PlainTextResponse(
+        server.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    created = int(server.started)
+    data: list[dict[str, Any]] = [
+        {"id": server.base_name, "object": "model", "created": created, "owned_by": "lfm",
+         "root": server.base.reference, "parent": None},
+    ]  # fmt: skip
+    for adapter in server.adapters.live():
+        data.append(
+            {
+                "id": adapter.name,
+                "object": "model",
+                "created": int(adapter.loaded_at),
+                "owned_by": "lfm",
+                "root": adapter.source,
+                "parent": server.base_name,
+                # Lineage: where it came from, which registry version is live.
+                "lfm": {"source": adapter.source, "version": adapter.version, "rank": adapter.rank},
+            }
+        )
+    return JSONResponse({"object": "list", "data": data})
+
+
+# ---- generation -----------------------------------------------------------------------------
+
+
+async def _chat(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    return await _generate(server, parse(await _json(request), chat=True), chat=True)
+
+
+async def _completion(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    return await _generate(server, parse(await _json(request), chat=False), chat=False)
+
+
+async def _generate(server: ModelServer, request: Request, *, chat: bool) -> Response:
+    started = time.monotonic()
+    endpoint = "chat" if chat else "completions"
+    adapter: Adapter | None = None
+    if request.model != server.base_name:
+        adapter = server.adapters.acquire(request.model)
+        if adapter is None:
+            server.metrics.requests.labels(request.model, endpoint, "404").inc()
+            raise APIError(
+                404, f"the model {request.model!r} is not served here (GET /v1/models lists them)",
+                param="model", code="model_not_found",
+            )  # fmt: skip
+    try:
+        prompt_ids = server.encode(request)
+    except APIError:
+        if adapter:
+            server.adapters.release(adapter)
+        server.metrics.requests.labels(request.model, endpoint, "400").inc()
+        raise
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+    job = Job(
+        prompt_ids,
+        adapter.internal if adapter else None,
+        request.sampling,
+        emit=lambda event: _deliver(loop, events, event),
+    )
+    run = _Run(server, request, adapter, job, events, endpoint, started)
+    server.engine.submit(job)
+    if request.stream:
+        return StreamingResponse(run.stream(chat), media_type="text/event-stream")
+    return JSONResponse(await run.whole(chat))
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, events: asyncio.Queue[Event], event: Event) -> None:
+    """From the engine thread to the request's coroutine."""
+    with contextlib.suppress(RuntimeError):  # the loop is gone (the server is stopping)
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+
+class _Run:
+    """One request in the engine: its events, its metrics, and its adapter held until the end."""
+
+    def __init__(self, server: ModelServer, request: Request, adapter: Adapter | None, job: Job,
+                 events: asyncio.Queue[Event], endpoint: str, started: float) -> None:  # fmt: skip
+        self.server, self.request, self.adapter, self.job = server, request, adapter, job
+        self.events, self.endpoint, self.started = events, endpoint, started
+        self.ident = new_id(endpoint == "chat")
+        # Which version answered: the adapter live when the request started.
+        self.fingerprint = (
+            f"{adapter.name}@{adapter.version or adapter.internal}" if adapter else "base"
+        )
+        self.first = True
+        self.status = "499"  # until the engine ends it: the client closed the request first
+
+    async def whole(self, chat: bool) -> dict[str, Any]:
+        pieces = []
+        try:
+            async for event in self._events():
+                if event.kind == "text":
+                    pieces.append(event.text)
+                else:
+                    body = answer(
+                        chat, self.ident, self.request.model, "".join(pieces),
+                        event.finish_reason or "stop",
+                        usage(event.prompt_tokens, event.completion_tokens),
+                    )  # fmt: skip
+                    body["system_fingerprint"] = self.fingerprint
+                    return body
+        finally:
+            self._end()
+        raise AssertionError("unreachable: the engine always ends a job")
+
+    async def stream(self, chat: bool) -> AsyncIterator[bytes]:
+        try:
+            async for event in self._events():
+                if event.kind == "text":
+                    data = chunk(chat, self.ident, self.request.model, event.text, None, first=self.first)  # fmt: skip
+                    self.first = False
+                    yield _sse(data, self.fingerprint)
+                    continue
+                yield _sse(chunk(chat, self.ident, self.request.model, "", event.finish_reason, first=self.first), self.fingerprint)  # fmt: skip
+                if self.request.include_usage:
+                    final = chunk(chat, self.ident, self.request.model, None, None)
+                    final["usage"] = usage(event.prompt_tokens, event.completion_tokens)
+                    yield _sse(final, self.fingerprint)
+                yield b"data: [DONE]\n\n"
+        except APIError as exc:  # mid-stream: the status is sent already; the error is an event
+            yield _sse(exc.body(), None)
+        finally:
+            self._end()  # also when the client went away: its row leaves the batch
+
+    async def _events(self) -> AsyncIterator[Event]:
+        metrics, model = self.server.metrics, self.request.model
+        while True:
+            event = await self.events.get()
+            if event.kind == "text" and self.first:
+                metrics.first_token.labels(model).observe(time.monotonic() - self.started)
+            if event.kind == "error":
+                self.status = "500"
+                raise APIError(500, event.text, kind="server_error")
+            if event.kind == "done":
+                self.status = "200"
+                metrics.prompt_tokens.labels(model).inc(event.prompt_tokens)
+                metrics.generated_tokens.labels(model).inc(event.completion_tokens)
+            yield event
+            if event.kind == "done":
+                return
+
+    def _end(self) -> None:
+        self.job.cancelled.set()  # a no-op for a finished job; frees a disconnected one's row
+        if self.adapter:
+            self.server.adapters.release(self.adapter)
+        metrics = self.server.metrics
+        metrics.requests.labels(self.request.model, self.endpoint, self.status).inc()
+        metrics.latency.labels(self.request.model, self.endpoint).observe(
+            time.monotonic() - self.started
+        )
+        logger.info(
+            "%s %s %s %.3fs", self.endpoint, self.request.model, self.fingerprint,
+            time.monotonic() - self.started,
+        )  # fmt: skip
+
+
+def _sse(data: dict[str, Any], fingerprint: str | None) -> bytes:
+    if fingerprint and "object" in data:
+        data["system_fingerprint"] = fingerprint
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+# ---- adapters (vLLM's runtime API) ----------------------------------------------------------
+
+
+async def _load(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise bad("the request body must be a JSON object")
+    name, path = body.get("lora_name"), body.get("lora_path")
+    if not isinstance(name, str) or not server.valid_name(name):
+        raise bad("lora_name must be a name: letters, digits, '.', '_', '-'", "lora_name")
+    if not isinstance(path, str) or not path:
+        raise bad("lora_path is required: an adapter folder or a registry reference", "lora_path")
+    if name == server.base_name:
+        raise bad(f"{name!r} is the base model's name", "lora_name")
+    replace = body.get("load_inplace") is True
+    if server.adapters.get(name) and not replace:
+        raise bad(
+            f"the adapter {name!r} is loaded already; pass load_inplace: true to replace it",
+            "lora_name",
+        )
+    try:
+        adapter = await run_in_threadpool(server.load_adapter, name, path, caller)
+    except AdapterError as exc:
+        raise bad(str(exc), "lora_path") from None
+    return PlainTextResponse(
+        f"Success: LoRA adapter '{adapter.name}' added successfully."
+        if not replace
+        else f"Success: LoRA adapter '{adapter.name}' replaced successfully."
+    )
+
+
+async def _unload(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    body = await _json(request)
+    name = body.get("lora_name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        raise bad("lora_name is required", "lora_name")
+    try:
+        await run_in_threadpool(server.unload_adapter, name, caller)
+    except KeyError:
+        raise APIError(404, f"no adapter named {name!r} is loaded", param="lora_name",
+                       code="model_not_found") from None  # fmt: skip
+    return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")

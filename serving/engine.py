@@ -1,0 +1,292 @@
+"""The generation engine: one base model, many LoRA adapters, requests batched across adapters.
+
+One thread owns the model. It takes the requests waiting (up to ``max_batch``), whatever
+adapter each asked for, and decodes them together: peft's mixed-adapter batches
+(``adapter_names=``, one name per row, ``__base__`` for the base model) apply each row's own
+LoRA inside the same forward pass. Each row samples with its own settings and stops on its own
+(end of sequence, a stop string, ``max_tokens``, or its client gone); a finished row leaves the
+KV cache at once (``DynamicCache.batch_select_indices``), so the rest of the batch does not
+carry it. Requests that arrive while a batch decodes wait for the next one.
+
+Adapters are loaded and deleted by the same thread, between batches, so a forward pass never
+sees the model change (see :mod:`lfm.serving.adapters` for the names, versions and drain).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+logger = logging.getLogger("lfm.serving")
+
+BASE = "__base__"  # peft's name for "no adapter" in a mixed batch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class Job:
+    """One request: its prompt, which adapter (internal name, or None for the base), how to
+    sample, and where its events go (called on the engine thread; must not block)."""
+
+    prompt_ids: list[int]
+    adapter: str | None
+    sampling: Sampling
+    emit: Callable[[Event], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "text" (a piece of the answer), "done" or "error"
+    text: str = ""
+    finish_reason: str | None = None  # "stop" | "length" (done)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Row:
+    """A job inside a batch: what it generated and how much of it was sent."""
+
+    def __init__(self, job: Job, tokenizer: Any, stop_ids: set[int]) -> None:
+        self.job = job
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_ids
+        self.generated: list[int] = []
+        self.sent = 0  # characters of the decoded answer already emitted
+        self.generator = None
+        if job.sampling.seed is not None:
+            self.generator = torch.Generator().manual_seed(job.sampling.seed)
+
+    def step(self, token: int) -> str | None:
+        """Take one token; the finish reason once this row is done, else None."""
+        sampling = self.job.sampling
+        if token in self.stop_ids:
+            self._flush(self._text())
+            return "stop"
+        self.generated.append(token)
+        text = self._text()
+        hit = _first_stop(text, sampling.stop, self.sent)
+        if hit is not None:
+            self._flush(text[:hit])
+            return "stop"
+        if len(self.generated) >= sampling.max_tokens:
+            self._flush(text)
+            return "length"
+        # Hold back an incomplete character, and a tail that may be the start of a stop string.
+        ready = len(text.rstrip("\ufffd")) - _partial_stop(text, sampling.stop)
+        self._flush(text[: max(ready, self.sent)])
+        return None
+
+    def _text(self) -> str:
+        return self.tokenizer.decode(self.generated, skip_special_tokens=True)
+
+    def _flush(self, text: str) -> None:
+        if len(text) > self.sent:
+            self.job.emit(Event("text", text[self.sent :]))
+            self.sent = len(text)
+
+    def finish(self, reason: str) -> None:
+        self.job.emit(
+            Event(
+                "done",
+                finish_reason=reason,
+                prompt_tokens=len(self.job.prompt_ids),
+                completion_tokens=len(self.generated),
+            )
+        )
+
+
+def _first_stop(text: str, stops: tuple[str, ...], sent: int) -> int | None:
+    """Where the earliest stop string starts in ``text`` (searching what may hold a new one)."""
+    longest = max((len(s) for s in stops), default=0)
+    start = max(0, sent - longest)
+    found = [i for s in stops if (i := text.find(s, start)) != -1]
+    return min(found) if found else None
+
+
+def _partial_stop(text: str, stops: tuple[str, ...]) -> int:
+    """How many final characters of ``text`` could be the beginning of a stop string."""
+    best = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:size]):
+                best = size
+                break
+    return best
+
+
+class Engine:
+    """Runs :class:`Job` s on ``model`` in batches, on its own thread."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 16) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.device = next(model.parameters()).device
+        self.stop_ids = _stop_ids(model, tokenizer)
+        self._jobs: queue.Queue[Job] = queue.Queue()
+        self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+        self._wake = threading.Event()
+        self._closed = False
+        self.batches = 0  # batches run so far, and their rows (for /metrics)
+        self.batched_rows = 0
+        self._thread = threading.Thread(target=self._run, name="lfm-engine", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._closed
+
+    def waiting(self) -> int:
+        return self._jobs.qsize()
+
+    def submit(self, job: Job) -> None:
+        self._jobs.put(job)
+        self._wake.set()
+
+    def call(self, function: Callable[[], Any]) -> Future[Any]:
+        """Run ``function`` on the engine thread between batches (loading or deleting an
+        adapter changes the model: never under a forward pass)."""
+        future: Future[Any] = Future()
+        self._calls.put((function, future))
+        self._wake.set()
+        return future
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    # ---- the engine thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
+            self._run_calls()
+            jobs = self._take()
+            if jobs:
+                try:
+                    self._batch(jobs)
+                except Exception as exc:  # one bad batch fails its requests, not the server
+                    logger.exception("generation failed")
+                    for job in jobs:
+                        job.emit(Event("error", text=f"generation failed: {exc}"))
+                self._wake.set()  # more may have arrived while it ran
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                function, future = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function())
+            except BaseException as exc:  # handed to the caller, who reports it
+                future.set_exception(exc)
+
+    def _take(self) -> list[Job]:
+        jobs: list[Job] = []
+        while len(jobs) < self.max_batch:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if not job.cancelled.is_set():
+                jobs.append(job)
+        return jobs
+
+    @torch.inference_mode()
+    def _batch(self, jobs: list[Job]) -> None:
+        self.batches += 1
+        self.batched_rows += len(jobs)
+        rows = [_Row(job, self.tokenizer, self.stop_ids) for job in jobs]
+        width = max(len(job.prompt_ids) for job in jobs)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        # Left padding: every row's next token is at the same (last) column.
+        ids = torch.tensor([[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in jobs])
+        mask = torch.tensor(
+            [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in jobs]
+        )
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        adapters = [job.adapter or BASE for job in jobs]
+        cache = None
+        while rows:
+            output = self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                past_key_values=cache,
+                use_cache=True,
+                **self._adapter_kwargs(adapters),
+            )
+            cache = output.past_key_values
+            tokens = [_sample(output.logits[i, -1], row) for i, row in enumerate(rows)]
+            keep = []
+            for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
+                if row.job.cancelled.is_set():
+                    continue
+                reason = row.step(token)
+                if reason is None:
+                    keep.append(i)
+                else:
+                    row.finish(reason)
+            if len(keep) < len(rows):
+                if not keep:
+                    return
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                rows = [rows[i] for i in keep]
+                tokens = [tokens[i] for i in keep]
+                mask, positions = mask[keep], positions[keep]
+                adapters = [adapters[i] for i in keep]
+            ids = torch.tensor(tokens).unsqueeze(-1)
+            positions = positions[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], dim=-1)
+
+    def _adapter_kwargs(self, adapters: list[str]) -> dict[str, Any]:
+        if not hasattr(self.model, "peft_config"):
+            return {}  # no adapter was ever loaded: the plain base model
+        return {"adapter_names": adapters}
+
+
+def _sample(logits: torch.Tensor, row: _Row) -> int:
+    sampling = row.job.sampling
+    if sampling.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+    if sampling.top_p < 1:
+        sorted_probs, order = probs.sort(descending=True)
+        # Keep the smallest set of tokens whose probability reaches top_p (the first always).
+        outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p
+        sorted_probs[outside] = 0
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=row.generator))
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[Any] = set()
+    config = getattr(model, "generation_config", None)
+    found = getattr(config, "eos_token_id", None)
+    ids.update(found if isinstance(found, list) else [found])
+    ids.add(tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}

@@ -1,0 +1,237 @@
+"""One model server's state: the base model, its adapters, who may call, what it measured.
+
+What it serves is named the way every lfm command names a model (:mod:`lfm.deploy.models`): a
+training output folder, a model folder, or a registry reference (``name:version``,
+``name@env``). An adapter named ``name@env`` follows that environment: a promotion or rollback
+in the registry is loaded within ``follow_interval`` seconds, the old version draining.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lfm.deploy import DeployError, resolve_model_reference
+
+from .adapters import Adapter, AdapterError, Adapters, ServedBase
+from .auth import Caller, Keys
+from .engine import Engine
+from .metrics import Metrics
+from .protocol import APIError, Request, bad
+
+logger = logging.getLogger("lfm.serving")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ENVIRONMENT_REFERENCE = re.compile(r"[^@:/]+@[^@:/]+")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    name: str  # public
+    reference: str  # a folder, name:version or name@env
+
+
+class ModelServer:
+    def __init__(
+        self,
+        base_reference: str,
+        adapters: list[AdapterSpec],
+        *,
+        keys: Keys,
+        served_name: str | None = None,
+        max_batch: int = 16,
+        follow_interval: float = 5.0,
+        dtype: str = "auto",
+    ) -> None:
+        self.started = time.time()
+        self.keys = keys
+        model, tokenizer, base = _load_base(base_reference, dtype)
+        self.tokenizer = tokenizer
+        self.base = base
+        self.base_name = served_name or Path(base_reference.rstrip("/")).name or base_reference
+        self.context = _context_size(model, tokenizer)
+        self.engine = Engine(model, tokenizer, max_batch=max_batch)
+        self.adapters = Adapters(self.engine, base)
+        self.metrics = Metrics(self.engine.waiting, lambda: len(self.adapters.live()))
+        self._stop = threading.Event()
+        self._following: dict[str, str] = {}  # public name -> name@env
+        for spec in adapters:
+            self.load_adapter(spec.name, spec.reference, None)
+        self._follower = threading.Thread(
+            target=self._follow, args=(follow_interval,), name="lfm-follow", daemon=True
+        )
+        self._follower.start()
+
+    @staticmethod
+    def valid_name(name: str) -> bool:
+        return NAME.fullmatch(name) is not None
+
+    # ---- prompts ------------------------------------------------------------------------------
+
+    def encode(self, request: Request) -> list[int]:
+        tokenizer = self.tokenizer
+        if request.messages is not None:
+            if not getattr(tokenizer, "chat_template", None):
+                raise bad(
+                    f"{self.base_name} has no chat template: use /v1/completions with a prompt",
+                    "messages",
+                )
+            text = tokenizer.apply_chat_template(
+                request.messages, tokenize=False, add_generation_prompt=True
+            )
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = tokenizer(request.prompt)["input_ids"]
+        if not ids:
+            raise bad("the prompt is empty", "prompt")
+        wanted = len(ids) + request.sampling.max_tokens
+        if wanted > self.context:
+            raise bad(
+                f"this model's context is {self.context} tokens; the prompt has {len(ids)} and "
+                f"max_tokens asks for {request.sampling.max_tokens} more",
+                "messages" if request.messages is not None else "prompt",
+                "context_length_exceeded",
+            )
+        return list(ids)
+
+    # ---- adapters -----------------------------------------------------------------------------
+
+    def load_adapter(self, name: str, reference: str, caller: Caller | None) -> Adapter:
+        """Load ``reference`` (a folder or a registry reference) as ``name``; replaces and drains
+        what was live under that name. Blocks: not on the event loop."""
+        path, version = _adapter_files(reference)
+        action = "replace" if self.adapters.get(name) else "load"
+        adapter = self.adapters.load(name, path, reference, version)
+        if ENVIRONMENT_REFERENCE.fullmatch(reference):
+            self._following[name] = reference
+        else:
+            self._following.pop(name, None)
+        self.metrics.swaps.labels(name, action).inc()
+        self._audit(action, adapter, caller)
+        logger.info("%s adapter %s <- %s (%s)", action, name, reference, version or path)
+        return adapter
+
+    def unload_adapter(self, name: str, caller: Caller | None) -> Adapter:
+        adapter = self.adapters.unload(name)
+        self._following.pop(name, None)
+        self.metrics.swaps.labels(name, "unload").inc()
+        self._audit("unload", adapter, caller)
+        return adapter
+
+    def _audit(self, action: str, adapter: Adapter, caller: Caller | None) -> None:
+        """A swap of a registered version goes to the registry's audit log (who, what, when)."""
+        if adapter.version is None:
+            return
+        try:
+            from lfm.registry import open_registry, parse_reference
+
+            store = open_registry()
+            try:
+                store.note(
+                    f"serve-{action}",
+                    parse_reference(adapter.source).name,
+                    adapter.version,
+                    detail=f"served as {adapter.name} by {caller.who if caller else 'startup'}",
+                )
+            finally:
+                store.close()
+        except Exception as exc:  # the swap happened; a failed audit line is a warning
+            logger.warning("could not write the audit line for %s: %s", adapter.name, exc)
+
+    def _follow(self, interval: float) -> None:
+        """Adapters named name@env track the environment: a new version there is loaded."""
+        while not self._stop.wait(interval):
+            for name, reference in list(self._following.items()):
+                live = self.adapters.get(name)
+                try:
+                    current = _environment_version(reference)
+                    if live is None or current == live.version:
+                        continue
+                    self.load_adapter(name, reference, None)
+                except (AdapterError, DeployError) as exc:
+                    logger.warning("%s: keeping %s: %s", reference, live and live.version, exc)
+                except Exception:
+                    logger.exception("following %s failed", reference)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.engine.close()
+
+
+def _load_base(reference: str, dtype: str) -> tuple[Any, Any, ServedBase]:
+    """The base model and tokenizer (a folder, a hub id, or a registry model)."""
+    import torch
+    from lfm.runtime import modeling
+
+    folder: Path | None = None
+    source = reference
+    try:
+        resolved = resolve_model_reference(reference)
+    except DeployError:
+        resolved = None  # a hub id: transformers finds it (or says it cannot, offline)
+    if resolved is not None:
+        if resolved.kind != "model":
+            raise AdapterError(f"{reference} is an adapter, not a base model")
+        folder, source = resolved.path, str(resolved.path)
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+    model = modeling.load_model(source, dtype=dtype)
+    tokenizer = modeling.load_tokenizer(source)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    model.eval()
+    config = model.config.to_dict()
+    return model, tokenizer, ServedBase(reference, folder, config)
+
+
+def _context_size(model: Any, tokenizer: Any) -> int:
+    size = getattr(model.config, "max_position_embeddings", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not size and limit and limit < 1_000_000:  # tokenizers without one say 1e30
+        size = limit
+    return int(size or 2048)
+
+
+def _adapter_files(reference: str) -> tuple[Path, str | None]:
+    """The local adapter folder behind ``reference``, and its registry version if it has one."""
+    try:
+        resolved = resolve_model_reference(reference)
+    except DeployError as exc:
+        raise AdapterError(str(exc).removeprefix("--model ")) from None
+    if resolved.kind != "lora":
+        raise AdapterError(f"{reference} is a whole model, not a LoRA adapter")
+    from_registry = not (Path.cwd() / reference).exists()
+    return resolved.path, resolved.version if from_registry else None
+
+
+def _environment_version(reference: str) -> str:
+    from lfm.registry import open_registry
+
+    store = open_registry()
+    try:
+        return store.get(reference, with_files=False).version
+    finally:
+        store.close()
+
+
+def base_of(reference: str) -> str:
+    """The base model an adapter reference was trained on (for `lfm serve --adapter` alone)."""
+    try:
+        resolved = resolve_model_reference(reference)
+    except DeployError as exc:
+        raise AdapterError(str(exc).removeprefix("--model ")) from None
+    if resolved.kind == "model":
+        return str(resolved.path)
+    return str(resolved.base_model)
+
+
+def adapter_config(path: Path) -> dict[str, Any]:
+    return json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+
+
+__all__ = ["APIError", "AdapterSpec", "ModelServer", "base_of"]
