@@ -12,6 +12,7 @@ import click
 from lfm.runtime import __version__
 
 from . import compile as compile_commands
+from .chat import chat_cmd
 from .dataset import create_dataset_cmd, dataset_group
 from .deploy import deploy_cmd
 from .dev import dev_group
@@ -29,6 +30,7 @@ COMMANDS = (
     deploy_cmd,
     serve_cmd,
     swap_adapter_cmd,
+    chat_cmd,
     dev_group,
     *REGISTRY_COMMANDS,
     dataset_group,

@@ -109,6 +109,7 @@ def serve_cmd(
         )
     except AdapterError as exc:
         raise click.ClickException(str(exc)) from None
+    _log_requests()
     names = ", ".join(a.name for a in server.adapters.live()) or "none"
     click.echo(
         f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
@@ -116,6 +117,17 @@ def serve_cmd(
         err=True,
     )
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+def _log_requests() -> None:
+    """One line per answered request (which adapter version answered) and per swap, on stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("lfm.serving")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _adapter_spec(text: str) -> tuple[str, str]:
@@ -187,6 +199,12 @@ def _loopback(host: str) -> bool:
 )
 @click.option("--served-name", help="The adapter's name on that server [default: NAME].")
 @click.option(
+    "--lora-path",
+    help="The folder to load, as that server sees it (e.g. a copy in a vLLM pod's /adapters) "
+    "[default: an lfm server resolves NAME:VERSION itself; another gets this machine's "
+    "verified copy].",
+)
+@click.option(
     "--api-key-env",
     default="LFM_API_KEY",
     show_default=True,
@@ -200,6 +218,7 @@ def swap_adapter_cmd(
     env: str,
     endpoint: str | None,
     served_name: str | None,
+    lora_path: str | None,
     api_key_env: str,
     reason: str,
 ) -> None:
@@ -226,7 +245,7 @@ def swap_adapter_cmd(
         key = os.environ.get(api_key_env)
         # An lfm server resolves (and verifies) the registry version itself, and knows it by
         # name; vLLM loads a folder: the registry's verified copy on this machine.
-        source = f"{parsed.name}:{version}" if _is_lfm(endpoint, key) else str(path)
+        source = lora_path or (f"{parsed.name}:{version}" if _is_lfm(endpoint, key) else str(path))
         message = _load_on(endpoint, served_name or parsed.name, source, key)
         click.echo(f"{endpoint}: {message}")
 

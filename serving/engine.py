@@ -14,6 +14,7 @@ sees the model change (see :mod:`lfm.serving.adapters` for the names, versions a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import queue
 import threading
@@ -141,6 +142,7 @@ class Engine:
         self.max_batch = max_batch
         self.device = next(model.parameters()).device
         self.stop_ids = _stop_ids(model, tokenizer)
+        self.cache_argument = _cache_argument(model)
         self._jobs: queue.Queue[Job] = queue.Queue()
         self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._wake = threading.Event()
@@ -235,11 +237,11 @@ class Engine:
                 input_ids=ids.to(self.device),
                 attention_mask=mask.to(self.device),
                 position_ids=positions.to(self.device),
-                past_key_values=cache,
                 use_cache=True,
+                **{self.cache_argument: cache},
                 **self._adapter_kwargs(adapters),
             )
-            cache = output.past_key_values
+            cache = output[self.cache_argument]
             tokens = [_sample(output.logits[i, -1], row) for i, row in enumerate(rows)]
             keep = []
             for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
@@ -281,6 +283,13 @@ def _sample(logits: torch.Tensor, row: _Row) -> int:
         sorted_probs[outside] = 0
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
     return int(torch.multinomial(probs, 1, generator=row.generator))
+
+
+def _cache_argument(model: Any) -> str:
+    """The KV cache's name in forward() and its output: transformers 5.x renames
+    ``past_key_values`` to ``cache``; either release works."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

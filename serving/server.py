@@ -48,6 +48,9 @@ class ModelServer:
         follow_interval: float = 5.0,
         dtype: str = "auto",
     ) -> None:
+        from lfm.runtime.quiet import quiet_third_party
+
+        quiet_third_party()
         self.started = time.time()
         self.keys = keys
         model, tokenizer, base = _load_base(base_reference, dtype)

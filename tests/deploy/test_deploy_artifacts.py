@@ -153,6 +153,11 @@ def test_vllm_serves_the_trained_adapter_with_a_rank_that_fits(bundles):
     rank = lock["model_config"]["fine_tuning"]["parameters"]["r"]
     assert "--enable-lora" in args
     assert int(args[args.index("--max-lora-rank") + 1]) >= rank
+    # Runtime adapter loading (`lfm swap-adapter --endpoint`), and a place to put new ones.
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert "/adapters" in {m["mountPath"] for m in container["volumeMounts"]}
     assert args[0] == lock["model_config"]["base_model"]
     hpa = YAML(typ="safe").load(bundles["seed_unified.json"] / "k8s/hpa.yaml")
     scaling = lock["model_config"]["deployment"]["auto_scaling"]
