@@ -78,6 +78,7 @@ def chat_cmd(model: str | None, adapters: tuple[str, ...], endpoint: str | None,
 
 
 def _backend(model: str | None, adapters: tuple[str, ...], endpoint: str | None, key_env: str) -> Any:  # fmt: skip
+    from lfm.runtime.errors import RuntimeConfigError
     from lfm.serving.adapters import AdapterError
     from lfm.serving.auth import Keys
     from lfm.serving.chat import LocalBackend, RemoteBackend
@@ -95,7 +96,7 @@ def _backend(model: str | None, adapters: tuple[str, ...], endpoint: str | None,
     try:
         base, own = _what_to_serve(model, specs, base_of)
         server = ModelServer(base, [AdapterSpec(n, r) for n, r in own + specs], keys=Keys([]))
-    except AdapterError as exc:
+    except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     return LocalBackend(server)
 

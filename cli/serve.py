@@ -78,6 +78,7 @@ def serve_cmd(
     config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
     and vLLM's /v1/load_lora_adapter and /v1/unload_lora_adapter for hot swaps."""
     import uvicorn
+    from lfm.runtime.errors import RuntimeConfigError
     from lfm.serving.adapters import AdapterError
     from lfm.serving.app import create_app
     from lfm.serving.auth import KeyError_, Keys
@@ -107,7 +108,7 @@ def serve_cmd(
             follow_interval=follow_interval,
             dtype=dtype,
         )
-    except AdapterError as exc:
+    except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     _log_requests()
     names = ", ".join(a.name for a in server.adapters.live()) or "none"

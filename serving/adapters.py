@@ -10,9 +10,11 @@ live when it started.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 from .engine import Engine
 
 ADAPTER_CONFIG = "adapter_config.json"
+logger = logging.getLogger("lfm.serving")
 
 
 class AdapterError(Exception):
@@ -119,7 +122,13 @@ class Adapters:
                 return  # deleted already
             self._retired.discard(internal)
             self._users.pop(internal, None)
-        self.engine.call(lambda: self.engine.model.delete_adapter(internal))
+        deleted = self.engine.call(lambda: self.engine.model.delete_adapter(internal))
+        deleted.add_done_callback(_log_failure)
+
+
+def _log_failure(done: Future[Any]) -> None:
+    if done.exception() is not None:  # the adapter stays in memory; serving goes on
+        logger.warning("could not delete a drained adapter: %s", done.exception())
 
 
 def _load_into(engine: Engine, path: Path, internal: str) -> None:

@@ -51,6 +51,9 @@ class ModelServer:
         from lfm.runtime.quiet import quiet_third_party
 
         quiet_third_party()
+        # peft imports bitsandbytes when it is installed, which then warns that its CPU kernels
+        # are not downloaded: serving never uses them.
+        logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
         self.started = time.time()
         self.keys = keys
         model, tokenizer, base = _load_base(base_reference, dtype)
