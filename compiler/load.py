@@ -4,6 +4,9 @@ The source map records where each key and value was written (`file:line:col`), s
 can point at the exact spot. YAML goes through ruamel.yaml's round-trip loader, which keeps
 positions; JSON is parsed by the json module (strict, exact numbers) and then, when it parses,
 by ruamel.yaml too, only to learn positions.
+
+A config is input from anyone: only a regular file is read, and the limits in `bounds` (size,
+values with YAML aliases expanded, nesting) keep loading it linear in its size.
 """
 
 from __future__ import annotations
@@ -17,10 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from lfm.runtime.inputs import InputRefused, read_bounded
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from .bounds import (
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_NESTING,
+    TOO_DEEP,
+    ConfigTooLarge,
+    bounded_yaml,
+    json_nesting,
+)
 from .diagnostics import CompileError, Diagnostic, JsonPath, Location
 
 
@@ -56,11 +67,11 @@ def load_config(path: str | Path) -> LoadedConfig:
     path = Path(path)
     name = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_CONFIG_BYTES, "a config file")
+    except InputRefused as exc:  # a device, a FIFO, a folder, or far too large: never read
+        raise _fail(f"{name} is {exc}") from None
     except FileNotFoundError:
         raise _fail(f"config file not found: {name}") from None
-    except IsADirectoryError:
-        raise _fail(f"{name} is a directory, not a config file") from None
     except OSError as exc:
         raise _fail(f"cannot read {name}: {exc.strerror}") from None
     try:
@@ -77,7 +88,9 @@ def load_config(path: str | Path) -> LoadedConfig:
         raise _fail("the file is empty: expected a mapping with a `model_config` key", name)
     if path.suffix.lower() == ".json":
         data = _parse_json(text, name)
-        _record_positions(_yaml_or_none(text), (), source)
+        _record_positions(_yaml_or_none(text, name), (), source)
+        if json_nesting(data) > MAX_CONFIG_NESTING:  # found here when YAML could not parse it
+            raise _fail(TOO_DEEP, name)
     else:
         node = _parse_yaml(text, name)
         _record_positions(node, (), source)
@@ -113,7 +126,9 @@ def _unrepresentable(node: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]
 
 def _parse_yaml(text: str, name: str) -> Any:
     try:
-        return _yaml().load(text)
+        return bounded_yaml().load(text)
+    except ConfigTooLarge as exc:
+        raise _too_large(exc, name) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
@@ -158,6 +173,8 @@ def _parse_json(text: str, name: str) -> Any:
 
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
+    except RecursionError:  # the json module gives up at Python's recursion limit
+        raise _fail(TOO_DEEP, name) from None
     except json.JSONDecodeError as exc:
         where, message = Location(name, exc.lineno, exc.colno), exc.msg
         comma = _trailing_comma(text, exc.pos)
@@ -201,24 +218,26 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def _yaml_or_none(text: str) -> Any:
+def _yaml_or_none(text: str, name: str) -> Any:
     try:
-        return _yaml().load(text)
+        return bounded_yaml().load(text)
+    except ConfigTooLarge as exc:
+        raise _too_large(exc, name) from None
     except YAMLError:
         return None  # valid JSON that YAML rejects (e.g. tab indentation): no positions
 
 
+def _too_large(exc: ConfigTooLarge, name: str) -> CompileError:
+    where = Location(name, exc.mark.line + 1, exc.mark.column + 1)
+    return CompileError([Diagnostic("error", exc.message, (), where)])
+
+
 def _record_positions(node: Any, path: JsonPath, source: SourceMap) -> None:
     if isinstance(node, CommentedMap):
+        written = node.lc.data or {}  # None in a mapping made only of `<<: *anchor`
         for key in node:
             child = (*path, str(key))
-            if key not in node.lc.data:
+            if key not in written:
                 continue  # a key merged in from an anchor (`<<: *defaults`): it has no line of its own
             kline, kcol = node.lc.key(key)
             vline, vcol = node.lc.value(key) if node[key] is not None else (kline, kcol)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import DatasetError
@@ -98,11 +99,18 @@ class Staging:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """One file written aside and renamed into place: a reader never sees half of it."""
+    write_chunks_atomic(path, [text])
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[str]) -> None:
+    """:func:`write_text_atomic` for text that comes in pieces: each is written as it comes, so
+    the whole text is never held in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for chunk in chunks:
+                handle.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

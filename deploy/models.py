@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lfm.runtime.inputs import MiB, read_bounded
+
 LOCK = "lfm.lock.json"
 # `name:version` or `name@environment`, as the model registry spells its references.
 REGISTRY_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._+-]+|@[A-Za-z0-9_-]+)$")
@@ -89,7 +91,7 @@ def _adapter(
     path: Path, reference: str, name: str, version: str | None, settings: dict[str, Any]
 ) -> ResolvedModel:
     try:
-        adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        adapter = json.loads(read_bounded(path / "adapter_config.json", MiB, "an adapter config"))
     except (OSError, ValueError) as exc:
         raise DeployError(f"--model {reference}: unreadable adapter_config.json ({exc})") from None
     kind = adapter.get("peft_type")
@@ -113,7 +115,7 @@ def _training_config(path: Path) -> dict[str, Any]:
         lock = folder / LOCK
         if lock.is_file():
             try:
-                data = json.loads(lock.read_text(encoding="utf-8"))
+                data = json.loads(read_bounded(lock, 16 * MiB, "a lock file"))
                 settings = dict(data["model_config"])
                 written = {d["path"] for d in data["decisions"] if d["rule"] != "default"}
             except (OSError, ValueError, KeyError, TypeError):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lfm.runtime.inputs import read_bounded
+
 from .environments import DEFAULT_ENVIRONMENTS
 from .errors import RegistryError
 from .references import check_env
@@ -88,8 +90,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     from ruamel.yaml import YAML, YAMLError
 
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
+        data = YAML(typ="safe").load(read_bounded(path, 256 * 1024, "a registry config"))
+    except (OSError, ValueError, YAMLError) as exc:
         raise RegistryError(f"registry config {path} is not readable YAML ({exc})") from None
     if data is None:
         return {}

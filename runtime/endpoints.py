@@ -21,7 +21,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 ALLOW_HTTP_ENV = "LFM_ALLOW_HTTP"
 WEBHOOK_ENV = "LFM_ALERT_WEBHOOK_URL"
@@ -39,11 +39,18 @@ def key_name_problem(name: str, setting: str) -> str | None:
     )
 
 
-def host(url: str) -> str:
+def _split(url: str) -> SplitResult | None:
     try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:  # e.g. a malformed IPv6 literal
-        return ""
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsed lazily: a bad port or IPv6 literal raises here)
+    except ValueError:  # e.g. "http://[oops": not a URL anything could send to
+        return None
+    return parts
+
+
+def host(url: str) -> str:
+    parts = _split(url)
+    return (parts.hostname or "").lower() if parts else ""
 
 
 def loopback(url: str) -> bool:
@@ -68,7 +75,8 @@ def allow_http(hosts: Iterable[str]) -> None:
 
 def plain_http_problem(url: str, what: str) -> str | None:
     """Why ``url`` may not be used unencrypted (``what`` says what would travel in clear)."""
-    if urlsplit(url).scheme.lower() != "http" or loopback(url):
+    parts = _split(url)
+    if parts is None or parts.scheme.lower() != "http" or loopback(url):
         return None
     name = host(url)
     allowed = allowed_http_hosts()
@@ -81,15 +89,14 @@ def plain_http_problem(url: str, what: str) -> str | None:
     )
 
 
+# The authority's user information, up to its last "@": found even in a URL too broken to parse.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
 def has_credentials(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.username is not None or parts.password is not None
+    return _USERINFO.match(url) is not None
 
 
 def url_without_credentials(url: str) -> str:
     """``url`` with any ``user:password@`` removed (the rest as written)."""
-    parts = urlsplit(url)
-    if not has_credentials(url):
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=netloc))
+    return _USERINFO.sub(r"\1", url, count=1)

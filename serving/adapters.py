@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lfm.runtime.inputs import MiB, read_bounded
+
 from .engine import Engine
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -151,12 +153,14 @@ def check_adapter(path: Path, base: ServedBase) -> int:
     if not path.is_dir():
         raise AdapterError(f"{path} is not a folder")
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = json.loads(read_bounded(config_file, MiB, "an adapter config"))
     except FileNotFoundError:
         raise AdapterError(f"{path} holds no {ADAPTER_CONFIG}: not a peft adapter") from None
     except (OSError, ValueError) as exc:
         raise AdapterError(f"{config_file} cannot be read: {exc}") from None
     kind = str(config.get("peft_type", "")).upper()
+    if kind == "LORA" and config.get("use_dora"):
+        kind = "DoRA"  # peft cannot mix DoRA adapters in one batch
     if kind != "LORA":
         raise AdapterError(
             f"{path} is a {kind or 'non-LoRA'} adapter; the server batches LoRA adapters only "
@@ -181,7 +185,7 @@ def same_base(trained_on: str, base: ServedBase) -> bool:
         if base.path is not None and folder.resolve() == base.path.resolve():
             return True
         try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            config = json.loads(read_bounded(folder / "config.json", MiB, "a model config"))
         except (OSError, ValueError):
             return False
         return _architecture(config) == _architecture(base.config)

@@ -8,7 +8,6 @@ in the registry is loaded within ``follow_interval`` seconds, the old version dr
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -234,10 +233,6 @@ def base_of(reference: str) -> str:
     if resolved.kind == "model":
         return str(resolved.path)
     return str(resolved.base_model)
-
-
-def adapter_config(path: Path) -> dict[str, Any]:
-    return json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
 
 
 __all__ = ["APIError", "AdapterSpec", "ModelServer", "base_of"]

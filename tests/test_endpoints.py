@@ -158,6 +158,8 @@ def test_the_generator_checks_again_where_it_sends(monkeypatch: pytest.MonkeyPat
         ("https://u:p@host:5000/x?y=1", "https://host:5000/x?y=1"),
         ("https://host/x", "https://host/x"),
         ("https://u@[::1]:8/", "https://[::1]:8/"),
+        ("http://u:p@host:99999/x", "http://host:99999/x"),  # too broken to parse: still found
+        ("https://host/a@b", "https://host/a@b"),  # an "@" in the path is no user
     ],
 )
 def test_credentials_come_out_of_urls(url: str, clean: str) -> None:

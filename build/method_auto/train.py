@@ -129,7 +129,6 @@ def main() -> None:
                 loss_threshold=None,
                 divergence_factor=2.0,
                 quality_degradation=None,
-                webhook_url=None,
                 action="warn",
             ),
         ],

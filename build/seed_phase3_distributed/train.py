@@ -167,7 +167,6 @@ def main() -> None:
                     loss_threshold=0.1,
                     divergence_factor=2.0,
                     quality_degradation=0.05,
-                    webhook_url=None,
                     action="warn",
                 ),
             ],

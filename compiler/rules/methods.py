@@ -6,6 +6,8 @@ import difflib
 import json
 import re
 
+from lfm.runtime.inputs import MiB, read_bounded
+
 from ..methods import METHODS, Method, readable
 from ..methods.adapters import TYPE_LEARNING_RATE, TYPE_PARAMETERS
 from ..paths import config_relative, is_local
@@ -399,7 +401,7 @@ def _family_from_config(ctx: Context, base: str) -> str | None:
         return None
     config_file = config_relative(base, ctx.config_dir) / "config.json"
     try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        model_type = json.loads(read_bounded(config_file, MiB, "a model config")).get("model_type")
     except (OSError, ValueError, AttributeError):
         return None
     return MODEL_TYPES.get(str(model_type))

@@ -18,11 +18,15 @@ from typing import Any
 
 from .. import hub, paths, trust
 from ..errors import RuntimeConfigError
+from ..inputs import InputRefused, MiB, read_bounded
 from .model_eval import LoadedModel
 
 PathLike = str | os.PathLike[str]
 # lm-eval metric keys read as the benchmark's headline `accuracy`, in order of preference.
 HEADLINE = ("acc", "exact_match", "acc_norm", "f1")
+# lm-eval's own task files are a few KB: 1 MiB is hundreds of times more, and PyYAML (pure
+# Python, as lfm reads them) parses that in seconds.
+MAX_TASK_FILE_BYTES = 1 * MiB
 
 
 def run_benchmarks(
@@ -139,25 +143,39 @@ def _tasks_dir(tasks_dir: str | None, base_dir: PathLike | None) -> Path | None:
 def _runs_code(folder: Path) -> bool:
     """Whether any task YAML in ``folder`` makes lm-eval import Python (see _task_runs_code)."""
     tasks = sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])
-    return any(_task_runs_code(path) for path in tasks)
+    read: set[Path] = set()
+    return any(_task_runs_code(path, read) for path in tasks)
 
 
-def _task_runs_code(path: Path, seen: frozenset[Path] = frozenset()) -> bool:
+def _task_runs_code(path: Path, read: set[Path] | None = None) -> bool:
     """A ``!function`` tag anywhere in the YAML (parsed, so an escaped or %TAG spelling counts
     too), or an ``include:`` of a file that runs code or cannot be read: lm-eval imports Python
-    from the folder of the file that names the function."""
+    from the folder of the file that names the function.
+
+    ``read``: the files already looked at in this check. Each is read once: one that ran code
+    ended the check, so one seen again is harmless or in progress (an include cycle), and
+    files that include each other in layers cost their number, not an exponential."""
     import yaml
 
     path = path.resolve()
-    if path in seen:
+    read = set() if read is None else read
+    if path in read:
         return False
+    read.add(path)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = read_bounded(path, MAX_TASK_FILE_BYTES, "a task file").decode("utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except InputRefused as exc:  # a FIFO or a device would hang lm-eval; a huge file, bloat it
+        raise RuntimeConfigError(f"lm-eval task {path} is {exc}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return True  # lm-eval would read it some other way: not shown harmless
     nodes = [root] if root is not None else []
+    visited: set[int] = set()  # an alias is its anchor's node: walk it once, not once per use
     while nodes:
         node = nodes.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         if node.tag == "!function":
             return True
         if isinstance(node, yaml.MappingNode):
@@ -165,7 +183,7 @@ def _task_runs_code(path: Path, seen: frozenset[Path] = frozenset()) -> bool:
                 if key.value == "include" and isinstance(value, yaml.ScalarNode):
                     included = Path(value.value).expanduser()
                     included = included if included.is_absolute() else path.parent / included
-                    if _task_runs_code(included, seen | {path}):
+                    if _task_runs_code(included, read):
                         return True
                 nodes += [key, value]
         elif isinstance(node, yaml.SequenceNode):

@@ -49,7 +49,7 @@ def _stats(url: str) -> dict:
 
 def _options(url: str, cache: Path, **generation: object) -> CreateOptions:
     settings = {
-        "backend": "openai", "model": "test-model", "base_url": url, "api_key_env": "LFM_TEST_KEY",
+        "backend": "openai", "model": "test-model", "base_url": url, "api_key_env": "LFM_TEST_API_KEY",
         "cache_dir": cache, "questions_per_chunk": 2, "concurrency": 4, **generation,
     }  # fmt: skip
     return CreateOptions(
@@ -61,7 +61,7 @@ def _options(url: str, cache: Path, **generation: object) -> CreateOptions:
 
 
 def test_generates_retries_and_caches(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_TEST_KEY", KEY)
+    monkeypatch.setenv("LFM_TEST_API_KEY", KEY)
     cache = tmp_path / "cache"
     report = create(_options(server, cache), tmp_path / "a.jsonl")
     records = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
@@ -80,7 +80,7 @@ def test_generates_retries_and_caches(server, tmp_path, monkeypatch):
 
 
 def test_rate_limit_spaces_requests(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_TEST_KEY", KEY)
+    monkeypatch.setenv("LFM_TEST_API_KEY", KEY)
     create(_options(server, tmp_path / "c", requests_per_minute=600), tmp_path / "r.jsonl")
     times = _stats(server)["times"]
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
@@ -88,7 +88,7 @@ def test_rate_limit_spaces_requests(server, tmp_path, monkeypatch):
 
 
 def test_wrong_key_counts_failures_without_crashing(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_TEST_KEY", "wrong")
+    monkeypatch.setenv("LFM_TEST_API_KEY", "wrong")
     # Every request fails: the run keeps nothing, which is a failure that says why.
     with pytest.raises(DatasetError, match=r"no records were kept .* generator's requests failed"):
         create(_options(server, tmp_path / "d", max_retries=0), tmp_path / "w.jsonl")
@@ -96,18 +96,18 @@ def test_wrong_key_counts_failures_without_crashing(server, tmp_path, monkeypatc
 
 
 def test_missing_key_variable_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.delenv("LFM_TEST_KEY", raising=False)
-    with pytest.raises(DatasetError, match="LFM_TEST_KEY is not set"):
+    monkeypatch.delenv("LFM_TEST_API_KEY", raising=False)
+    with pytest.raises(DatasetError, match="LFM_TEST_API_KEY is not set"):
         create(_options("http://127.0.0.1:9/v1", tmp_path / "e"), tmp_path / "x.jsonl")
 
 
 def test_cli_with_paraphrase_augmentation(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_TEST_KEY", KEY)
+    monkeypatch.setenv("LFM_TEST_API_KEY", KEY)
     out = tmp_path / "cli.jsonl"
     done = CliRunner().invoke(
         lfm,
         ["dataset", "create", "--source", str(DOCS / "faq.txt"), "--model", "test-model",
-         "--base-url", server, "--api-key-env", "LFM_TEST_KEY", "--augment",
+         "--base-url", server, "--api-key-env", "LFM_TEST_API_KEY", "--augment",
          "--include-metadata", "--cache-dir", str(tmp_path / "cache"), "-o", str(out)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output

@@ -63,7 +63,7 @@ def test_document_settings_errors(write_config, extra, message):
 def test_api_key_in_config_is_rejected_key_env_is_accepted(write_config):
     with pytest.raises(CompileError):
         analyze(write_config(cfg(DOCS + "    preprocessing: {qa_generation: {api_key: sk-1}}\n")))
-    ok = "    preprocessing: {qa_generation: {model: m, base_url: 'https://x.example/v1', api_key_env: MY_KEY}}\n"
+    ok = "    preprocessing: {qa_generation: {model: m, base_url: 'https://x.example/v1', api_key_env: MY_API_KEY}}\n"
     analyze(write_config(cfg(DOCS + ok)))
 
 

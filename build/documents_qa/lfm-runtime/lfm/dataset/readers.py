@@ -11,9 +11,13 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from lfm.runtime.inputs import InputRefused, TooLarge, read_bounded, regular_file_size
+
+from .limits import MAX_DOCUMENT_BYTES
 from .model import Section
 
 
@@ -36,6 +40,8 @@ _ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 def read_file(path: Path) -> list[Section]:
     """The sections of ``path``; raises :class:`Unreadable` when it must be skipped."""
     reader = _reader_for(path)
+    with _refusals_as_unreadable():
+        regular_file_size(path, MAX_DOCUMENT_BYTES, "a document")  # before any reader opens it
     sections = [s for s in reader(path) if s.text.strip()]
     if not sections:
         raise Unreadable("no text found")
@@ -73,6 +79,22 @@ def _reader_for(path: Path) -> Callable[[Path], list[Section]]:
     raise Unreadable(f"unsupported file type {suffix or '(no extension)'!r}")
 
 
+def document_bytes(path: Path, limit: int = MAX_DOCUMENT_BYTES, what: str = "a document") -> bytes:
+    """The bytes of a document, at most ``limit`` of them (``what`` names it in the reason)."""
+    with _refusals_as_unreadable():
+        return read_bounded(path, limit, what)
+
+
+@contextmanager
+def _refusals_as_unreadable() -> Iterator[None]:
+    try:
+        yield
+    except TooLarge as why:
+        raise Unreadable(f"too large: {why}") from None
+    except InputRefused as why:
+        raise Unreadable(str(why)) from None
+
+
 def decode(data: bytes) -> str:
     """Text from bytes in UTF-8 or, failing that, the encoding charset-normalizer detects."""
     if b"\x00" in data[:8192]:
@@ -96,11 +118,11 @@ def decode(data: bytes) -> str:
 
 
 def read_text(path: Path) -> list[Section]:
-    return [Section(decode(path.read_bytes()))]
+    return [Section(decode(document_bytes(path)))]
 
 
 def read_markdown(path: Path) -> list[Section]:
-    return split_headings(decode(path.read_bytes()))
+    return split_headings(decode(document_bytes(path)))
 
 
 def split_headings(text: str) -> list[Section]:
@@ -124,7 +146,7 @@ def split_headings(text: str) -> list[Section]:
 
 def read_records(path: Path) -> list[Section]:
     """One section per record of a .jsonl, .json (a list or {"data": [...]}) or .csv file."""
-    text = decode(path.read_bytes())
+    text = decode(document_bytes(path))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         rows: list[object] = list(csv.DictReader(io.StringIO(text)))

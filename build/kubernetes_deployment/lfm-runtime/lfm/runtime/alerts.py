@@ -4,7 +4,8 @@ Checks run on every log (training loss) and every evaluation (eval metrics), on 
 process: the Trainer logs the loss averaged over all of them, so all decide alike and, with
 ``action="stop"``, stop at the same step (a rank that kept training would wait forever for the
 others). The main process delivers: an alert is logged (the run's log, stderr), appended to
-``alerts.jsonl`` in the output directory and, when a webhook URL is configured, POSTed there as
+``alerts.jsonl`` in the output directory and, when a webhook URL is given (``webhook_url``, or
+``LFM_ALERT_WEBHOOK_URL`` in the environment: compiled bundles never hold it), POSTed there as
 JSON. With ``action="stop"`` the Trainer then saves a checkpoint and stops, and
 :meth:`AlertCallback.raise_if_stopped` (called by ``save_outputs`` once the outputs are saved)
 records the stop in ``metrics.json`` and raises :class:`StoppedByAlert`, so ``train.py``
@@ -39,6 +40,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from .endpoints import WEBHOOK_ENV
 from .errors import RuntimeConfigError
 from .metrics import METRICS_FILE, write_json_atomic
 
@@ -76,7 +78,8 @@ class AlertCallback(TrainerCallback):
         self.loss_threshold = loss_threshold
         self.divergence_factor = divergence_factor
         self.quality_degradation = quality_degradation
-        self.webhook_url = webhook_url
+        # A webhook URL is a credential: a compiled train.py never holds it, the environment does.
+        self.webhook_url = webhook_url or os.environ.get(WEBHOOK_ENV) or None
         self.action = action
         self.timeout = timeout
         self._losses: deque[float] = deque(maxlen=WINDOW)

@@ -1,7 +1,8 @@
 """Third-party notices that a run's user cannot act on, kept off the terminal.
 
 - transformers 5.x's rename of ``gradient_checkpointing``: train.py writes the name every 5.x
-  release takes, which newer ones call deprecated;
+  release takes, which newer ones call deprecated (and peft still asks
+  ``is_gradient_checkpointing`` when it loads an adapter);
 - torch's pinned-memory notice on a machine without a GPU;
 - DeepSpeed's "Setting accelerator to CPU" when it is imported on such a machine (by accelerate
   or transformers, whether or not the run uses DeepSpeed).
@@ -23,7 +24,7 @@ def _not_a_deepspeed_notice(record: logging.LogRecord) -> bool:
 
 def quiet_third_party() -> None:
     warnings.filterwarnings(
-        "ignore", message=r"`gradient_checkpointing\w*` is deprecated", category=FutureWarning
+        "ignore", message=r"`(is_)?gradient_checkpointing\w*` is deprecated", category=FutureWarning
     )
     warnings.filterwarnings(
         "ignore",

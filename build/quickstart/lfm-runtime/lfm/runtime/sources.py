@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import paths
+from . import links, paths
 from .errors import RuntimeConfigError
+from .launch import announce
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -58,7 +59,7 @@ def load_records(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None = No
     if spec.source_type == "hub":
         records, where = _load_hub(spec, base_dir), spec.path
     elif spec.source_type == "local":
-        files = _local_files(paths.resolve_local(spec.path, base_dir))
+        files = _local_files(paths.absolute_local(spec.path, base_dir))
         records, where = _load_files(files), str(files[0].parent if len(files) > 1 else files[0])
     else:
         raise RuntimeConfigError(
@@ -80,7 +81,7 @@ def load_document_splits(
     The work is done by the spec's ``build_documents`` (see :class:`DocumentBuilder`). Test is
     None when no document could be held out (a single document, or split_ratio 0).
     """
-    source = paths.resolve_local(spec.path, base_dir)
+    source = paths.absolute_local(spec.path, base_dir)  # a file that is a link stays one
     if not source.exists():
         raise RuntimeConfigError(f"dataset.source.path: {source} does not exist; {PATH_RULE}")
     if spec.build_documents is None:
@@ -122,17 +123,23 @@ def _load_hub(spec: DatasetSpec, base_dir: str | os.PathLike[str] | None) -> Dat
 
 
 def _local_files(path: Path) -> list[Path]:
-    """The data files at ``path``: the file itself, or a directory's JSON files sorted."""
+    """The data files at ``path``: the file itself, or a directory's JSON files sorted. A link
+    that leads out of the folder is never read (:mod:`lfm.runtime.links`)."""
     if not path.exists():
         raise RuntimeConfigError(f"dataset.source.path: {path} does not exist; {PATH_RULE}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in JSON_SUFFIXES)
+        listed = links.folder_files(path, lambda relative, is_dir: is_dir)  # not subfolders
+        for skipped in listed.skipped:
+            announce(skipped.warning())  # once, not once per training process
+        files = [p for p in listed.files if p.suffix in JSON_SUFFIXES]
         if not files:
             raise RuntimeConfigError(
                 f"dataset.source.path: directory {path} has no .jsonl or .json files; add data "
                 f"files or point at a single file"
             )
     elif path.suffix.lower() in SUFFIXES:
+        if problem := links.link_problem(path, path.parent):
+            raise RuntimeConfigError(f"dataset.source.path: {path} is a {problem}")
         files = [path]
     else:
         raise RuntimeConfigError(

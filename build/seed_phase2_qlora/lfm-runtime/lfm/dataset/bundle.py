@@ -115,6 +115,9 @@ def cache_key(options: CreateOptions) -> str:
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for file in discover(options.sources):
         digest.update(file.name.encode() + b"\0")
+        if file.skipped is not None:  # never opened: why it is skipped is what counts
+            digest.update(file.skipped.encode())
+            continue
         with file.path.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()

@@ -24,9 +24,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from lfm.runtime import links
 from lfm.runtime.dataset_gates import evaluate as evaluate_gates
 
-from .discover import SourceFile, discover
+from .discover import SourceFile, discover, skipped_links
 from .errors import DatasetError
 from .formats import to_record
 from .generators.base import Generator, build_generator
@@ -70,6 +71,7 @@ def create(
 ) -> dict[str, Any]:
     """Build the dataset at ``output``; returns the report (also written beside it)."""
     files = discover(options.sources)
+    links.warn(skipped_links(files))  # also in the report, with the other skipped documents
     _refuse_overwriting_sources(files, output)
     staging = Staging(output, force=force)
     try:

@@ -35,7 +35,9 @@ class DocumentResult:
 
 
 def process_file(file: SourceFile, options: CreateOptions) -> DocumentResult:
-    result = DocumentResult(file.name)
+    result = DocumentResult(file.name, skipped=file.skipped)
+    if file.skipped is not None:
+        return result  # a link lfm does not follow: never opened
     try:
         sections = read_file(file.path)
     except Unreadable as why:

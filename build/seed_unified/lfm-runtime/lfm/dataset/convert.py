@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import DatasetError
 from .formats import convert
 from .jsonl import read_records
-from .publish import write_text_atomic
+from .publish import write_chunks_atomic
 
 
 def convert_file(
@@ -20,14 +21,23 @@ def convert_file(
         raise DatasetError(f"{output} exists; pass --force to replace it")
     if output.resolve() == source.resolve():
         raise DatasetError("write the converted file to a new path, not over its input")
-    lines = [
-        json.dumps(record, ensure_ascii=False, sort_keys=True)
-        for record in convert(read_records(source), source_fmt, target)
-    ]
-    text = (
-        "[\n" + ",\n".join(lines) + "\n]\n"
-        if output.suffix == ".json"
-        else "".join(f"{line}\n" for line in lines)
-    )
-    write_text_atomic(output, text)
-    return len(lines)
+    written = 0
+
+    def lines() -> Iterator[str]:  # streamed: a large JSON Lines input is never held whole
+        nonlocal written
+        for record in convert(read_records(source), source_fmt, target):
+            written += 1
+            yield json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+    if output.suffix == ".json":
+        write_chunks_atomic(output, _json_array(lines()))
+    else:
+        write_chunks_atomic(output, (f"{line}\n" for line in lines()))
+    return written
+
+
+def _json_array(lines: Iterable[str]) -> Iterator[str]:
+    yield "[\n"
+    for index, line in enumerate(lines):
+        yield f",\n{line}" if index else line
+    yield "\n]\n"

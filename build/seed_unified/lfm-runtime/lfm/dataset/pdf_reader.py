@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .limits import MAX_PDF_PAGES
 from .model import Section
 from .readers import Unreadable
 
@@ -19,6 +20,9 @@ def read_pdf(path: Path) -> list[Section]:
         reader = PdfReader(path)
         if reader.is_encrypted and not _opens_without_password(reader):
             raise Unreadable("encrypted PDF (needs a password)")
+        pages = len(reader.pages)  # from the page tree, before any page's text is extracted
+        if pages > MAX_PDF_PAGES:
+            raise Unreadable(f"too large: {pages} pages, over the {MAX_PDF_PAGES}-page limit")
         return [
             section
             for number, page in enumerate(reader.pages, start=1)

@@ -33,7 +33,15 @@ def resolve_local(
     Unlike :func:`resolve` this does not require a ``./`` prefix: ``data/x.jsonl``
     is taken relative to ``base_dir`` (the current directory when ``None``).
     """
+    return absolute_local(path, base_dir).resolve()
+
+
+def absolute_local(
+    path: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """:func:`resolve_local` without following symbolic links: a data file that is a link
+    must still look like one, to be judged by :mod:`lfm.runtime.links`."""
     candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         candidate = Path(base_dir if base_dir is not None else Path.cwd()) / candidate
-    return candidate.resolve()
+    return Path(os.path.abspath(candidate))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import data, formats, labeling, paths, render, sources
+from .. import data, formats, labeling, links, paths, render, sources
 from ..errors import RuntimeConfigError
 
 PathLike = str | os.PathLike[str]
@@ -194,7 +194,8 @@ def _fingerprint(spec: data.DatasetSpec, base_dir: PathLike | None) -> tuple[str
         digest = hashlib.sha256(f"{spec.path}:{spec.split}".encode()).hexdigest()
         return spec.path, digest
     root = paths.resolve_local(spec.path, base_dir)
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    # What the data can be read from: what a link points to outside the folder is not.
+    files = links.folder_files(root).files if root.is_dir() else [root]
     sha = hashlib.sha256()
     for file in files:
         sha.update(file.read_bytes())

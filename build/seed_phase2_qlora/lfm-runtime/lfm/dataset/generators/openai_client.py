@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from lfm.runtime.endpoints import has_credentials, key_name_problem, plain_http_problem
+
 from ..errors import DatasetError
 from .base import GenerationSettings
 from .cache import ReplyCache
@@ -40,6 +42,21 @@ class RateLimiter:
             start = max(now, self._next)
             self._next = start + self.interval
         time.sleep(max(0.0, start - now))
+
+
+def _endpoint_problem(url: str, key_env: str | None) -> str | None:
+    """The rules of ``lfm.runtime.endpoints``, checked again where the request is sent: a
+    bundle's train.py may have been edited, and --base-url/--api-key-env bypass the compiler."""
+    if key_env and (problem := key_name_problem(key_env, "api_key_env")):
+        return problem
+    if has_credentials(url):
+        return (
+            "base_url has a user:password@ in it; put the key in an environment variable named "
+            "*_API_KEY and name that variable with api_key_env"
+        )
+    what = "your documents" + (f" and the key in ${key_env}" if key_env else "")
+    problem = plain_http_problem(url, what)
+    return f"base_url: {problem}" if problem else None
 
 
 class OpenAIClient:
@@ -74,7 +91,10 @@ class OpenAIClient:
 
     @classmethod
     def from_settings(cls, settings: GenerationSettings) -> OpenAIClient:
-        key = None
+        assert settings.base_url is not None  # checked by GenerationSettings
+        url, key = settings.base_url, None
+        if problem := _endpoint_problem(url, settings.api_key_env):
+            raise DatasetError(problem)
         if settings.api_key_env:
             key = os.environ.get(settings.api_key_env)
             if not key:
@@ -82,9 +102,8 @@ class OpenAIClient:
                     f"the API key variable {settings.api_key_env} is not set; export it (the "
                     f"key never goes in the config)"
                 )
-        assert settings.base_url is not None  # checked by GenerationSettings
         return cls(
-            settings.base_url,
+            url,
             settings.model,
             api_key=key,
             temperature=settings.temperature,

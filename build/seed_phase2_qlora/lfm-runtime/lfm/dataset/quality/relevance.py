@@ -105,6 +105,8 @@ def index_documents(
     as `dataset create` cuts them; unreadable files are skipped, as create skips them."""
     index = RelevanceIndex()
     for file in discover(sources):
+        if file.skipped is not None:
+            continue  # a link lfm does not follow: create skips it too
         try:
             sections = read_file(file.path)
         except (Unreadable, OSError):
