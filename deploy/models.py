@@ -94,19 +94,23 @@ def _adapter(
         adapter = json.loads(read_bounded(path / "adapter_config.json", MiB, "an adapter config"))
     except (OSError, ValueError) as exc:
         raise DeployError(f"--model {reference}: unreadable adapter_config.json ({exc})") from None
+    if not isinstance(adapter, dict):
+        raise DeployError(f"--model {reference}: adapter_config.json is not a peft adapter config")
     kind = adapter.get("peft_type")
     if kind != "LORA" or adapter.get("use_dora"):
         what = "a DoRA" if adapter.get("use_dora") else f"a {kind}"
         raise DeployError(
-            f"--model {reference} is {what} adapter; vLLM serves LoRA adapters only: merge it "
-            f"first (lfm export --model {reference} --merge -o merged/) and deploy the merged model"
+            f"--model {reference} is {what} adapter; vLLM and lfm serve batch LoRA adapters only: "
+            f"merge it first (lfm export --model {reference} --merge -o merged/) and serve the "
+            "merged model"
         )
     base = adapter.get("base_model_name_or_path")
     if not base:
         raise DeployError(f"--model {reference}: adapter_config.json names no base model")
-    return ResolvedModel(
-        path, "lora", str(base), int(adapter.get("r", 16)), name, version, settings
-    )
+    rank = adapter.get("r", 16)
+    if not isinstance(rank, int) or isinstance(rank, bool):
+        raise DeployError(f"--model {reference}: adapter_config.json's r is not a rank: {rank!r}")
+    return ResolvedModel(path, "lora", str(base), rank, name, version, settings)
 
 
 def _training_config(path: Path) -> dict[str, Any]:

@@ -124,7 +124,7 @@ class Adapters:
                 return  # deleted already
             self._retired.discard(internal)
             self._users.pop(internal, None)
-        deleted = self.engine.call(lambda: self.engine.model.delete_adapter(internal))
+        deleted = self.engine.call(lambda: _delete_from(self.engine, internal))
         deleted.add_done_callback(_log_failure)
 
 
@@ -134,16 +134,37 @@ def _log_failure(done: Future[Any]) -> None:
 
 
 def _load_into(engine: Engine, path: Path, internal: str) -> None:
-    """On the engine thread: add the adapter to the model (wrapping it in peft the first time)."""
+    """On the engine thread: add the adapter to the model (wrapping it in peft the first time).
+    The weights are read first, so a broken file fails before the model is touched."""
     from peft import PeftModel
+    from peft.utils import load_peft_weights
 
-    if hasattr(engine.model, "peft_config"):
-        engine.model.load_adapter(str(path), adapter_name=internal, is_trainable=False)
-    else:
-        engine.model = PeftModel.from_pretrained(
-            engine.model, str(path), adapter_name=internal, is_trainable=False
-        )
+    load_peft_weights(str(path), device="cpu")
+    try:
+        if hasattr(engine.model, "peft_config"):
+            engine.model.load_adapter(str(path), adapter_name=internal, is_trainable=False)
+        else:
+            engine.model = PeftModel.from_pretrained(
+                engine.model, str(path), adapter_name=internal, is_trainable=False
+            )
+    except Exception:
+        _delete_from(engine, internal)  # no half-loaded adapter stays in memory
+        raise
     engine.model.eval()
+
+
+def _delete_from(engine: Engine, internal: str) -> None:
+    """On the engine thread: remove an adapter; the last one unwraps the plain base model (peft
+    would keep pointing its active adapter at the deleted one, and every forward would fail)."""
+    model = engine.model
+    if internal not in getattr(model, "peft_config", {}):
+        return
+    if len(model.peft_config) == 1:
+        engine.model = model.unload().eval()
+        return
+    model.delete_adapter(internal)
+    if model.active_adapter not in model.peft_config:
+        model.set_adapter(next(iter(model.peft_config)))
 
 
 def check_adapter(path: Path, base: ServedBase) -> int:
@@ -158,6 +179,8 @@ def check_adapter(path: Path, base: ServedBase) -> int:
         raise AdapterError(f"{path} holds no {ADAPTER_CONFIG}: not a peft adapter") from None
     except (OSError, ValueError) as exc:
         raise AdapterError(f"{config_file} cannot be read: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("r", 0), int):
+        raise AdapterError(f"{config_file} is not a peft adapter config")
     kind = str(config.get("peft_type", "")).upper()
     if kind == "LORA" and config.get("use_dora"):
         kind = "DoRA"  # peft cannot mix DoRA adapters in one batch

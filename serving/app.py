@@ -15,7 +15,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -57,6 +61,26 @@ def create_app(server: ModelServer) -> Starlette:
             route("/v1/unload_lora_adapter", _unload, ["POST"], "operate"),
         ],
         lifespan=_lifespan(server),
+        middleware=_middleware(server),
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+def _middleware(server: ModelServer) -> list[Middleware]:
+    """Without keys every caller is admin, so only this machine may call, by name too: a web
+    page's script cannot reach it through DNS rebinding (another name for 127.0.0.1)."""
+    if server.keys.enabled:
+        return []
+    local = ["127.0.0.1", "localhost", "[::1]", "::1"]
+    return [Middleware(TrustedHostMiddleware, allowed_hosts=local)]
+
+
+async def _http_error(request: HTTPRequest, exc: Exception) -> Response:
+    """Starlette's own errors (no such route, wrong method) in OpenAI's shape too."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "server error"
+    return JSONResponse(
+        APIError(status, f"{request.url.path}: {detail}").body(), status_code=status
     )
 
 
@@ -85,6 +109,10 @@ def _authorize(server: ModelServer, request: HTTPRequest, role: str) -> Caller:
 
 
 async def _json(request: HTTPRequest) -> Any:
+    # A browser sends text/plain across sites without asking first; JSON it must ask for.
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise APIError(415, "send the body as JSON (Content-Type: application/json)")
     size = request.headers.get("content-length")
     if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
         raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
@@ -144,31 +172,36 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
 
 
 async def _chat(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    return await _generate(server, parse(await _json(request), chat=True), chat=True)
+    return await _generate(server, request, parse(await _json(request), chat=True), chat=True)
 
 
 async def _completion(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    return await _generate(server, parse(await _json(request), chat=False), chat=False)
+    return await _generate(server, request, parse(await _json(request), chat=False), chat=False)
 
 
-async def _generate(server: ModelServer, request: Request, *, chat: bool) -> Response:
+async def _generate(
+    server: ModelServer, http: HTTPRequest, request: Request, *, chat: bool
+) -> Response:
     started = time.monotonic()
     endpoint = "chat" if chat else "completions"
     adapter: Adapter | None = None
     if request.model != server.base_name:
         adapter = server.adapters.acquire(request.model)
         if adapter is None:
-            server.metrics.requests.labels(request.model, endpoint, "404").inc()
+            # Not the client's string as a label: each new one would be a new time series.
+            server.metrics.requests.labels("unknown", endpoint, "404").inc()
             raise APIError(
                 404, f"the model {request.model!r} is not served here (GET /v1/models lists them)",
                 param="model", code="model_not_found",
             )  # fmt: skip
     try:
-        prompt_ids = server.encode(request)
-    except APIError:
+        # Tokenizing a long prompt takes a while: not on the loop every client shares.
+        prompt_ids = await run_in_threadpool(server.encode, request)
+    except BaseException as exc:
         if adapter:
             server.adapters.release(adapter)
-        server.metrics.requests.labels(request.model, endpoint, "400").inc()
+        if isinstance(exc, APIError):
+            server.metrics.requests.labels(request.model, endpoint, str(exc.status)).inc()
         raise
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event] = asyncio.Queue()
@@ -181,8 +214,12 @@ async def _generate(server: ModelServer, request: Request, *, chat: bool) -> Res
     run = _Run(server, request, adapter, job, events, endpoint, started)
     server.engine.submit(job)
     if request.stream:
-        return StreamingResponse(run.stream(chat), media_type="text/event-stream")
-    return JSONResponse(await run.whole(chat))
+        # The background task ends the run even when the stream never started (a client
+        # gone before its first byte): the adapter is released, the row leaves the batch.
+        return StreamingResponse(
+            run.stream(chat), media_type="text/event-stream", background=BackgroundTask(run.end)
+        )
+    return JSONResponse(await run.whole(chat, http))
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, events: asyncio.Queue[Event], event: Event) -> None:
@@ -199,17 +236,22 @@ class _Run:
         self.server, self.request, self.adapter, self.job = server, request, adapter, job
         self.events, self.endpoint, self.started = events, endpoint, started
         self.ident = new_id(endpoint == "chat")
+        self.created = int(time.time())  # the same on every chunk of a stream
         # Which version answered: the adapter live when the request started.
         self.fingerprint = (
             f"{adapter.name}@{adapter.version or adapter.internal}" if adapter else "base"
         )
-        self.first = True
+        self.first = True  # the first chunk of a chat stream carries the role
+        self.answered = False  # text has come (time to first token is measured once)
+        self.ended = False
         self.status = "499"  # until the engine ends it: the client closed the request first
 
-    async def whole(self, chat: bool) -> dict[str, Any]:
+    async def whole(self, chat: bool, http: HTTPRequest) -> dict[str, Any]:
         pieces = []
+        # A client that leaves stops its generation here too, not only when streaming.
+        gone = asyncio.ensure_future(_disconnected(http))
         try:
-            async for event in self._events():
+            async for event in self._events(gone):
                 if event.kind == "text":
                     pieces.append(event.text)
                 else:
@@ -220,34 +262,46 @@ class _Run:
                     )  # fmt: skip
                     body["system_fingerprint"] = self.fingerprint
                     return body
+            raise APIError(499, "the client closed the request")
         finally:
-            self._end()
-        raise AssertionError("unreachable: the engine always ends a job")
+            gone.cancel()
+            self.end()
 
     async def stream(self, chat: bool) -> AsyncIterator[bytes]:
         try:
             async for event in self._events():
                 if event.kind == "text":
-                    data = chunk(chat, self.ident, self.request.model, event.text, None, first=self.first)  # fmt: skip
+                    data = chunk(chat, self.ident, self.request.model, self.created, event.text, None, first=self.first)  # fmt: skip
                     self.first = False
                     yield _sse(data, self.fingerprint)
                     continue
-                yield _sse(chunk(chat, self.ident, self.request.model, "", event.finish_reason, first=self.first), self.fingerprint)  # fmt: skip
+                yield _sse(chunk(chat, self.ident, self.request.model, self.created, "", event.finish_reason, first=self.first), self.fingerprint)  # fmt: skip
                 if self.request.include_usage:
-                    final = chunk(chat, self.ident, self.request.model, None, None)
+                    final = chunk(chat, self.ident, self.request.model, self.created, None, None)
                     final["usage"] = usage(event.prompt_tokens, event.completion_tokens)
                     yield _sse(final, self.fingerprint)
                 yield b"data: [DONE]\n\n"
         except APIError as exc:  # mid-stream: the status is sent already; the error is an event
             yield _sse(exc.body(), None)
         finally:
-            self._end()  # also when the client went away: its row leaves the batch
+            self.end()  # also when the client went away: its row leaves the batch
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def _events(self, gone: asyncio.Future[None] | None = None) -> AsyncIterator[Event]:
+        """The engine's events for this request; they stop early when ``gone`` completes."""
         metrics, model = self.server.metrics, self.request.model
         while True:
-            event = await self.events.get()
-            if event.kind == "text" and self.first:
+            if gone is None:
+                event = await self.events.get()
+            else:
+                getting = asyncio.ensure_future(self.events.get())
+                waiting: set[asyncio.Future[Any]] = {getting, gone}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    return
+                event = getting.result()
+            if event.kind == "text" and not self.answered:
+                self.answered = True
                 metrics.first_token.labels(model).observe(time.monotonic() - self.started)
             if event.kind == "error":
                 self.status = "500"
@@ -260,7 +314,10 @@ class _Run:
             if event.kind == "done":
                 return
 
-    def _end(self) -> None:
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
         self.job.cancelled.set()  # a no-op for a finished job; frees a disconnected one's row
         if self.adapter:
             self.server.adapters.release(self.adapter)
@@ -273,6 +330,12 @@ class _Run:
             "%s %s %s %.3fs", self.endpoint, self.request.model, self.fingerprint,
             time.monotonic() - self.started,
         )  # fmt: skip
+
+
+async def _disconnected(http: HTTPRequest) -> None:
+    """Returns when the client has gone (the body is read already: only a disconnect is left)."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _sse(data: dict[str, Any], fingerprint: str | None) -> bytes:

@@ -63,40 +63,60 @@ class Event:
 
 
 class _Row:
-    """A job inside a batch: what it generated and how much of it was sent."""
+    """A job inside a batch: what it generated, its text so far, and how much was sent.
+
+    The text grows by decoding a short window of tokens (vLLM's and TGI's way), not the whole
+    answer at every step: the cost per token stays flat, and a character split over tokens
+    appears once complete.
+    """
 
     def __init__(self, job: Job, tokenizer: Any, stop_ids: set[int]) -> None:
         self.job = job
         self.tokenizer = tokenizer
         self.stop_ids = stop_ids
         self.generated: list[int] = []
-        self.sent = 0  # characters of the decoded answer already emitted
-        self.generator = None
-        if job.sampling.seed is not None:
-            self.generator = torch.Generator().manual_seed(job.sampling.seed)
+        self.text = ""
+        self.sent = 0  # characters of the text already emitted
+        self._prefix = 0  # the window: tokens [prefix, read) are decoded into text already
+        self._read = 0
+        self.generator: torch.Generator | None = None
 
     def step(self, token: int) -> str | None:
         """Take one token; the finish reason once this row is done, else None."""
         sampling = self.job.sampling
         if token in self.stop_ids:
-            self._flush(self._text())
+            self._flush(self._whole_text())
             return "stop"
         self.generated.append(token)
-        text = self._text()
-        hit = _first_stop(text, sampling.stop, self.sent)
+        self.text += self._new_text()
+        hit = _first_stop(self.text, sampling.stop, self.sent)
         if hit is not None:
-            self._flush(text[:hit])
+            self._flush(self.text[:hit])
             return "stop"
         if len(self.generated) >= sampling.max_tokens:
-            self._flush(text)
+            self._flush(self._whole_text())
             return "length"
-        # Hold back an incomplete character, and a tail that may be the start of a stop string.
-        ready = len(text.rstrip("\ufffd")) - _partial_stop(text, sampling.stop)
-        self._flush(text[: max(ready, self.sent)])
+        # Hold back a tail that may be the start of a stop string.
+        self._flush(self.text[: len(self.text) - _partial_stop(self.text, sampling.stop)])
         return None
 
-    def _text(self) -> str:
-        return self.tokenizer.decode(self.generated, skip_special_tokens=True)
+    def _whole_text(self) -> str:
+        """The text at the end, with a last character cut short decoded as it is (the same
+        text as decoding every token at once)."""
+        return self.text + self._new_text(complete=False)
+
+    def _new_text(self, complete: bool = True) -> str:
+        def decode(ids: list[int]) -> str:
+            return self.tokenizer.decode(
+                ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
+
+        before = decode(self.generated[self._prefix : self._read])
+        after = decode(self.generated[self._prefix :])
+        if len(after) <= len(before) or (complete and after.endswith("\ufffd")):
+            return ""  # nothing yet, or half a character: wait for the next token
+        self._prefix, self._read = self._read, len(self.generated)
+        return after[len(before) :]
 
     def _flush(self, text: str) -> None:
         if len(text) > self.sent:
@@ -142,13 +162,16 @@ class Engine:
         self.max_batch = max_batch
         self.device = next(model.parameters()).device
         self.stop_ids = _stop_ids(model, tokenizer)
-        self.cache_argument = _cache_argument(model)
+        parameters = inspect.signature(model.forward).parameters
+        # The KV cache's name in forward() and its output: transformers 5.x renames
+        # past_key_values to cache; either release works.
+        self.cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        # Only the last position's logits are sampled: not [batch, prompt, vocab] of them.
+        self.logits_option = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
         self._jobs: queue.Queue[Job] = queue.Queue()
         self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._wake = threading.Event()
         self._closed = False
-        self.batches = 0  # batches run so far, and their rows (for /metrics)
-        self.batched_rows = 0
         self._thread = threading.Thread(target=self._run, name="lfm-engine", daemon=True)
         self._thread.start()
 
@@ -219,8 +242,6 @@ class Engine:
 
     @torch.inference_mode()
     def _batch(self, jobs: list[Job]) -> None:
-        self.batches += 1
-        self.batched_rows += len(jobs)
         rows = [_Row(job, self.tokenizer, self.stop_ids) for job in jobs]
         width = max(len(job.prompt_ids) for job in jobs)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -239,6 +260,7 @@ class Engine:
                 position_ids=positions.to(self.device),
                 use_cache=True,
                 **{self.cache_argument: cache},
+                **self.logits_option,
                 **self._adapter_kwargs(adapters),
             )
             cache = output[self.cache_argument]
@@ -282,14 +304,10 @@ def _sample(logits: torch.Tensor, row: _Row) -> int:
         outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p
         sorted_probs[outside] = 0
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    seed = row.job.sampling.seed
+    if seed is not None and row.generator is None:  # on the logits' device, or sampling fails
+        row.generator = torch.Generator(device=probs.device).manual_seed(seed)
     return int(torch.multinomial(probs, 1, generator=row.generator))
-
-
-def _cache_argument(model: Any) -> str:
-    """The KV cache's name in forward() and its output: transformers 5.x renames
-    ``past_key_values`` to ``cache``; either release works."""
-    parameters = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

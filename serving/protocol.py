@@ -14,6 +14,7 @@ from typing import Any
 from .engine import Sampling
 
 MAX_TOKENS_DEFAULT = 256
+MAX_STOP_CHARS = 256  # each stop string is searched for at every token
 
 
 class APIError(Exception):
@@ -65,7 +66,7 @@ def parse(body: Any, *, chat: bool) -> Request:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad("model is required: the base model's name or a loaded adapter's", "model")
-    if body.get("n", 1) != 1:
+    if body.get("n") not in (None, 1):
         raise bad("n must be 1", "n")
     messages, prompt = (_messages(body), None) if chat else (None, _prompt(body))
     stream = body.get("stream", False)
@@ -142,12 +143,15 @@ def _sampling(body: dict[str, Any], chat: bool) -> Sampling:
     if (
         not isinstance(stop, list)
         or len(stop) > 4
-        or not all(isinstance(s, str) and s for s in stop)
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stop)
     ):
-        raise bad("stop must be a string or a list of up to 4 non-empty strings", "stop")
+        raise bad(
+            f"stop must be a string or a list of up to 4, each 1 to {MAX_STOP_CHARS} characters",
+            "stop",
+        )
     seed = body.get("seed")
-    if seed is not None and not _integer(seed):
-        raise bad("seed must be an integer", "seed")
+    if seed is not None and not (_integer(seed) and 0 <= seed < 2**63):
+        raise bad("seed must be an integer from 0 to 2**63 - 1", "seed")
     return Sampling(int(max_tokens), float(temperature), float(top_p), tuple(stop), seed)
 
 
@@ -193,21 +197,31 @@ def answer(
 
 
 def chunk(
-    chat: bool, ident: str, model: str, text: str | None, reason: str | None, *, first: bool = False
+    chat: bool,
+    ident: str,
+    model: str,
+    created: int,
+    text: str | None,
+    reason: str | None,
+    *,
+    first: bool = False,
 ) -> dict[str, Any]:
-    """One server-sent event of a streamed answer (``text`` None: no choice, the usage one)."""
+    """One server-sent event of a streamed answer: ``text`` "" with a ``reason`` is the last
+    one (OpenAI's empty delta), None is the usage event after it (no choice)."""
     choices: list[dict[str, Any]] = []
     if text is not None:
         choice: dict[str, Any] = {"index": 0, "finish_reason": reason, "logprobs": None}
         if chat:
-            choice["delta"] = {"role": "assistant", "content": text} if first else {"content": text}
+            choice["delta"] = {"role": "assistant"} if first else {}
+            if text:
+                choice["delta"]["content"] = text
         else:
             choice["text"] = text
         choices.append(choice)
     return {
         "id": ident,
         "object": "chat.completion.chunk" if chat else "text_completion",
-        "created": int(time.time()),
+        "created": created,
         "model": model,
         "choices": choices,
     }

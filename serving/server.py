@@ -64,6 +64,8 @@ class ModelServer:
         self.adapters = Adapters(self.engine, base)
         self.metrics = Metrics(self.engine.waiting, lambda: len(self.adapters.live()))
         self._stop = threading.Event()
+        # One swap at a time (by hand or by following), so the last one asked for is what stays.
+        self._swapping = threading.Lock()
         self._following: dict[str, str] = {}  # public name -> name@env
         for spec in adapters:
             self.load_adapter(spec.name, spec.reference, None)
@@ -86,9 +88,12 @@ class ModelServer:
                     f"{self.base_name} has no chat template: use /v1/completions with a prompt",
                     "messages",
                 )
-            text = tokenizer.apply_chat_template(
-                request.messages, tokenize=False, add_generation_prompt=True
-            )
+            try:
+                text = tokenizer.apply_chat_template(
+                    request.messages, tokenize=False, add_generation_prompt=True
+                )
+            except Exception as exc:  # the template's own rule (roles must alternate, ...)
+                raise bad(f"the chat template refused these messages: {exc}", "messages") from None
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         else:
             ids = tokenizer(request.prompt)["input_ids"]
@@ -109,23 +114,28 @@ class ModelServer:
     def load_adapter(self, name: str, reference: str, caller: Caller | None) -> Adapter:
         """Load ``reference`` (a folder or a registry reference) as ``name``; replaces and drains
         what was live under that name. Blocks: not on the event loop."""
+        with self._swapping:
+            return self._load(name, reference, caller)
+
+    def unload_adapter(self, name: str, caller: Caller | None) -> Adapter:
+        with self._swapping:
+            adapter = self.adapters.unload(name)
+            self._following.pop(name, None)
+        self.metrics.swaps.labels(name, "unload").inc()
+        self._audit("unload", adapter, caller)
+        return adapter
+
+    def _load(self, name: str, reference: str, caller: Caller | None) -> Adapter:
         path, version = _adapter_files(reference)
         action = "replace" if self.adapters.get(name) else "load"
         adapter = self.adapters.load(name, path, reference, version)
         if ENVIRONMENT_REFERENCE.fullmatch(reference):
             self._following[name] = reference
         else:
-            self._following.pop(name, None)
+            self._following.pop(name, None)  # loaded by hand: it stays until changed by hand
         self.metrics.swaps.labels(name, action).inc()
         self._audit(action, adapter, caller)
         logger.info("%s adapter %s <- %s (%s)", action, name, reference, version or path)
-        return adapter
-
-    def unload_adapter(self, name: str, caller: Caller | None) -> Adapter:
-        adapter = self.adapters.unload(name)
-        self._following.pop(name, None)
-        self.metrics.swaps.labels(name, "unload").inc()
-        self._audit("unload", adapter, caller)
         return adapter
 
     def _audit(self, action: str, adapter: Adapter, caller: Caller | None) -> None:
@@ -150,15 +160,20 @@ class ModelServer:
 
     def _follow(self, interval: float) -> None:
         """Adapters named name@env track the environment: a new version there is loaded."""
+        failed: dict[str, str] = {}  # name -> a version that would not load (not retried)
         while not self._stop.wait(interval):
             for name, reference in list(self._following.items()):
-                live = self.adapters.get(name)
                 try:
                     current = _environment_version(reference)
-                    if live is None or current == live.version:
-                        continue
-                    self.load_adapter(name, reference, None)
+                    with self._swapping:  # a load or unload by hand in between wins
+                        live = self.adapters.get(name)
+                        if self._following.get(name) != reference or live is None:
+                            continue
+                        if current in (live.version, failed.get(name)):
+                            continue
+                        self._load(name, reference, None)
                 except (AdapterError, DeployError) as exc:
+                    failed[name] = current
                     logger.warning("%s: keeping %s: %s", reference, live and live.version, exc)
                 except Exception:
                     logger.exception("following %s failed", reference)

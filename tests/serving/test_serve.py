@@ -256,3 +256,44 @@ def test_serving_beyond_this_machine_needs_api_keys(models, tmp_path: Path):
 
     refused = CliRunner().invoke(lfm, ["serve", str(models.base), "--host", "0.0.0.0"])
     assert refused.exit_code == 1 and "API keys" in refused.output
+
+
+def test_requests_from_elsewhere_and_odd_shapes(server):
+    """No keys: only this machine, by name too (DNS rebinding); JSON only (a browser's
+    cross-site text/plain); OpenAI's error shape for Starlette's own 404 and 405."""
+    body = json.dumps({"model": "tiny", "prompt": "hi", "max_tokens": 2}).encode()
+
+    def send(headers: dict[str, str], path: str = "/v1/completions") -> tuple[int, dict]:
+        request = urllib.request.Request(server.url + path, body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            text = exc.read()
+            return exc.code, json.loads(text) if text.startswith(b"{") else {}
+
+    assert send({"Content-Type": "application/json", "Host": "evil.example"})[0] == 400
+    status, answer = send({"Content-Type": "text/plain"})
+    assert status == 415 and "application/json" in answer["error"]["message"]
+    status, answer = send({"Content-Type": "application/json"}, "/v1/nothing")
+    assert status == 404 and answer["error"]["type"] == "invalid_request_error"
+    ok, _ = post(server, "/v1/completions", {"model": "tiny", "prompt": "hi", "n": None})
+    assert ok == 200
+    status, answer = post(
+        server, "/v1/completions", {"model": "tiny", "prompt": "x", "seed": 2**64}
+    )
+    assert status == 400 and answer["error"]["param"] == "seed"
+
+
+def test_unloading_every_adapter_leaves_the_base_serving(server, models, client):
+    """The last adapter out unwraps the plain base model (peft would point at a deleted one)."""
+    before = client.completions.create(model="one", prompt="hello", max_tokens=6, temperature=0)
+    base = client.completions.create(model="tiny", prompt="hello", max_tokens=6, temperature=0)
+    for name in [m["id"] for m in _models(server) if m["parent"]]:
+        assert post(server, "/v1/unload_lora_adapter", {"lora_name": name})[0] == 200
+    again = client.completions.create(model="tiny", prompt="hello", max_tokens=6, temperature=0)
+    assert again.choices[0].text == base.choices[0].text
+    load = {"lora_name": "one", "lora_path": str(models.one)}
+    assert post(server, "/v1/load_lora_adapter", load)[0] == 200
+    after = client.completions.create(model="one", prompt="hello", max_tokens=6, temperature=0)
+    assert after.choices[0].text == before.choices[0].text
