@@ -61,6 +61,14 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
     show_default=True,
     help="Weights' precision (auto: bfloat16 on a GPU, float32 on the CPU).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="CPU threads for the model (0: torch's choice, every core). On a machine shared with "
+    "other work, fewer threads avoid torch's threads spinning while they wait for each other.",
+)
 @friendly_errors
 @needs_extra("serving extras", "train,serve")
 def serve_cmd(
@@ -73,6 +81,7 @@ def serve_cmd(
     max_batch: int,
     follow_interval: float,
     dtype: str,
+    threads: int,
 ) -> None:
     """Serve MODEL (a model folder, a training output, a registry reference, or a bundle's
     config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
@@ -96,6 +105,10 @@ def serve_cmd(
     specs = [_adapter_spec(text) for text in adapters]
     if model is None and not specs:
         raise click.UsageError("give a MODEL, or --adapter NAME=REF (its base model is served)")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         base, own = _what_to_serve(model, specs, base_of)
         specs = own + specs
