@@ -1,12 +1,13 @@
 """The generation engine: one base model, many LoRA adapters, requests batched across adapters.
 
-One thread owns the model. It takes the requests waiting (up to ``max_batch``), whatever
-adapter each asked for, and decodes them together: peft's mixed-adapter batches
-(``adapter_names=``, one name per row, ``__base__`` for the base model) apply each row's own
-LoRA inside the same forward pass. Each row samples with its own settings and stops on its own
-(end of sequence, a stop string, ``max_tokens``, or its client gone); a finished row leaves the
-KV cache at once (``DynamicCache.batch_select_indices``), so the rest of the batch does not
-carry it. Requests that arrive while a batch decodes wait for the next one.
+One thread owns the model. It decodes the requests together, whatever adapter each asked for:
+peft's mixed-adapter batches (``adapter_names=``, one name per row, ``__base__`` for the base
+model) apply each row's own LoRA inside the same forward pass. Each row samples with its own
+settings and stops on its own (end of sequence, a stop string, ``max_tokens``, or its client
+gone); a finished row leaves the KV cache at once (``DynamicCache.batch_select_indices``).
+Batching is continuous: between two steps, requests that arrived read their prompts together
+and join the running batch (caches and masks left-padded to one length), up to ``max_batch``
+rows, so nobody waits for a long answer to end.
 
 Adapters are loaded and deleted by the same thread, between batches, so a forward pass never
 sees the model change (see :mod:`lfm.serving.adapters` for the names, versions and drain).
@@ -174,6 +175,7 @@ class Engine:
         self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._wake = threading.Event()
         self._closed = False
+        self.joined = 0  # requests that joined a running batch (continuous batching at work)
         self._thread = threading.Thread(target=self._run, name="lfm-engine", daemon=True)
         self._thread.start()
 
@@ -204,19 +206,38 @@ class Engine:
     # ---- the engine thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        batch: _Batch | None = None
         while not self._closed:
-            self._wake.wait(timeout=0.5)
-            self._wake.clear()
+            if batch is None:
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+            # Adapter loads and drained deletes run between steps: a forward pass never sees
+            # the model change, and a batch that never empties does not hold them off.
             self._run_calls()
-            jobs = self._take()
-            if jobs:
-                try:
-                    self._batch(jobs)
-                except Exception as exc:  # one bad batch fails its requests, not the server
-                    logger.exception("generation failed")
-                    for job in jobs:
-                        job.emit(Event("error", text=f"generation failed: {exc}"))
-                self._wake.set()  # more may have arrived while it ran
+            room = self.max_batch - (len(batch.rows) if batch else 0)
+            if batch is None or (batch.joinable and room > 0):
+                jobs = self._take(room)
+                if jobs:
+                    fresh = self._guarded(jobs, self._prefill, jobs)
+                    if batch and fresh:
+                        batch = _join(batch, fresh)
+                        self.joined += len(fresh.rows)
+                    else:
+                        batch = batch or fresh
+            if batch is not None:
+                batch = self._guarded([r.job for r in batch.rows], self._step, batch)
+
+    def _guarded(
+        self, jobs: list[Job], work: Callable[[Any], _Batch | None], argument: Any
+    ) -> _Batch | None:
+        """One failed forward pass fails its requests, not the server."""
+        try:
+            return work(argument)
+        except Exception as exc:
+            logger.exception("generation failed")
+            for job in jobs:
+                job.emit(Event("error", text=f"generation failed: {exc}"))
+            return None
 
     def _run_calls(self) -> None:
         while True:
@@ -231,9 +252,9 @@ class Engine:
             except BaseException as exc:  # handed to the caller, who reports it
                 future.set_exception(exc)
 
-    def _take(self) -> list[Job]:
+    def _take(self, room: int) -> list[Job]:
         jobs: list[Job] = []
-        while len(jobs) < self.max_batch:
+        while len(jobs) < room:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
@@ -243,8 +264,8 @@ class Engine:
         return jobs
 
     @torch.inference_mode()
-    def _batch(self, jobs: list[Job]) -> None:
-        rows = [_Row(job, self.tokenizer, self.stop_ids) for job in jobs]
+    def _prefill(self, jobs: list[Job]) -> _Batch | None:
+        """Read the new requests' prompts (left-padded together) and sample their first token."""
         width = max(len(job.prompt_ids) for job in jobs)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         # Left padding: every row's next token is at the same (last) column.
@@ -253,43 +274,44 @@ class Engine:
             [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in jobs]
         )
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        rows = [_Row(job, self.tokenizer, self.stop_ids) for job in jobs]
         adapters = [job.adapter or BASE for job in jobs]
-        cache = None
-        while rows:
-            context, adapter_option = self._adapters_for(adapters)
-            with context:
-                output = self.model(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    position_ids=positions.to(self.device),
-                    use_cache=True,
-                    **{self.cache_argument: cache},
-                    **self.logits_option,
-                    **adapter_option,
-                )
-            cache = output[self.cache_argument]
-            tokens = [_sample(output.logits[i, -1], row) for i, row in enumerate(rows)]
-            keep = []
-            for i, (row, token) in enumerate(zip(rows, tokens, strict=True)):
-                if row.job.cancelled.is_set():
-                    continue
-                reason = row.step(token)
-                if reason is None:
-                    keep.append(i)
-                else:
-                    row.finish(reason)
-            if len(keep) < len(rows):
-                if not keep:
-                    return
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                rows = [rows[i] for i in keep]
-                tokens = [tokens[i] for i in keep]
-                mask, positions = mask[keep], positions[keep]
-                adapters = [adapters[i] for i in keep]
-            ids = torch.tensor(tokens).unsqueeze(-1)
-            positions = positions[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], dim=-1)
+        cache, tokens = self._forward(rows, adapters, ids, mask, positions, None)
+        batch = _Batch(rows, adapters, cache, mask, positions[:, -1:], tokens, _joinable(cache))
+        return batch.advance()
+
+    @torch.inference_mode()
+    def _step(self, batch: _Batch) -> _Batch | None:
+        """Feed each row its last token; sample the next."""
+        mask = torch.cat([batch.mask, torch.ones(len(batch.rows), 1, dtype=batch.mask.dtype)], -1)
+        positions = batch.positions + 1
+        ids = torch.tensor(batch.tokens).unsqueeze(-1)
+        cache, tokens = self._forward(batch.rows, batch.adapters, ids, mask, positions, batch.cache)
+        stepped = _Batch(batch.rows, batch.adapters, cache, mask, positions, tokens, batch.joinable)
+        return stepped.advance()
+
+    def _forward(
+        self,
+        rows: list[_Row],
+        adapters: list[str],
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+    ) -> tuple[Any, list[int]]:
+        context, adapter_option = self._adapters_for(adapters)
+        with context:
+            output = self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                use_cache=True,
+                **{self.cache_argument: cache},
+                **self.logits_option,
+                **adapter_option,
+            )
+        tokens = [_sample(output.logits[i, -1], row) for i, row in enumerate(rows)]
+        return output[self.cache_argument], tokens
 
     def _adapters_for(self, adapters: list[str]) -> tuple[AbstractContextManager[Any], dict[str, Any]]:  # fmt: skip
         """How this step applies its rows' adapters: a mixed batch names one per row; a batch
@@ -306,6 +328,76 @@ class Engine:
         if model.active_adapter != only:
             model.set_adapter(only)
         return contextlib.nullcontext(), {}
+
+
+@dataclass
+class _Batch:
+    """The rows decoding together: their KV cache, attention mask (one column per cached
+    position, 0 for left padding), the position and the token each feeds next."""
+
+    rows: list[_Row]
+    adapters: list[str]  # one per row: an internal adapter name, or BASE
+    cache: Any
+    mask: torch.Tensor  # [rows, cached positions]
+    positions: torch.Tensor  # [rows, 1]: the position of each row's last token fed
+    tokens: list[int]  # each row's newest token, fed at the next step
+    joinable: bool  # new rows may join (a cache of plain layers that left padding can align)
+
+    def advance(self) -> _Batch | None:
+        """Give each row its newest token; the finished and the cancelled leave the batch (and
+        its cache) at once. None when no row is left."""
+        keep = []
+        for i, (row, token) in enumerate(zip(self.rows, self.tokens, strict=True)):
+            if row.job.cancelled.is_set():
+                continue
+            reason = row.step(token)
+            if reason is None:
+                keep.append(i)
+            else:
+                row.finish(reason)
+        if not keep:
+            return None
+        if len(keep) < len(self.rows):
+            self.cache.batch_select_indices(torch.tensor(keep, device=self.mask.device))
+            self.rows = [self.rows[i] for i in keep]
+            self.adapters = [self.adapters[i] for i in keep]
+            self.tokens = [self.tokens[i] for i in keep]
+            self.mask, self.positions = self.mask[keep], self.positions[keep]
+        return self
+
+
+def _joinable(cache: Any) -> bool:
+    """Rows of another batch can be padded into this cache only when every layer is a plain
+    (full attention) layer: a sliding window or a recurrent state cannot be left-padded."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None) or []
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def _join(running: _Batch, fresh: _Batch) -> _Batch:
+    """``fresh`` rows into ``running``: both caches and masks left-padded to one length."""
+    width = max(running.mask.shape[1], fresh.mask.shape[1])
+    for mine, theirs in zip(running.cache.layers, fresh.cache.layers, strict=True):
+        mine.keys = torch.cat([_pad_left(mine.keys, width, 2), _pad_left(theirs.keys, width, 2)])
+        mine.values = torch.cat(
+            [_pad_left(mine.values, width, 2), _pad_left(theirs.values, width, 2)]
+        )
+    running.mask = torch.cat([_pad_left(running.mask, width, 1), _pad_left(fresh.mask, width, 1)])
+    running.positions = torch.cat([running.positions, fresh.positions])
+    running.rows += fresh.rows
+    running.adapters += fresh.adapters
+    running.tokens += fresh.tokens
+    return running
+
+
+def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def _sample(logits: torch.Tensor, row: _Row) -> int:
