@@ -174,14 +174,16 @@ def _what_to_serve(
 
 def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
     """A bundle's config: its base model, and its trained adapter once training wrote it."""
-    from lfm.compiler.pipeline import analyze, default_bundle_dir
+    from lfm.compiler.pipeline import analyze, compile_analysis, default_bundle_dir
 
     analysis = analyze(config)
     settings = analysis.resolved.config
     base = settings["base_model"]
     if analysis.resolved.derived.get("base_model_source") == "local":
         base = str((Path(config).parent / base).resolve())
-    output = default_bundle_dir(analysis) / settings["fine_tuning"]["training"]["output_dir"]
+    # Where the bundle's train.py writes (the plan knows: relative to the bundle, or absolute).
+    bundle = default_bundle_dir(analysis)
+    output = bundle / Path(compile_analysis(analysis, bundle).plan.training.output_dir).expanduser()
     if (output / "adapter_config.json").is_file():
         return base, [(settings["name"], str(output))]
     click.echo(f"note: {output} holds no trained adapter yet: serving the base model", err=True)

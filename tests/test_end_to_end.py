@@ -437,3 +437,38 @@ def test_ctrl_c_and_a_multi_process_bundle_started_as_one_process(project):
         "interrupted: run train.py again to resume from the newest checkpoint"
     )
     assert "Traceback" not in err
+
+
+def test_lfm_serve_answers_with_the_trained_adapter(project, quickstart):
+    """The journey's next step: `lfm serve CONFIG` serves the base and the adapter training
+    wrote, and the trained adapter answers as transformers does with it, unlike the base."""
+    pytest.importorskip("starlette")
+    openai = pytest.importorskip("openai")
+    from lfm.runtime.render import ALPACA_PROMPT
+    from lfm_server import serving
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # A question of the training data, in the prompt format it was trained with.
+    prompt = ALPACA_PROMPT.format(instruction="What does `lfm compile` do?")
+    with serving("examples/quickstart.yaml", cwd=project, env=ENV) as server:
+        client = openai.OpenAI(base_url=server.v1, api_key="unused", max_retries=0)
+        assert {m.id for m in client.models.list().data} == {"tiny-model", "quickstart"}
+        answers = {
+            model: client.completions.create(
+                model=model, prompt=prompt, max_tokens=24, temperature=0
+            )
+            .choices[0]
+            .text
+            for model in ("tiny-model", "quickstart")
+        }
+    assert answers["quickstart"] != answers["tiny-model"]
+    base_dir = project / "examples" / "tiny-model"
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    tuned = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base_dir), quickstart / "output"
+    ).eval()
+    ids = tokenizer(prompt, return_tensors="pt")
+    out = tuned.generate(**ids, max_new_tokens=24, do_sample=False)
+    expected = tokenizer.decode(out[0, ids.input_ids.shape[1] :], skip_special_tokens=True)
+    assert answers["quickstart"] == expected
