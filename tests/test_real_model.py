@@ -254,3 +254,48 @@ def test_the_real_model_downloads_and_answers(tmp_path):
     assert "Paris" in answer, answer
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "already holds" in again.stdout, again.stderr[-2000:]
+    _served_answers_change_on_a_swap(out, tmp_path)
+
+
+def _served_answers_change_on_a_swap(model_dir, tmp_path):
+    """The real model under `lfm serve`: the base answers right, and an adapter's answers
+    change when another version is swapped in under its name, without a restart."""
+    pytest.importorskip("starlette")
+    openai = pytest.importorskip("openai")
+    import json
+    import urllib.request
+
+    import torch
+    from lfm_server import serving
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    versions = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        get_peft_model(model, config).save_pretrained(tmp_path / f"v{seed}")
+        versions.append(tmp_path / f"v{seed}")
+    messages = [{"role": "user", "content": rm.PROMPT[0]["content"]}]
+    with serving(str(model_dir), "--adapter", f"support={versions[0]}", cwd=tmp_path) as server:
+        client = openai.OpenAI(base_url=server.v1, api_key="unused", max_retries=0)
+
+        def ask(model: str) -> str:
+            done = client.chat.completions.create(
+                model=model, messages=messages, max_tokens=20, temperature=0
+            )
+            return done.choices[0].message.content
+
+        assert "Paris" in ask("smollm2")
+        first = ask("support")
+        body = {"lora_name": "support", "lora_path": str(versions[1]), "load_inplace": True}
+        request = urllib.request.Request(
+            server.url + "/v1/load_lora_adapter",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=300) as response:
+            assert response.status == 200
+        assert ask("support") != first
