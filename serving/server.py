@@ -53,6 +53,9 @@ class ModelServer:
         # peft imports bitsandbytes when it is installed, which then warns that its CPU kernels
         # are not downloaded: serving never uses them.
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a server's log is lines, not bars
         self.started = time.time()
         self.keys = keys
         model, tokenizer, base = _load_base(base_reference, dtype)
