@@ -6,7 +6,6 @@ commands so that `lfm --help` stays light.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import urllib.error
@@ -87,6 +86,7 @@ def serve_cmd(
     config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
     and vLLM's /v1/load_lora_adapter and /v1/unload_lora_adapter for hot swaps."""
     import uvicorn
+    from lfm.runtime.endpoints import loopback_host
     from lfm.runtime.errors import RuntimeConfigError
     from lfm.serving.adapters import AdapterError
     from lfm.serving.app import create_app
@@ -97,7 +97,7 @@ def serve_cmd(
         keys = Keys.load(api_keys)
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from None
-    if not keys.enabled and not _loopback(host):
+    if not keys.enabled and not loopback_host(host):
         raise click.ClickException(
             f"--host {host} listens beyond this machine: give API keys (--api-keys FILE or "
             "LFM_SERVE_API_KEYS), or serve on 127.0.0.1"
@@ -188,15 +188,6 @@ def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
         return base, [(settings["name"], str(output))]
     click.echo(f"note: {output} holds no trained adapter yet: serving the base model", err=True)
     return base, []
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @click.command("swap-adapter")

@@ -54,7 +54,12 @@ def host(url: str) -> str:
 
 
 def loopback(url: str) -> bool:
-    name = host(url)
+    return loopback_host(host(url))
+
+
+def loopback_host(name: str) -> bool:
+    """``name`` (a host name or address) is this machine."""
+    name = name.lower().strip("[]")
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:

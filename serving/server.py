@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lfm.deploy import DeployError, resolve_model_reference
+from lfm.deploy import DeployError, ResolvedModel, resolve_model_reference
 
 from .adapters import Adapter, AdapterError, Adapters, ServedBase
 from .auth import Caller, Keys
@@ -220,12 +220,17 @@ def _context_size(model: Any, tokenizer: Any) -> int:
     return int(size or 2048)
 
 
-def _adapter_files(reference: str) -> tuple[Path, str | None]:
-    """The local adapter folder behind ``reference``, and its registry version if it has one."""
+def _resolved(reference: str) -> ResolvedModel:
+    """What ``reference`` names (lfm.deploy's reading), its errors as :class:`AdapterError`."""
     try:
-        resolved = resolve_model_reference(reference)
+        return resolve_model_reference(reference)
     except DeployError as exc:
         raise AdapterError(str(exc).removeprefix("--model ")) from None
+
+
+def _adapter_files(reference: str) -> tuple[Path, str | None]:
+    """The local adapter folder behind ``reference``, and its registry version if it has one."""
+    resolved = _resolved(reference)
     if resolved.kind != "lora":
         raise AdapterError(f"{reference} is a whole model, not a LoRA adapter")
     from_registry = not (Path.cwd() / reference).exists()
@@ -244,10 +249,7 @@ def _environment_version(reference: str) -> str:
 
 def base_of(reference: str) -> str:
     """The base model an adapter reference was trained on (for `lfm serve --adapter` alone)."""
-    try:
-        resolved = resolve_model_reference(reference)
-    except DeployError as exc:
-        raise AdapterError(str(exc).removeprefix("--model ")) from None
+    resolved = _resolved(reference)
     if resolved.kind == "model":
         return str(resolved.path)
     return str(resolved.base_model)

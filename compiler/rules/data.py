@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from lfm.runtime.endpoints import loopback
+
 from ..paths import config_relative, is_local
 from ..resolve import Context
 
@@ -97,16 +99,12 @@ def document_dataset(ctx: Context) -> None:
             ("dataset", "preprocessing", "qa_generation", "model"),
             f"the {backend} generator needs a model name, not 'offline'",
         )
-    if qa.get("base_url") and not qa.get("api_key_env") and not _loopback(qa["base_url"]):
+    if qa.get("base_url") and not qa.get("api_key_env") and not loopback(qa["base_url"]):
         ctx.warn(
             ("dataset", "preprocessing", "qa_generation", "api_key_env"),
             "no api_key_env: requests to the endpoint carry no API key",
             "name the environment variable that holds the key, e.g. api_key_env: OPENAI_API_KEY",
         )
-
-
-def _loopback(url: str) -> bool:
-    return re.match(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:|/|$)", url) is not None
 
 
 _WINDOWS = re.compile(r"^[A-Za-z]:[\\/]|\\")
