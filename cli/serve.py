@@ -109,6 +109,7 @@ def serve_cmd(
         import torch
 
         torch.set_num_threads(threads)
+    _log_requests()  # from the start: the adapters loaded at startup are lines too
     try:
         base, own = _what_to_serve(model, specs, base_of)
         specs = own + specs
@@ -123,7 +124,6 @@ def serve_cmd(
         )
     except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    _log_requests()
     names = ", ".join(a.name for a in server.adapters.live()) or "none"
     click.echo(
         f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
