@@ -69,6 +69,8 @@ def _create_options(func: Any) -> Any:
         click.option("--include-context", is_flag=True, default=None,
                      help="Put the source chunk in each example's input (RAG-style)."),
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
+        click.option("--question-check/--no-question-check", default=None,
+                     help="Drop questions cut from clause fragments ('What is When a variable?') [default: on]."),
         click.option("--min-coherence", type=click.FloatRange(0, 1),
                      help="Drop records whose coherence score is below this."),
         click.option("--domain-relevance", is_flag=True, default=None,
@@ -112,6 +114,7 @@ FLAG_PATHS = {
     "toxicity_scorer": ("quality_control", "toxicity_scorer"),
     "include_context": ("preprocessing", "qa_generation", "include_context"),
     "min_quality": ("quality_control", "min_quality_score"),
+    "question_check": ("quality_control", "question_check"),
     "min_coherence": ("quality_control", "min_coherence_score"),
     "dedup": ("quality_control", "duplicate_detection"),
     "domain_relevance": ("quality_control", "domain_relevance"),
@@ -273,6 +276,7 @@ def create_dataset_cmd(**flags: Any) -> None:
 @click.option("--max-length", type=click.IntRange(0))
 @click.option("--language")
 @click.option("--min-quality", type=click.FloatRange(0, 1))
+@click.option("--question-check/--no-question-check", default=None)
 @click.option("--min-coherence", type=click.FloatRange(0, 1))
 @click.option("--toxicity-filter/--no-toxicity-filter", default=None)
 @click.option(

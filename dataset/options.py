@@ -67,7 +67,7 @@ def options_from_config(
             generation=GenerationSettings(
                 backend=qa.get("backend") or pick_backend(model, base_url),
                 model=model,
-                questions_per_doc=qa.get("questions_per_doc", 3),
+                questions_per_doc=qa.get("questions_per_doc"),
                 questions_per_chunk=qa.get("questions_per_chunk"),
                 base_url=base_url,
                 api_key_env=qa.get("api_key_env"),
@@ -94,6 +94,7 @@ def options_from_config(
                 near_duplicate_threshold=qc.get("near_duplicate_threshold", 0.85),
                 gates=tuple(sorted(qc.get("gates", {}).items())),
                 coverage_analysis=qc.get("coverage_analysis", True),
+                question_check=qc.get("question_check", True),
                 coherence_scoring=qc.get("coherence_scoring", False),
                 min_coherence_score=qc.get("min_coherence_score", 0.0),
                 domain_relevance=qc.get("domain_relevance", False),

@@ -21,6 +21,8 @@ REASON_TEXT = {
     "pii": "held personal data (pii: drop)",
     "wrong_language": "not in the configured language",
     "toxic": "toxicity score above toxicity_threshold",
+    "malformed_question": "question cut from a clause fragment: its subject opens with a "
+    "pronoun or clause word, or it ends on one (question_check)",
     "low_quality": "heuristic quality score below min_quality_score",
     "ungrounded": "answer not supported by its source chunk (factual_verification)",
     "incoherent": "coherence score below min_coherence_score",

@@ -49,7 +49,7 @@ days of readings and uploads them to the dashboard each hour.
 Radio range depends on terrain. In an open orchard a probe reaches the base station from four
 hundred meters. Dense foliage and hills shorten the range.
 
-Contact support at help@orchard.example or call +1 415 555 0132 for replacement parts.
+The support address for replacement parts and repairs is help@orchard.example, and the phone line is +1 415 555 0132.
 """
 
 # Windows-1252 text with accents: read through charset detection, not as UTF-8.

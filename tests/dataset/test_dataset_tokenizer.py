@@ -33,7 +33,7 @@ def _project(tmp_path: Path, base_model: str) -> Path:
         f"  base_model: {base_model}\n"
         "  dataset:\n"
         "    source: {type: documents, path: ./guide.md}\n"
-        "    preprocessing: {chunk_size: 24, chunk_overlap: 0}\n"
+        "    preprocessing: {chunk_size: 64, chunk_overlap: 0}\n"
     )
     return config
 
@@ -56,7 +56,7 @@ def test_local_base_model_tokenizer_counts_the_chunks(tmp_path, tiny_tokenizer):
     assert Path(report["settings"]["tokenizer"]) == tmp_path / "tiny-model"
     _, words = _create(config, "--tokenizer", "words")
     assert words["settings"]["tokenizer"] is None
-    # The tiny BPE splits words: the same text makes more 24-token chunks than 24-word ones.
+    # The tiny BPE splits words: the same text makes more 64-token chunks than 64-word ones.
     assert report["chunks"] > words["chunks"]
 
 
