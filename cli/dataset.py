@@ -6,10 +6,12 @@ that `lfm --help` and the compile-side commands stay light.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,8 @@ def _create_options(func: Any) -> Any:
         click.option("--questions-per-doc", type=click.IntRange(1, 1000)),
         click.option("--questions-per-chunk", type=click.IntRange(1, 100)),
         click.option("--concurrency", type=click.IntRange(1, 256), help="Parallel LLM requests."),
+        click.option("--batch-size", type=click.IntRange(1, 256),
+                     help="Prompts per generate() call of a local --model [default: 8]."),
         click.option("--requests-per-minute", type=click.FloatRange(0), help="LLM rate limit (0: none)."),
         click.option("--chunk-size", type=click.IntRange(16), help="Tokens per chunk [default: 384]."),
         click.option("--chunk-overlap", type=click.IntRange(0), help="Tokens shared by neighbouring chunks [default: 48]."),
@@ -71,6 +75,10 @@ def _create_options(func: Any) -> Any:
         click.option("--min-quality", type=click.FloatRange(0, 1), help="Drop records scoring below this."),
         click.option("--question-check/--no-question-check", default=None,
                      help="Drop questions cut from clause fragments ('What is When a variable?') [default: on]."),
+        click.option("--model-judge", is_flag=True, default=None,
+                     help="The generator's model rates each pair 1-5 (in quality_score and the report)."),
+        click.option("--min-judge-score", type=click.FloatRange(0, 1),
+                     help="Drop pairs the model rates below this (rating 1-5 scaled to 0-1)."),
         click.option("--min-coherence", type=click.FloatRange(0, 1),
                      help="Drop records whose coherence score is below this."),
         click.option("--domain-relevance", is_flag=True, default=None,
@@ -115,6 +123,9 @@ FLAG_PATHS = {
     "include_context": ("preprocessing", "qa_generation", "include_context"),
     "min_quality": ("quality_control", "min_quality_score"),
     "question_check": ("quality_control", "question_check"),
+    "model_judge": ("quality_control", "model_judge"),
+    "min_judge_score": ("quality_control", "min_judge_score"),
+    "batch_size": ("preprocessing", "qa_generation", "batch_size"),
     "min_coherence": ("quality_control", "min_coherence_score"),
     "dedup": ("quality_control", "duplicate_detection"),
     "domain_relevance": ("quality_control", "domain_relevance"),
@@ -180,7 +191,10 @@ def run_create(flags: dict[str, Any]) -> None:
 
         options = replace(options, workers=flags["workers"])
         started = time.monotonic()
-        report = create_module.create(options, output, force=flags["force"], progress=_progress())
+        with _progress(options.generation.backend) as (documents, chunks):
+            report = create_module.create(
+                options, output, force=flags["force"], progress=documents, chunk_progress=chunks
+            )
     except DatasetError as exc:
         raise _fail(exc) from None
     _print_summary(report, time.monotonic() - started)
@@ -201,14 +215,28 @@ def _tokenizer(flag: str | None, base_model: str | None, config: str | None) -> 
     return name
 
 
-def _progress() -> Any:
+@contextlib.contextmanager
+def _progress(backend: str) -> Iterator[tuple[Any, Any]]:
+    """Progress bars on a terminal (rich): documents read, and with a model generator the chunks
+    it has answered; (None, None) elsewhere, so logs stay clean."""
     if not sys.stderr.isatty():
-        return None
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    def show(done: int, total: int) -> None:
-        click.echo(f"\r{done}/{total} documents", nl=done == total, err=True)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bars:
+        read = bars.add_task("documents", total=None)
+        asked = bars.add_task(f"chunks ({backend})", total=None, visible=backend != "offline")
 
-    return show
+        def documents(done: int, total: int) -> None:
+            bars.update(read, completed=done, total=total)
+
+        def chunks(count: int) -> None:
+            bars.advance(asked, count)
+
+        yield documents, chunks
 
 
 def _print_summary(report: dict[str, Any], seconds: float) -> None:

@@ -67,15 +67,22 @@ class Tally:
 
 
 def create(
-    options: CreateOptions, output: Path, *, force: bool = False, progress: Progress | None = None
+    options: CreateOptions,
+    output: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    chunk_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the dataset at ``output``; returns the report (also written beside it)."""
+    """Build the dataset at ``output``; returns the report (also written beside it).
+    ``progress`` hears (documents done, total); ``chunk_progress``, for a model generator, the
+    number of chunks answered since it last heard."""
     files = discover(options.sources)
     links.warn(skipped_links(files))  # also in the report, with the other skipped documents
     _refuse_overwriting_sources(files, output)
     staging = Staging(output, force=force)
     try:
-        report = _build(files, options, staging, progress)
+        report = _build(files, options, staging, progress, chunk_progress)
         if not report["records"]["kept"]:
             raise DatasetError(_nothing_kept(report))  # nothing published: a failure, not exit 0
         written = staging.publish()
@@ -118,12 +125,18 @@ def _nothing_kept(report: dict[str, Any]) -> str:
 
 
 def _build(
-    files: list[SourceFile], options: CreateOptions, staging: Staging, progress: Progress | None
+    files: list[SourceFile],
+    options: CreateOptions,
+    staging: Staging,
+    progress: Progress | None,
+    chunk_progress: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     holdout = holdout_documents([f.name for f in files], options.split_ratio, options.seed)
     generator = None
     if options.format != "completion" and options.generation.backend != "offline":
         generator = build_generator(options.generation)
+        if hasattr(generator, "on_chunk"):
+            generator.on_chunk = chunk_progress
     dedup = (
         Deduplicator(options.quality.near_duplicate_threshold)
         if options.quality.duplicate_detection

@@ -23,6 +23,7 @@ REASON_TEXT = {
     "toxic": "toxicity score above toxicity_threshold",
     "malformed_question": "question cut from a clause fragment: its subject opens with a "
     "pronoun or clause word, or it ends on one (question_check)",
+    "low_judge_score": "the generator's model rated the pair below min_judge_score (model_judge)",
     "low_quality": "heuristic quality score below min_quality_score",
     "ungrounded": "answer not supported by its source chunk (factual_verification)",
     "incoherent": "coherence score below min_coherence_score",

@@ -46,6 +46,7 @@ class GenerationSettings:
     max_retries: int = 4
     requests_per_minute: float = 0  # 0: no limit
     concurrency: int = 4
+    batch_size: int = 8  # prompts per generate() call of a local (transformers) model
     timeout: float = 60.0
     cache_dir: Path | None = None
     with_context: bool = False  # put the chunk in the example's input field
@@ -91,9 +92,16 @@ def build_generator(settings: GenerationSettings) -> Generator:
         from .openai_client import OpenAIClient
 
         return LLMGenerator(OpenAIClient.from_settings(settings), settings)
+    from .cache import ReplyCache
     from .transformers_client import TransformersClient
 
-    return LLMGenerator(TransformersClient(settings.model, settings.max_new_tokens), settings)
+    client = TransformersClient(
+        settings.model,
+        settings.max_new_tokens,
+        batch_size=settings.batch_size,
+        cache=ReplyCache(settings.cache_dir),
+    )
+    return LLMGenerator(client, settings)
 
 
 def pick_backend(model: str, base_url: str | None) -> str:

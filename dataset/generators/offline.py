@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator
 
 from ..model import Chunk, Pair
+from ..quality.questions import question_problem
 from .grammar import Token, tag
 from .text import sentences
 
@@ -93,10 +94,8 @@ class OfflineGenerator:
         said = sentences(chunk.text)
         self.stats["sentences"] += len(said)
         for position, sentence in enumerate(said):
-            if not is_prose(sentence):
-                continue
             made = question_for(sentence, chunk.text)
-            if made is None:
+            if made is None or question_problem(made[0]):  # what quality control would drop
                 continue
             question, kind = made
             answer = _as_statement(sentence)
@@ -109,6 +108,8 @@ class OfflineGenerator:
 def question_for(sentence: str, context: str = "") -> tuple[str, str] | None:
     """The question ``sentence`` answers and its kind, or None when it answers none well;
     ``context`` (the chunk) tells a proper noun from a capitalized first word."""
+    if not is_prose(sentence):
+        return None
     tokens = tag(sentence)
     if len(tokens) > 3 and tokens[0].lower == "to" and tokens[1].tag == "VB":
         return _howto_question(sentence, tokens)
@@ -249,7 +250,7 @@ def _copula_question(verb: str, subject: str, rest: list[Token]) -> tuple[str, s
     if rest[0].tag == "VBN":
         return _passive_question(verb, subject, rest)
     # "X is similar to Y" -> "What is X similar to?"
-    predicate = rest[0].tag.startswith("JJ") and words[1:2] and words[1] in PARTICLES
+    predicate = rest[0].tag.startswith("JJ") and words[1:2] and words[1] in PARTICLES - {"as"}
     # After "to" only a plain noun phrase: "simple to use" is an infinitive, not an object.
     nominal = ("DT", "NNS", "NNP", "PRP$") if words[1:2] == ["to"] else OBJECT_START
     if predicate and rest[2:3] and rest[2].tag in nominal:

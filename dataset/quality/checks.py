@@ -27,6 +27,7 @@ REASONS = (
     "wrong_language",
     "toxic",
     "malformed_question",
+    "low_judge_score",
     "low_quality",
     "ungrounded",
     "incoherent",
@@ -47,6 +48,8 @@ class QualitySettings:
     toxicity_scorer: str | None = None  # "module:function"; None: the offline word list
     min_quality_score: float = 0.0
     question_check: bool = True  # drop questions cut from clause fragments (.questions)
+    model_judge: bool = False  # the generator's model rates each pair (an LLM generator only)
+    min_judge_score: float = 0.0  # drop pairs it rates below this (0-1: rating 1-5 scaled)
     factual_verification: bool = False
     factual_consistency: float = 0.5  # minimum grounding when factual_verification is on
     duplicate_detection: bool = True
@@ -58,6 +61,11 @@ class QualitySettings:
     min_coherence_score: float = 0.0  # drop records below it (scored when above 0)
     domain_relevance: bool = False  # score each record against the documents (reported)
     min_domain_relevance: float = 0.0  # drop records below it (scored when above 0)
+
+    @property
+    def judges(self) -> bool:
+        """The generator's model rates each pair when asked to, or filtered on."""
+        return self.model_judge or self.min_judge_score > 0
 
     @property
     def scores_relevance(self) -> bool:
@@ -134,6 +142,8 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
         return "toxic"
     if settings.question_check and item.scores.get("question_form") == 0:
         return "malformed_question"
+    if item.scores.get("judge", 1.0) < settings.min_judge_score:
+        return "low_judge_score"
     if item.scores["quality"] < settings.min_quality_score:
         return "low_quality"
     grounded = item.scores.get("grounding")
@@ -167,6 +177,7 @@ def _score(item: Item, scorer: Scorer | None) -> None:
         grounded,
         item.response,
         asked=(item.scores["question_form"], item.scores["answer_overlap"]) if asked else None,
+        judged=item.scores.get("judge"),
     )
     if scorer is not None:
         item.scores["toxicity"] = round(float(scorer(item.text)), 4)

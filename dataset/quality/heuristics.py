@@ -43,10 +43,11 @@ def quality_score(
     grounded: float | None,
     answer: str,
     asked: tuple[float, float] | None = None,
+    judged: float | None = None,
 ) -> float:
     """The mean of: variety (1 - repetition), clean text (few symbols), grounding, substance
     (an answer of at least three words); for a question, also its form (1 or 0) and how much of
-    it the answer takes up (``asked``)."""
+    it the answer takes up (``asked``); and a model's rating of the pair where one judged it."""
     parts = [
         1 - rep,
         max(0.0, 1 - max(0.0, symbols - 0.05) * 4),
@@ -56,6 +57,8 @@ def quality_score(
         parts.append(grounded)
     if asked is not None:
         parts.extend(asked)
+    if judged is not None:
+        parts.append(judged)
     return round(sum(parts) / len(parts), 4)
 
 

@@ -23,7 +23,7 @@ CLAUSE_WORDS = frozenset(
 )
 # A question does not end on these ("What are Once you?", "What is If the?").
 DANGLING = frozenset(
-    """the a an and or but if when because once since although though while as so of you your
+    """the a an and or but if when because since although though while so of you your
     we our they their he she his her its this these those that my""".split()  # noqa: SIM905
 )
 _QUESTION = re.compile(r"[^\n.!?:]*\?")
@@ -31,6 +31,7 @@ _WH_SUBJECT = re.compile(
     r"^\s*(?:what|who|which)\s+(?:is|are|was|were|does|do|did|can|may|should)\s+(\S+)", re.I
 )
 _WORD = re.compile(r"[A-Za-z']+")
+_REPEATED = re.compile(r"\b(\w+)\s+\1\b", re.I)
 
 
 def question_in(prompt: str) -> str | None:
@@ -49,9 +50,9 @@ def question_problem(question: str) -> str | None:
         return f"its subject starts with {opener.group(1)!r}, a pronoun or clause word"
     if words[-1].lower() in DANGLING:
         return f"it ends on {words[-1]!r}"
-    lowered = [w.lower() for w in words]
-    if any(a == b and a not in ("that", "had") for a, b in zip(lowered, lowered[1:], strict=False)):
-        return "a word is repeated"
+    repeated = _REPEATED.search(question)
+    if repeated and repeated.group(1).lower() not in ("that", "had"):
+        return f"{repeated.group(1)!r} is repeated"
     return None
 
 
