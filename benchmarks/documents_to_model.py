@@ -58,13 +58,15 @@ def main() -> int:
 def run(model: Path, work: Path) -> dict[str, Any]:
     """The example as a user runs it, with its base_model pointed at ``model``."""
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(EXAMPLES / "documents_to_model", work / "documents_to_model", dirs_exist_ok=True)
+    shutil.copytree(
+        EXAMPLES / "documents_to_model", work / "documents_to_model", dirs_exist_ok=True
+    )
     config = work / CONFIG.name
     config.write_text(CONFIG.read_text().replace("base_model: ./smollm2", f"base_model: {model}"))
     bundle = work / "bundle"
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     start = time.perf_counter()
-    _run(["lfm", "compile", str(config), "-o", str(bundle), "--force"], env)
+    _run(["lfm", "compile", str(config), "-o", str(bundle)], env)
     compiled = time.perf_counter()
     log = _run([sys.executable, str(bundle / "train.py")], env)
     finished = time.perf_counter()
@@ -94,19 +96,20 @@ def run(model: Path, work: Path) -> dict[str, Any]:
 
 
 def compare(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Base and fine-tuned per metric, from evaluate.py's results (lower perplexity is better)."""
-    tuned = evaluation["metrics"]
-    base = evaluation["base"]["metrics"]
+    """Base and fine-tuned per metric, from evaluate.py's scores (each knows its direction)."""
+    scores = evaluation["evaluation_results"]["scores"]
     out = {}
     for name in METRICS:
-        lower = name == "perplexity"
-        a, b = base[name], tuned[name]
-        out[name] = {"base": a, "fine_tuned": b, "better": b < a if lower else b > a}
+        score = scores[name]
+        base, tuned = score["base"], score["value"]
+        better = tuned > base if score["higher_is_better"] else tuned < base
+        out[name] = {"base": base, "fine_tuned": tuned, "better": better}
     return out
 
 
 def evaluation_size(evaluation: dict[str, Any]) -> int:
-    return int(evaluation.get("examples") or evaluation.get("dataset", {}).get("examples") or 0)
+    """How many held-out questions both models answered."""
+    return sum(d["examples"] for d in evaluation["evaluation_results"]["datasets"])
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:
