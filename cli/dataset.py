@@ -248,6 +248,8 @@ def _print_summary(report: dict[str, Any], seconds: float) -> None:
     )
     for skipped in docs["skipped"]:
         click.echo(f"  skipped {skipped['file']}: {skipped['reason']}")
+    for barren in docs["without_records"]:
+        click.echo(f"  no records from {barren['file']}: {barren['why']}")
     for name, f in report["filters"].items():
         if f["removed"]:
             click.echo(f"  removed {f['removed']} {name}: {f['why']}")

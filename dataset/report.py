@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from .options import CreateOptions
     from .publish import Staging
 
-REPORT_VERSION = 2  # 2: augmentation group metadata, domain relevance
+# 2: augmentation group metadata, domain relevance; 3: questions from sentence grammar, question
+# checks and the model judge, documents that gave no records.
+REPORT_VERSION = 3
 
 REASON_TEXT = {
     "too_short": "shorter than minimum_length characters",
@@ -51,6 +53,7 @@ def build_report(options: CreateOptions, tally: Tally, metrics: dict[str, Any]) 
             "found": tally.documents,
             "read": tally.documents - len(tally.skipped),
             "skipped": tally.skipped,
+            "without_records": tally.without_records,
         },
         "chunks": tally.chunks,
         "generated_pairs": tally.generated,

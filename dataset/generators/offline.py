@@ -9,13 +9,16 @@ on its own, and the verb after it fits a question pattern:
     The glob module provides a function for making file lists ... -> What does the glob module provide?
     A module can contain executable statements ...                -> What can a module contain?
     Strings can be concatenated with the + operator ...           -> How can strings be concatenated?
+    To implement a queue, use collections.deque ...               -> How do you implement a queue?
+    If a finally clause is present, the finally clause ...        -> What happens if a finally clause is present?
 
 The answer is that sentence (with the next one when it goes on about the same subject: "It
 ..."), so every pair is whole sentences of its chunk that answer the question. Subjects that need
 the text before them are refused: pronouns, demonstratives and quantifiers ("this", "some",
 "many users"), clause openers ("When a variable", "Once you"), ordinals and words pointing
 elsewhere ("the first argument", "the same value"), and "the" with one common noun ("the
-error"). Sentences that are code, prompts or tables are never answers.
+error"). Sentences that are code, prompts or tables are never answers, and a question that
+quality control would drop as malformed (:mod:`..quality.questions`) is never asked.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ POINTING = frozenset(
 AMOUNTS = (["a", "bit"], ["a", "lot"], ["a", "little"], ["a", "few"])
 # "X allows you to ...": the question asks what X lets one do.
 ENABLING = frozenset({"allows", "lets", "enables", "allow", "let", "enable"})
-COPULAS = {"is": "is", "are": "are"}
+COPULAS = frozenset({"is", "are"})
 NAMING = frozenset({"called", "named", "known"})
 MODALS = frozenset({"can", "may", "must", "should", "will", "cannot"})
 MEANS = frozenset({"with", "by", "using", "through", "via"})

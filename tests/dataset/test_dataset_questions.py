@@ -208,3 +208,31 @@ def test_a_local_model_answers_in_batches_and_from_its_cache(tmp_path):
     again = TransformersClient(str(model), 6, cache=ReplyCache(tmp_path / "cache"))
     assert again.complete_many(prompts) == first
     assert again.stats["cache_hits"] == 5 and again.stats["generations"] == 0
+
+
+def test_documents_without_usable_pairs_are_named_and_nothing_trains_on_nothing(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Probes\n\nA probe is a steel rod with three electrodes.\n")
+    # Sentences, but none a question can stand on: pronoun subjects, asides, code.
+    (docs / "chatter.md").write_text(
+        "# Notes\n\nIt works. They said so, and we agreed with them at once.\n\n"
+        ">>> print('hello world from the interpreter prompt here')\n"
+    )
+    out = tmp_path / "qa.jsonl"
+    done = CliRunner().invoke(lfm, ["dataset", "create", "--source", str(docs), "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "no records from chatter.md: no sentence in it that a question could be asked of" in (
+        done.output
+    )
+    report = json.loads((tmp_path / "qa.report.json").read_text())
+    assert [d["file"] for d in report["documents"]["without_records"]] == ["chatter.md"]
+    assert "chatter.md" in (tmp_path / "qa.README.md").read_text()
+    # Only such documents: a clear error naming each, exit 1, and no dataset written.
+    (docs / "good.md").unlink()
+    failed = CliRunner().invoke(
+        lfm, ["dataset", "create", "--source", str(docs), "-o", str(tmp_path / "none.jsonl")]
+    )
+    assert failed.exit_code == 1
+    assert "chatter.md: no sentence in it that a question could be asked of" in failed.output
+    assert not (tmp_path / "none.jsonl").exists()
