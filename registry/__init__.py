@@ -14,12 +14,13 @@ one directory, the default) and MLflow's Model Registry for teams (see location.
 from __future__ import annotations
 
 from .backend import Registry
-from .errors import RegistryError
+from .errors import MovedMeanwhile, RegistryError
 from .records import Move, RegisterRequest, Resolved, VersionRecord
 from .references import Reference, parse_reference
 
 __all__ = [
     "Move",
+    "MovedMeanwhile",
     "Reference",
     "RegisterRequest",
     "Registry",

@@ -34,7 +34,21 @@ class Registry(Protocol):
         self, reference: str, env: str, require_gates: bool = False, reason: str = ""
     ) -> Move | None: ...
 
-    def rollback(self, name: str, env: str, to_version: str | None = None) -> Move: ...
+    def rollback(
+        self,
+        name: str,
+        env: str,
+        to_version: str | None = None,
+        *,
+        expected: str | None = None,
+        expected_target: str | None = None,
+        reason: str = "",
+    ) -> Move:
+        """Point ``env`` back (at ``to_version``, else where `rollback_target` says). With
+        ``expected`` / ``expected_target``, refuse with :class:`MovedMeanwhile` unless ``env``
+        points at ``expected`` now and the rollback would go to ``expected_target``: what a
+        confirmation page showed is what happens, or nothing does."""
+        ...
 
     def history(self, name: str, env: str | None = None) -> list[Move]: ...
 

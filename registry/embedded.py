@@ -23,6 +23,7 @@ from .environments import (
     PROMOTE,
     ROLLBACK,
     ROLLBACK_TO,
+    Guard,
     check_known_env,
     check_promotion_gates,
     rollback_target,
@@ -288,12 +289,23 @@ class EmbeddedRegistry:
         check_promotion_gates(record, env, require_gates, self.gated_environments)
         return self._move(record.name, env, PROMOTE, record.version, reason)
 
-    def rollback(self, name: str, env: str, to_version: str | None = None) -> Move:
+    def rollback(
+        self,
+        name: str,
+        env: str,
+        to_version: str | None = None,
+        *,
+        expected: str | None = None,
+        expected_target: str | None = None,
+        reason: str = "",
+    ) -> Move:
         self._check_env(env)
+        guard = Guard(expected, expected_target)
         if to_version is not None:
             record = self.get(Reference(name, to_version), with_files=False)
             check_promotion_gates(record, env, False, self.gated_environments)
-            move = self._move(name, env, ROLLBACK_TO, record.version, f"to {record.version}")
+            why = f"to {record.version}" + (f"; {reason}" if reason else "")
+            move = self._move(name, env, ROLLBACK_TO, record.version, why, guard)
             if move is None:
                 raise RegistryError(f"{name}@{env} already points at {to_version}")
             return move
@@ -302,12 +314,18 @@ class EmbeddedRegistry:
         if target is not None:  # the same rules as every way into an environment
             record = self.get(Reference(name, target), with_files=False)
             check_promotion_gates(record, env, False, self.gated_environments)
-        move = self._move(name, env, ROLLBACK, None, "")
+        move = self._move(name, env, ROLLBACK, None, reason, guard)
         assert move is not None
         return move
 
     def _move(
-        self, name: str, env: str, action: str, version: str | None, reason: str
+        self,
+        name: str,
+        env: str,
+        action: str,
+        version: str | None,
+        reason: str,
+        guard: Guard | None = None,
     ) -> Move | None:
         with db.transaction(self.conn) as conn:
             row = conn.execute(
@@ -321,6 +339,8 @@ class EmbeddedRegistry:
                         f"{name}@{env} has no earlier version to roll back to"
                         + (f" (it points at {current})" if current else "")
                     )
+            if guard is not None:
+                guard.check(name, env, current, version)
             if version == current:
                 return None
             conn.execute(
@@ -334,6 +354,7 @@ class EmbeddedRegistry:
                 "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, env, action, current, version, move.at, move.who, reason),
             )
+            # The reason (who asked, through what) goes in the audit entry of the same commit.
             self._audit(
                 conn,
                 action,
@@ -344,6 +365,7 @@ class EmbeddedRegistry:
                 to_value=version,
                 at=move.at,
                 user=move.who,
+                detail={"reason": reason} if reason else None,
             )
         return move
 

@@ -8,8 +8,9 @@ A rollback to a named version (the seed's `rollback --version`) is remembered li
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from .errors import RegistryError
+from .errors import MovedMeanwhile, RegistryError
 from .evaluation import gate_failure
 from .records import Move, VersionRecord
 from .references import check_env
@@ -28,6 +29,27 @@ def rollback_target(moves: Iterable[Move]) -> str | None:
         elif move.from_version:  # the environment's first version replaced nothing
             stack.append(move.from_version)
     return stack[-1] if stack else None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a caller saw before asking for a rollback: where the environment pointed and
+    where the rollback would go (None: not checked)."""
+
+    current: str | None
+    target: str | None
+
+    def check(self, name: str, env: str, current: str | None, target: str | None) -> None:
+        if self.current is not None and current != self.current:
+            raise MovedMeanwhile(
+                f"{name}@{env} now points at {current or 'no version'}, not {self.current}: "
+                "it moved since the page was shown (or the form was sent twice); nothing changed"
+            )
+        if self.target is not None and target != self.target:
+            raise MovedMeanwhile(
+                f"a rollback of {name}@{env} would now go to {target or 'no version'}, not "
+                f"{self.target}: its history changed since the page was shown; nothing changed"
+            )
 
 
 def check_known_env(env: str, environments: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""The one exception type the registry raises for a user's mistake or a damaged store."""
+"""The exception types the registry raises for a user's mistake or a damaged store."""
 
 
 class RegistryError(Exception):
@@ -6,3 +6,8 @@ class RegistryError(Exception):
 
     The CLI prints it as ``error: ...`` with exit status 1, never a traceback.
     """
+
+
+class MovedMeanwhile(RegistryError):
+    """An environment no longer points where the caller saw it point (someone else moved it,
+    or a form was sent twice): nothing was changed."""

@@ -25,6 +25,7 @@ from .environments import (
     PROMOTE,
     ROLLBACK,
     ROLLBACK_TO,
+    Guard,
     check_known_env,
     check_promotion_gates,
     rollback_target,
@@ -324,12 +325,26 @@ class MlflowRegistry:
         check_promotion_gates(record, env, require_gates, self.gated_environments)
         return self._move(record.name, env, PROMOTE, record.version, reason)
 
-    def rollback(self, name: str, env: str, to_version: str | None = None) -> Move:
+    def rollback(
+        self,
+        name: str,
+        env: str,
+        to_version: str | None = None,
+        *,
+        expected: str | None = None,
+        expected_target: str | None = None,
+        reason: str = "",
+    ) -> Move:
+        # MLflow has no transaction over an alias and a tag: the guard is checked just before
+        # the move, which narrows the race (a double-click) without closing it.
         self._check_env(env)
+        guard = Guard(expected, expected_target)
         if to_version is not None:
             record = self.get(Reference(name, to_version), with_files=False)
             check_promotion_gates(record, env, False, self.gated_environments)
-            move = self._move(name, env, ROLLBACK_TO, to_version, f"to {to_version}")
+            guard.check(name, env, self._current(name, env), to_version)
+            why = f"to {to_version}" + (f"; {reason}" if reason else "")
+            move = self._move(name, env, ROLLBACK_TO, to_version, why)
             if move is None:
                 raise RegistryError(f"{name}@{env} already points at {to_version}")
             return move
@@ -340,9 +355,10 @@ class MlflowRegistry:
                 f"{name}@{env} has no earlier version to roll back to"
                 + (f" (it points at {current})" if current else "")
             )
+        guard.check(name, env, current, target)
         record = self.get(Reference(name, target), with_files=False)
         check_promotion_gates(record, env, False, self.gated_environments)
-        move = self._move(name, env, ROLLBACK, target, "")
+        move = self._move(name, env, ROLLBACK, target, reason)
         assert move is not None
         return move
 
@@ -389,6 +405,7 @@ class MlflowRegistry:
             to_value=version,
             at=move.at,
             user=move.who,
+            detail={"reason": reason} if reason else None,
         )
         return move
 

@@ -179,3 +179,29 @@ def test_a_damaged_database_is_one_line_naming_the_checks(cli, registry_env, ada
     done = cli("list", expect=1)
     assert "is damaged" in done.output and "lfm registry verify" in done.output
     assert "Traceback" not in done.output
+
+
+def test_a_guarded_rollback_refuses_when_the_environment_moved(cli, three_versions, registry_env):
+    """What a confirmation page showed is what happens: a second click (the environment no
+    longer points at the version the page saw) changes nothing."""
+    from lfm.registry import MovedMeanwhile, open_registry
+
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        cli("promote", f"mqa:{version}", "--env", "production")
+    store = open_registry()
+    try:
+        move = store.rollback(
+            "mqa", "production", expected="1.2.0", expected_target="1.1.0", reason="ui, key:ab"
+        )
+        assert (move.from_version, move.to_version, move.reason) == ("1.2.0", "1.1.0", "ui, key:ab")
+        with pytest.raises(MovedMeanwhile, match="now points at 1.1.0, not 1.2.0"):
+            store.rollback("mqa", "production", expected="1.2.0", expected_target="1.1.0")
+        with pytest.raises(MovedMeanwhile, match="would now go to 1.0.0, not 1.1.0"):
+            store.rollback("mqa", "production", expected="1.1.0", expected_target="1.1.0")
+        assert "production" in store.list_versions("mqa")[1].environments  # 1.1.0 still
+        audit = store.audit("mqa")[-1]
+        assert (audit.action, audit.detail) == ("rollback", {"reason": "ui, key:ab"})
+    finally:
+        store.close()
+    history = json.loads(cli("show", "mqa:1.0.0", "--json").output)["history"]
+    assert [m["action"] for m in history] == ["promote"] * 3 + ["rollback"]
