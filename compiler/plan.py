@@ -17,7 +17,8 @@ from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
 from .plan_deployment import DeploymentPlan, deployment_plan
 from .plan_distributed import DistributedPlan, distributed_arguments, distributed_plan
-from .requirements import evaluation_requirements, requirements_for
+from .plan_sweep import SweepPlan, sweep_plan
+from .requirements import evaluation_requirements, requirements_for, sweep_requirements
 from .resolve import Decision, Resolved
 from .rules.data import DOCUMENT_TYPES
 from .rules.evaluation import custom_name, custom_path
@@ -174,6 +175,7 @@ class Plan:
     requirements: tuple[str, ...]
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
+    sweep: SweepPlan | None = None  # None: the config has no sweep block
 
     @property
     def vendored_packages(self) -> tuple[str, ...]:
@@ -189,6 +191,8 @@ class Plan:
             modules.add("export")
         if self.distributed.multi_process:
             modules.add("launch")  # the process-group backend when there is no GPU
+        if self.sweep:
+            modules.add("trials")  # sweep.py's trials run main() with their own values
         return tuple(sorted(modules))
 
 
@@ -242,11 +246,19 @@ def build_plan(
                         documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
                     )
                     + (evaluation_requirements() if derived["evaluation"] else ())
+                    + (sweep_requirements() if derived.get("sweep") else ())
                 )
             )
         ),
         decisions=resolved.decisions,
         resolved_json=json.dumps(cfg, sort_keys=True, indent=2, ensure_ascii=False),
+        sweep=(
+            sweep_plan(
+                cfg, derived, method.adapters[0].config.class_name if method.adapters else ""
+            )
+            if derived.get("sweep")
+            else None
+        ),
     )
 
 

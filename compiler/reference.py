@@ -30,13 +30,21 @@ def render_reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _section(node: dict[str, Any], path: str, lines: list[str]) -> None:
+def _section(
+    node: dict[str, Any], path: str, lines: list[str], seen: set[str] | None = None
+) -> None:
+    seen = set() if seen is None else seen
     lines += [f"## `{path}`", "", _cell(node.get("description", "")), ""]
     required = set(node.get("required", []))
     lines += ["| field | type | default | description |", "| --- | --- | --- | --- |"]
     nested = []
     for name, prop in node.get("properties", {}).items():
-        if prop.get("type") == "object" and "properties" in prop:
+        ref = prop.get("$ref")
+        if ref:  # a block declared in $defs (sweep): documented once, like a nested one
+            prop = {**_definition(ref), "description": prop.get("description", "")}
+        if prop.get("type") == "object" and "properties" in prop and ref not in seen:
+            if ref:
+                seen.add(ref)
             nested.append((name, prop))
             kind = "mapping"
         else:
@@ -47,7 +55,12 @@ def _section(node: dict[str, Any], path: str, lines: list[str]) -> None:
         lines.append(f"| `{name}` | {kind} | {default} | {_cell(_describe(prop))} |")
     lines.append("")
     for name, prop in nested:
-        _section(prop, f"{path}.{name}", lines)
+        _section(prop, f"{path}.{name}", lines, seen)
+
+
+def _definition(ref: str) -> dict[str, Any]:
+    """``#/$defs/NAME`` -> that definition."""
+    return dict(load_schema()["$defs"][ref.removeprefix("#/$defs/")])
 
 
 def _type(prop: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ TEMPLATES = {
     "README.md": "README.md.jinja",
     ".gitignore": "gitignore.jinja",
     "evaluate.py": "evaluate.py.jinja",
+    "sweep.py": "sweep.py.jinja",
     "ds_config.json": "ds_config.json.jinja",
     "Dockerfile": "Dockerfile.jinja",
     ".dockerignore": "dockerignore.jinja",
@@ -44,6 +45,7 @@ TEMPLATES = {
 # Artifacts emitted only when the config asks for them; the others always are.
 WHEN: dict[str, Callable[[Plan], bool]] = {
     "evaluate.py": lambda p: p.evaluation is not None,
+    "sweep.py": lambda p: p.sweep is not None,
     "ds_config.json": lambda p: p.distributed.deepspeed,
     "Dockerfile": lambda p: p.deployment.training_image,
     ".dockerignore": lambda p: p.deployment.training_image,

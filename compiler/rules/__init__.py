@@ -44,6 +44,14 @@ from .methods import (
 )
 from .model import base_model_location
 from .quality_shape import quality_control_shape
+from .sweep import (
+    sweep_enabled,
+    sweep_objective,
+    sweep_parameters,
+    sweep_runs_one_process,
+    sweep_sampler,
+    sweep_storage,
+)
 from .training import (
     dataloader_workers,
     evaluation_schedule,
@@ -105,4 +113,10 @@ RULES: tuple[Rule, ...] = (
     serving_kind,
     autoscaling_bounds,
     images_pinned,
+    sweep_enabled,
+    sweep_parameters,
+    sweep_runs_one_process,
+    sweep_objective,
+    sweep_sampler,
+    sweep_storage,
 )
