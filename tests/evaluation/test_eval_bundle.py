@@ -40,6 +40,14 @@ def test_evaluate_py_scores_the_adapter_against_its_base(project, trained_adapte
     assert results["settings"]["generation"]["max_new_tokens"] == 24
     assert results["passed"] is True and len(results["gates"]) == 3
     assert (eval_dir / "eval_report.md").exists() and (eval_dir / "eval_comparison.png").exists()
+    # What the scores are made of: each held-out question with both models' answers.
+    rows = [
+        json.loads(line) for line in (eval_dir / "eval_examples.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 5 and all(r["question"] and r["reference"] for r in rows)
+    assert {"answer", "f1", "base_answer", "base_f1"} <= set(rows[0])
+    mean_f1 = sum(r["f1"] for r in rows) / len(rows)
+    assert mean_f1 == pytest.approx(results["metrics"]["f1"]["value"], abs=1e-3)
 
 
 def test_evaluate_py_exits_non_zero_when_a_gate_fails(project, trained_adapter):

@@ -76,6 +76,8 @@ def test_evaluate_py_scores_and_gates_every_adapter(project, hybrid_output):
     report = (hybrid_output / "eval" / "eval_report.md").read_text()
     assert "## Adapter `lora` (passed)" in report and "## Adapter `ia3` (**FAILED**)" in report
     assert (hybrid_output / "eval" / "eval_comparison.png").exists()
+    first = json.loads((hybrid_output / "eval" / "eval_examples.jsonl").read_text().splitlines()[0])
+    assert set(first["answers"]) == {"lora", "ia3"} and "base_answer" in first
 
 
 def test_lfm_evaluate_on_a_hybrid_output_scores_each_adapter(hybrid_output, tmp_path):

@@ -184,6 +184,11 @@ def test_metrics_json(run: tuple[Path, Path]) -> None:
     assert [s["step"] for s in metrics["steps"]] == [1, 2, 3]
     assert all(s["loss"] > 0 and s["learning_rate"] is not None for s in metrics["steps"])
     assert [e["step"] for e in metrics["eval"]] == [2, 3]
+    # The same evaluations, written as they happened (what a live eval-loss curve reads).
+    live = [json.loads(line) for line in (run[1] / "evals.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["eval_loss"]) for e in live] == [
+        (e["step"], e["eval_loss"]) for e in metrics["eval"]
+    ]
     assert metrics["global_step"] == 3
     assert metrics["final_loss"] == metrics["steps"][-1]["loss"]
     assert metrics["num_input_tokens_seen"] > 0 and metrics["token_count_mode"] == "non_padding"
