@@ -111,7 +111,7 @@ class OfflineGenerator:
 def question_for(sentence: str, context: str = "") -> tuple[str, str] | None:
     """The question ``sentence`` answers and its kind, or None when it answers none well;
     ``context`` (the chunk) tells a proper noun from a capitalized first word."""
-    if not is_prose(sentence):
+    if not is_prose(sentence) or _points_away(sentence):
         return None
     tokens = tag(sentence)
     if len(tokens) > 3 and tokens[0].lower == "to" and tokens[1].tag == "VB":
@@ -231,15 +231,16 @@ def _runs_together(tokens: list[Token]) -> bool:
 
 def _proper(token: Token, context: str) -> bool:
     """A name (Python, BaseException), not a word capitalized only because it opens the
-    sentence (Tuples, Standard): capitalized mid-sentence in the chunk, or tagged a proper noun
-    and never written in lower case there."""
+    sentence (Tuples, Standard): capitalized mid-sentence in the chunk, or tagged a singular
+    proper noun and written capitalized more often than not there."""
     word = re.escape(token.word)
     if re.search(rf"[a-z,]\s+{word}\b", context):
         return True
+    # A plural is a common noun the tagger took for a name because it opens the sentence.
+    if token.tag != "NNP" or token.word.endswith("s"):
+        return False
     written = len(re.findall(rf"\b{word}\b", context))
-    return token.tag.startswith("NNP") and written > len(
-        re.findall(rf"\b{word.lower()}\b", context)
-    )
+    return written > len(re.findall(rf"\b{word.lower()}\b", context))
 
 
 def _copula_question(verb: str, subject: str, rest: list[Token]) -> tuple[str, str] | None:
@@ -317,6 +318,12 @@ def is_prose(sentence: str) -> bool:
         return False
     alphabetic = sum(1 for w in words if re.fullmatch(r"[A-Za-z][a-z'’\-]*[,.;:]?", w))
     return alphabetic / len(words) >= 0.7
+
+
+def _points_away(sentence: str) -> bool:
+    """It ends on what it cannot say itself: "... many surprises like this.", "... of these."."""
+    words = re.findall(r"[A-Za-z]+", sentence)
+    return bool(words) and words[-1].lower() in POINTING
 
 
 def _as_statement(sentence: str) -> str:

@@ -26,7 +26,9 @@ DANGLING = frozenset(
     """the a an and or but if when because since although though while so of you your
     we our they their he she his her its this these those that my""".split()  # noqa: SIM905
 )
-_QUESTION = re.compile(r"[^\n.!?:]*\?")
+# Where a sentence ends: a stop, question or exclamation mark, or a colon, then a space; or a
+# line break. A dot inside a name (os.path, 3.12) ends nothing.
+_SENTENCE_END = re.compile(r"[.!?:]\s+|\n")
 _WH_SUBJECT = re.compile(
     r"^\s*(?:what|who|which)\s+(?:is|are|was|were|does|do|did|can|may|should)\s+(\S+)", re.I
 )
@@ -36,8 +38,11 @@ _REPEATED = re.compile(r"\b(\w+)\s+\1\b", re.I)
 
 def question_in(prompt: str) -> str | None:
     """The last question in a prompt (an instruction template may wrap it), or None."""
-    found = _QUESTION.findall(prompt)
-    return found[-1].strip() if found else None
+    end = prompt.rfind("?")
+    if end < 0:
+        return None
+    starts = [m.end() for m in _SENTENCE_END.finditer(prompt, 0, end)]
+    return prompt[starts[-1] if starts else 0 : end + 1].strip()
 
 
 def question_problem(question: str) -> str | None:

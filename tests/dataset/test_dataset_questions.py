@@ -74,6 +74,7 @@ def test_questions_follow_the_sentence_grammar(sentence, question):
         "Many users are not aware of the approximation.",
         "Tuples are immutable, and usually contain a heterogeneous sequence of elements.",
         ">>> import glob is a statement that imports a module.",  # code is never an answer
+        "Binary floating-point arithmetic holds many surprises like this.",  # like what?
     ],
 )
 def test_sentences_that_lean_on_their_context_ask_nothing(sentence):
@@ -236,3 +237,24 @@ def test_documents_without_usable_pairs_are_named_and_nothing_trains_on_nothing(
     assert failed.exit_code == 1
     assert "chatter.md: no sentence in it that a question could be asked of" in failed.output
     assert not (tmp_path / "none.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "question", ["What does os.path.join() return?", "What is new in Python 3.12?"]
+)
+def test_a_dot_inside_a_name_does_not_cut_the_question(question):
+    from lfm.dataset.quality.questions import question_in
+
+    assert question_in(f"Answer the following question: {question}") == question
+    assert question_problem(question_in(question)) is None
+
+
+def test_a_comment_opening_a_code_block_is_not_a_heading():
+    from lfm.dataset.html_reader import html_sections
+
+    sections = html_sections(
+        "<h1>Matching</h1><p>A pattern is a shape.</p>"
+        "<pre># point is an (x, y) tuple\nmatch point:</pre><p>More prose here.</p>"
+    )
+    assert [s.heading for s in sections] == ["Matching"]
+    assert "# point is an (x, y) tuple" in sections[0].text
