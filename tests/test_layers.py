@@ -34,3 +34,17 @@ def test_the_contracts_hold(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.chdir(REPO)
     assert lint_imports(no_cache=True) == 0
+
+
+def test_every_package_is_linted():
+    """A new package's folder is on `make lint`'s list, which CI runs (`.ci/run` is `make
+    check`, whose first steps are the install and `make lint`)."""
+    folders = {
+        PYPROJECT["tool"]["setuptools"]["package-dir"][package] for package in _top_level_packages()
+    }
+    makefile = (REPO / "Makefile").read_text()
+    listed = next(line for line in makefile.splitlines() if line.startswith("PACKAGES ="))
+    assert folders <= set(listed.split("=", 1)[1].split())
+    check = makefile.split("\ncheck:", 1)[1].split("\n\n", 1)[0]
+    assert "$(MAKE) lint" in check
+    assert "make check" in (REPO / ".ci" / "run").read_text()
