@@ -1,7 +1,7 @@
 """The `lfm` command line (and `llamafarm models ...`, the seed's spelling of the same commands).
 
 One module per command group, each a thin layer: it parses options, calls one library package
-(lfm.compiler, lfm.dataset, lfm.registry, lfm.deploy, lfm.serving, lfm.runtime) and prints. Heavy packages
+(lfm.compiler, lfm.dataset, lfm.registry, lfm.deploy, lfm.serving, lfm.ui, lfm.runtime) and prints. Heavy packages
 are imported inside the commands that need them, so `lfm --help` and the compile-side commands
 stay light. Every user mistake ends in one line per problem and exit status 1, never a traceback.
 """
@@ -20,16 +20,20 @@ from .evaluate import evaluate_cmd
 from .export import export_cmd
 from .registry import REGISTRY_COMMANDS
 from .serve import serve_cmd, swap_adapter_cmd
+from .sweep import sweep_cmd
 from .train import train_cmd
+from .ui import ui_cmd
 
 COMMANDS = (
     *compile_commands.COMMANDS,
     train_cmd,
+    sweep_cmd,
     export_cmd,
     evaluate_cmd,
     deploy_cmd,
     serve_cmd,
     swap_adapter_cmd,
+    ui_cmd,
     chat_cmd,
     dev_group,
     *REGISTRY_COMMANDS,

@@ -29,7 +29,7 @@ def constraints() -> dict[str, str]:
 # What lfm.dataset needs where a bundle builds its dataset from documents (the `dataset` extra).
 DOCUMENT_PACKAGES = (
     "pypdf", "beautifulsoup4", "lxml", "python-docx", "charset-normalizer", "langdetect",
-    "datasketch", "matplotlib", "scikit-learn",
+    "datasketch", "matplotlib", "scikit-learn", "textblob",
 )  # fmt: skip
 
 
@@ -63,3 +63,8 @@ EVALUATION_PACKAGES = ("lm-eval", "matplotlib", "rouge-score", "sacrebleu")
 def evaluation_requirements() -> tuple[str, ...]:
     pins = constraints()
     return tuple(pins[name] for name in EVALUATION_PACKAGES)
+
+
+def sweep_requirements() -> tuple[str, ...]:
+    """What sweep.py adds: Optuna (its SQLite storage comes with it, through SQLAlchemy)."""
+    return (constraints()["optuna"],)

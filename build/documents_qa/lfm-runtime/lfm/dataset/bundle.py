@@ -89,7 +89,9 @@ def build_for_training(
         target = cache_root / cache_key(options)[:20]
         if not (target / "train.jsonl").exists():
             logger.warning("Building the dataset from %s into %s", source, target)
-            create(with_cache(options, cache_root / "generations"), target)
+            report = create(with_cache(options, cache_root / "generations"), target)
+            for barren in report["documents"]["without_records"]:
+                logger.warning("No records from %s: %s", barren["file"], barren["why"])
             _remove_stale(cache_root, keep=target.name)
         else:
             logger.info("Using the dataset built earlier: %s", target)

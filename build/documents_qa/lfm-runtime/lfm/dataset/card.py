@@ -109,6 +109,10 @@ def render_card(
         lines += ["## Skipped files", ""]
         lines += [f"- `{s['file']}`: {s['reason']}" for s in docs["skipped"]]
         lines.append("")
+    if docs.get("without_records"):
+        lines += ["## Documents that gave no records", ""]
+        lines += [f"- `{d['file']}`: {d['why']}" for d in docs["without_records"]]
+        lines.append("")
     if examples:
         lines += ["## Examples", ""]
         for example in examples:

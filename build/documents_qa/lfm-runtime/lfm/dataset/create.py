@@ -53,6 +53,7 @@ class Tally:
 
     documents: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    without_records: list[dict[str, Any]] = field(default_factory=list)  # read, but kept nothing
     chunks: int = 0
     generated: int = 0
     augmented: int = 0
@@ -67,15 +68,22 @@ class Tally:
 
 
 def create(
-    options: CreateOptions, output: Path, *, force: bool = False, progress: Progress | None = None
+    options: CreateOptions,
+    output: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    chunk_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the dataset at ``output``; returns the report (also written beside it)."""
+    """Build the dataset at ``output``; returns the report (also written beside it).
+    ``progress`` hears (documents done, total); ``chunk_progress``, for a model generator, the
+    number of chunks answered since it last heard."""
     files = discover(options.sources)
     links.warn(skipped_links(files))  # also in the report, with the other skipped documents
     _refuse_overwriting_sources(files, output)
     staging = Staging(output, force=force)
     try:
-        report = _build(files, options, staging, progress)
+        report = _build(files, options, staging, progress, chunk_progress)
         if not report["records"]["kept"]:
             raise DatasetError(_nothing_kept(report))  # nothing published: a failure, not exit 0
         written = staging.publish()
@@ -98,6 +106,7 @@ def _nothing_kept(report: dict[str, Any]) -> str:
     """Why a run kept no record, from its report: skipped documents, the generator, filters."""
     docs = report["documents"]
     why = [f"{s['file']}: {s['reason']}" for s in docs["skipped"][:3]]
+    why += [f"{d['file']}: {d['why']}" for d in docs["without_records"][:3]]
     stats = (report.get("generator") or {}).get("stats") or {}
     for key, what in (
         ("failed_requests", "requests failed"),
@@ -118,12 +127,18 @@ def _nothing_kept(report: dict[str, Any]) -> str:
 
 
 def _build(
-    files: list[SourceFile], options: CreateOptions, staging: Staging, progress: Progress | None
+    files: list[SourceFile],
+    options: CreateOptions,
+    staging: Staging,
+    progress: Progress | None,
+    chunk_progress: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     holdout = holdout_documents([f.name for f in files], options.split_ratio, options.seed)
     generator = None
     if options.format != "completion" and options.generation.backend != "offline":
         generator = build_generator(options.generation)
+        if hasattr(generator, "on_chunk"):
+            generator.on_chunk = chunk_progress
     dedup = (
         Deduplicator(options.quality.near_duplicate_threshold)
         if options.quality.duplicate_detection
@@ -257,6 +272,7 @@ def _take(
     tally.augmented += result.augmented
     split = "test" if result.name in holdout else "train"
     assessed = result.assessed or []
+    kept_before = tally.split_records[split]
     if relevance is not None:
         relevance.score_items(item for item, reason in assessed if reason is None)
     for item, reason in assessed:
@@ -279,3 +295,21 @@ def _take(
         metrics.add(item)
         if len(tally.examples) < EXAMPLES_KEPT:
             tally.examples.append(record)
+    if tally.split_records[split] == kept_before:
+        tally.without_records.append(_why_nothing(result, assessed))
+
+
+def _why_nothing(result: DocumentResult, assessed: list[tuple[Any, str | None]]) -> dict[str, Any]:
+    """Why a document that was read gave no record, for the report and the command's output."""
+    removed = Counter(reason for _, reason in assessed if reason)
+    if not result.chunks:
+        why = "no text in it"
+    elif not assessed:
+        why = "no sentence in it that a question could be asked of"
+    else:
+        why = (
+            "quality control removed every pair ("
+            + ", ".join(f"{n} {reason}" for reason, n in sorted(removed.items()))
+            + ")"
+        )
+    return {"file": result.name, "chunks": len(result.chunks), "pairs": len(assessed), "why": why}

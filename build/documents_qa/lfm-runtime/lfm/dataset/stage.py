@@ -62,6 +62,11 @@ def generate_and_assess(
         pairs = generator.pairs(result.chunks, allocate(result.chunks, options.generation))
         result.generated = len(pairs)
         items = [_pair_item(p, f"{p.chunk.source}#{i}", options) for i, p in enumerate(pairs)]
+        judge = getattr(generator, "judge", None)
+        if options.quality.judges and judge is not None and pairs:
+            for item, score in zip(items, judge(pairs), strict=True):
+                if score is not None:
+                    item.scores["judge"] = score
         if options.augmentation and pairs:
             paraphrases = generator.paraphrase([p.question for p in pairs])
             extra = augmentation.augment(pairs, paraphrases)

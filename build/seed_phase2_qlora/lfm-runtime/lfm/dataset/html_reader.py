@@ -8,8 +8,9 @@ from typing import Any
 
 from .limits import MAX_HTML_BYTES
 from .model import Section
-from .readers import decode, document_bytes, split_headings
+from .readers import decode, document_bytes
 
+HEADING_MARK = "\x00"  # opens a heading's paragraph (NUL is in no HTML text lxml yields)
 HIDDEN = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # Elements that end a paragraph: text on either side must not run together.
@@ -24,18 +25,29 @@ def read_html(path: Path) -> list[Section]:
 
 
 def html_sections(markup: str) -> list[Section]:
+    """Sections split at the page's heading elements. Headings are marked with a character no
+    page text holds, not with Markdown's ``#``: a ``# comment`` opening a ``<pre>`` block is
+    code, not a heading."""
     from bs4 import BeautifulSoup
 
     text = "".join(_visible_text(BeautifulSoup(markup, "lxml")))
-    paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
-    # A paragraph that is a heading marker keeps its line; others are joined text.
-    return split_headings("\n\n".join(p for p in paragraphs if p))
+    sections: list[Section] = []
+    heading: str | None = None
+    paragraphs: list[str] = []
+    for block in text.split("\n\n"):
+        block = block.strip()
+        if block.startswith(HEADING_MARK):
+            sections.append(Section("\n\n".join(paragraphs), heading=heading))
+            heading, paragraphs = block[1:].strip() or None, []
+        elif words := " ".join(block.replace(HEADING_MARK, "").split()):
+            paragraphs.append(words)
+    sections.append(Section("\n\n".join(paragraphs), heading=heading))
+    return [s for s in sections if s.text]
 
 
 def _visible_text(root: Any, *, marked: bool = True) -> Iterator[str]:
     """The page's text as ``get_text()`` gives it, with hidden elements left out, headings
-    turned into Markdown headings (so one splitter serves both formats) and a blank line around
-    each block; ``marked=False``: the bare strings. One pass over the tree: editing the tree
+    turned into paragraphs opening with ``HEADING_MARK`` and a blank line around each block; ``marked=False``: the bare strings. One pass over the tree: editing the tree
     (``decompose``, ``insert_before``) scans the parent's children on every edit, which is
     quadratic on a long page (1 MB of paragraphs took 46 s)."""
     from bs4 import NavigableString
@@ -51,7 +63,7 @@ def _visible_text(root: Any, *, marked: bool = True) -> Iterator[str]:
                 yield str(node)
         elif marked and node.name in HEADINGS:
             title = " ".join(" ".join(_visible_text(node, marked=False)).split())
-            yield f"\n\n{'#' * int(node.name[1])} {title}\n\n" if title else "\n\n"
+            yield f"\n\n{HEADING_MARK}{title}\n\n" if title else "\n\n"
         elif node.name not in HIDDEN:
             around = ["\n\n"] if marked and node.name in BLOCKS else []
             pending += [*around, *reversed(node.contents), *around]

@@ -33,6 +33,11 @@ class CreateOptions:
             raise DatasetError(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
         if not 0 <= self.split_ratio < 1:
             raise DatasetError(f"split ratio should be in [0, 1), got {self.split_ratio}")
+        if self.quality.judges and self.generation.backend == "offline":
+            raise DatasetError(
+                "model_judge rates pairs with the generator's model, and the offline generator "
+                "has none: give qa_generation.model (a local model path, or a name at base_url)"
+            )
 
     @property
     def worker_count(self) -> int:
@@ -67,13 +72,14 @@ def options_from_config(
             generation=GenerationSettings(
                 backend=qa.get("backend") or pick_backend(model, base_url),
                 model=model,
-                questions_per_doc=qa.get("questions_per_doc", 3),
+                questions_per_doc=qa.get("questions_per_doc"),
                 questions_per_chunk=qa.get("questions_per_chunk"),
                 base_url=base_url,
                 api_key_env=qa.get("api_key_env"),
                 max_retries=qa.get("max_retries", 4),
                 requests_per_minute=qa.get("requests_per_minute", 0),
                 concurrency=qa.get("concurrency", 4),
+                batch_size=qa.get("batch_size", 8),
                 with_context=qa.get("include_context", False),
             ),
             quality=QualitySettings(
@@ -94,6 +100,9 @@ def options_from_config(
                 near_duplicate_threshold=qc.get("near_duplicate_threshold", 0.85),
                 gates=tuple(sorted(qc.get("gates", {}).items())),
                 coverage_analysis=qc.get("coverage_analysis", True),
+                question_check=qc.get("question_check", True),
+                model_judge=qc.get("model_judge", False),
+                min_judge_score=qc.get("min_judge_score", 0.0),
                 coherence_scoring=qc.get("coherence_scoring", False),
                 min_coherence_score=qc.get("min_coherence_score", 0.0),
                 domain_relevance=qc.get("domain_relevance", False),

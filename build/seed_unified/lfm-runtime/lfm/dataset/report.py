@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from .options import CreateOptions
     from .publish import Staging
 
-REPORT_VERSION = 2  # 2: augmentation group metadata, domain relevance
+# 2: augmentation group metadata, domain relevance; 3: questions from sentence grammar, question
+# checks and the model judge, documents that gave no records.
+REPORT_VERSION = 3
 
 REASON_TEXT = {
     "too_short": "shorter than minimum_length characters",
@@ -21,6 +23,9 @@ REASON_TEXT = {
     "pii": "held personal data (pii: drop)",
     "wrong_language": "not in the configured language",
     "toxic": "toxicity score above toxicity_threshold",
+    "malformed_question": "question cut from a clause fragment: its subject opens with a "
+    "pronoun or clause word, or it ends on one (question_check)",
+    "low_judge_score": "the generator's model rated the pair below min_judge_score (model_judge)",
     "low_quality": "heuristic quality score below min_quality_score",
     "ungrounded": "answer not supported by its source chunk (factual_verification)",
     "incoherent": "coherence score below min_coherence_score",
@@ -48,6 +53,7 @@ def build_report(options: CreateOptions, tally: Tally, metrics: dict[str, Any]) 
             "found": tally.documents,
             "read": tally.documents - len(tally.skipped),
             "skipped": tally.skipped,
+            "without_records": tally.without_records,
         },
         "chunks": tally.chunks,
         "generated_pairs": tally.generated,

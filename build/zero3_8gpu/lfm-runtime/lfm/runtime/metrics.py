@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 PathLike = str | os.PathLike[str]
 METRICS_FILE = "metrics.json"
 STEPS_FILE = "metrics.jsonl"
+EVALS_FILE = "evals.jsonl"  # one line per evaluation during training: live eval-loss curves
 # What a log line adds to the Trainer's own figures (loss, learning rate, grad norm).
 _TRACKED = (
     "tokens_per_second",
@@ -102,6 +103,7 @@ class MetricsCallback(TrainerCallback):
             self.tokens.attach(kwargs["model"])
         if state.is_world_process_zero:
             _truncate_after(self.output_dir / STEPS_FILE, state.global_step)
+            _truncate_after(self.output_dir / EVALS_FILE, state.global_step)
         _reset_peak_memory()
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -123,6 +125,9 @@ class MetricsCallback(TrainerCallback):
         self._last = (self._started, real, total)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if logs and "eval_loss" in logs and state.is_world_process_zero:
+            entry = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
+            _append_line(self.output_dir / EVALS_FILE, {**entry, "eval_loss": logs["eval_loss"]})
         if not logs or "loss" not in logs:
             return
         now = time.perf_counter()

@@ -11,6 +11,7 @@ from ..errors import DatasetError
 from ..model import Chunk, Pair
 
 BACKENDS = ("offline", "openai", "transformers")
+QUESTIONS_PER_CHUNK = 3  # when the config sets no count
 
 
 class Generator(Protocol):
@@ -36,7 +37,7 @@ class Generator(Protocol):
 class GenerationSettings:
     backend: str = "offline"  # offline | openai | transformers
     model: str = "offline"  # model name for openai, path or id for transformers
-    questions_per_doc: int = 3
+    questions_per_doc: int | None = None  # spread over the document's chunks
     questions_per_chunk: int | None = None  # when set, overrides questions_per_doc
     base_url: str | None = None
     api_key_env: str | None = None  # the NAME of the variable that holds the key
@@ -45,6 +46,7 @@ class GenerationSettings:
     max_retries: int = 4
     requests_per_minute: float = 0  # 0: no limit
     concurrency: int = 4
+    batch_size: int = 8  # prompts per generate() call of a local (transformers) model
     timeout: float = 60.0
     cache_dir: Path | None = None
     with_context: bool = False  # put the chunk in the example's input field
@@ -57,15 +59,17 @@ class GenerationSettings:
                 "the openai generator needs base_url (e.g. https://api.openai.com/v1 or "
                 "http://localhost:8000/v1)"
             )
-        if self.questions_per_doc < 1 or (self.questions_per_chunk or 1) < 1:
+        if (self.questions_per_doc or 1) < 1 or (self.questions_per_chunk or 1) < 1:
             raise DatasetError("questions per document/chunk must be at least 1")
 
 
 def allocate(chunks: list[Chunk], settings: GenerationSettings) -> list[int]:
-    """How many questions to ask of each chunk: per chunk, or the per-document total spread
-    over the chunks (earlier chunks first; at most ceil(total/chunks) each)."""
-    if settings.questions_per_chunk is not None:
-        return [settings.questions_per_chunk] * len(chunks)
+    """How many questions to ask of each chunk: per chunk (``QUESTIONS_PER_CHUNK`` when neither
+    count is set, so a long document gives as many more pairs as it has more to say), or the
+    per-document total spread over the chunks (earlier chunks first; at most ceil(total/chunks)
+    each)."""
+    if settings.questions_per_doc is None or settings.questions_per_chunk is not None:
+        return [settings.questions_per_chunk or QUESTIONS_PER_CHUNK] * len(chunks)
     if not chunks:
         return []
     total = settings.questions_per_doc
@@ -88,9 +92,16 @@ def build_generator(settings: GenerationSettings) -> Generator:
         from .openai_client import OpenAIClient
 
         return LLMGenerator(OpenAIClient.from_settings(settings), settings)
+    from .cache import ReplyCache
     from .transformers_client import TransformersClient
 
-    return LLMGenerator(TransformersClient(settings.model, settings.max_new_tokens), settings)
+    client = TransformersClient(
+        settings.model,
+        settings.max_new_tokens,
+        batch_size=settings.batch_size,
+        cache=ReplyCache(settings.cache_dir),
+    )
+    return LLMGenerator(client, settings)
 
 
 def pick_backend(model: str, base_url: str | None) -> str:

@@ -1,6 +1,7 @@
 """Per-record quality checks, run in order; the first that fails names the removal reason.
 
-Order: length, personal data (redact or drop), language, toxicity, heuristic quality score,
+Order: length, personal data (redact or drop), language, toxicity, a malformed question,
+heuristic quality score,
 grounding in the source chunk, coherence (when scored). Domain relevance needs the whole document
 collection (:mod:`.relevance`) and duplicates need the records before (:mod:`.dedup`): both are
 judged later, in that order.
@@ -14,7 +15,7 @@ from typing import Any
 from lfm.runtime.dataset_gates import GateError, parse_gate
 
 from ..errors import DatasetError
-from . import heuristics, pii
+from . import heuristics, pii, questions
 from .toxicity import Scorer
 
 PII_MODES = ("off", "redact", "drop")
@@ -25,6 +26,8 @@ REASONS = (
     "pii",
     "wrong_language",
     "toxic",
+    "malformed_question",
+    "low_judge_score",
     "low_quality",
     "ungrounded",
     "incoherent",
@@ -44,6 +47,9 @@ class QualitySettings:
     toxicity_threshold: float = 0.1
     toxicity_scorer: str | None = None  # "module:function"; None: the offline word list
     min_quality_score: float = 0.0
+    question_check: bool = True  # drop questions cut from clause fragments (.questions)
+    model_judge: bool = False  # the generator's model rates each pair (an LLM generator only)
+    min_judge_score: float = 0.0  # drop pairs it rates below this (0-1: rating 1-5 scaled)
     factual_verification: bool = False
     factual_consistency: float = 0.5  # minimum grounding when factual_verification is on
     duplicate_detection: bool = True
@@ -55,6 +61,11 @@ class QualitySettings:
     min_coherence_score: float = 0.0  # drop records below it (scored when above 0)
     domain_relevance: bool = False  # score each record against the documents (reported)
     min_domain_relevance: float = 0.0  # drop records below it (scored when above 0)
+
+    @property
+    def judges(self) -> bool:
+        """The generator's model rates each pair when asked to, or filtered on."""
+        return self.model_judge or self.min_judge_score > 0
 
     @property
     def scores_relevance(self) -> bool:
@@ -129,6 +140,10 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
     _score(item, scorer if settings.toxicity_filter else None)
     if settings.toxicity_filter and item.scores["toxicity"] > settings.toxicity_threshold:
         return "toxic"
+    if settings.question_check and item.scores.get("question_form") == 0:
+        return "malformed_question"
+    if item.scores.get("judge", 1.0) < settings.min_judge_score:
+        return "low_judge_score"
     if item.scores["quality"] < settings.min_quality_score:
         return "low_quality"
     grounded = item.scores.get("grounding")
@@ -152,7 +167,18 @@ def _score(item: Item, scorer: Scorer | None) -> None:
     item.scores.update(repetition=round(rep, 4), symbol_ratio=round(symbols, 4))
     if grounded is not None:
         item.scores["grounding"] = round(grounded, 4)
-    item.scores["quality"] = heuristics.quality_score(rep, symbols, grounded, item.response)
+    asked = questions.question_in(item.prompt) if item.response else None
+    if asked is not None:
+        item.scores["question_form"] = 0.0 if questions.question_problem(asked) else 1.0
+        item.scores["answer_overlap"] = questions.answer_overlap(asked, item.response)
+    item.scores["quality"] = heuristics.quality_score(
+        rep,
+        symbols,
+        grounded,
+        item.response,
+        asked=(item.scores["question_form"], item.scores["answer_overlap"]) if asked else None,
+        judged=item.scores.get("judge"),
+    )
     if scorer is not None:
         item.scores["toxicity"] = round(float(scorer(item.text)), 4)
 

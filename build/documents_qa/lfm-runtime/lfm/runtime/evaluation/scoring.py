@@ -7,6 +7,7 @@ Keys of the result: `perplexity`, `bleu`, `chrf`, `rouge1`, `rouge2`, `rougeL`,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..errors import RuntimeConfigError
 from . import metrics as text_metrics
@@ -47,13 +48,23 @@ def score(
     settings: GenerationSettings,
 ) -> dict[str, float]:
     """Compute `names` for `loaded` on `evalset`; answers are generated once for all of them."""
+    return score_and_answers(loaded, evalset, names, settings)[0]
+
+
+def score_and_answers(
+    loaded: LoadedModel,
+    evalset: EvalSet,
+    names: Sequence[str],
+    settings: GenerationSettings,
+) -> tuple[dict[str, float], list[Answer]]:
+    """The scores, and the generated answer to each prompt (none when no metric generates)."""
     check_metrics(names)
     scores: dict[str, float] = {}
     if "perplexity" in names:
         scores["perplexity"] = perplexity(loaded, evalset.examples, settings.batch_size)
     wanted = [n for n in names if n in GENERATIVE]
     if not wanted:
-        return scores
+        return scores, []
     examples = tuple(e for e in evalset.examples if e.prompt)
     if not examples:
         raise RuntimeConfigError(
@@ -88,7 +99,21 @@ def score(
         scores["tokens_per_second"] = (
             generations.new_tokens / generations.seconds if generations.seconds else 0.0
         )
-    return scores
+    answers = [
+        Answer(e.question, e.reference, p, text_metrics.f1_one(p, e.reference))
+        for e, p in zip(examples, predictions, strict=True)
+    ]
+    return scores, answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One held-out question, its reference answer, what the model answered and their token F1."""
+
+    question: str
+    reference: str
+    answer: str
+    f1: float
 
 
 def rag_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:

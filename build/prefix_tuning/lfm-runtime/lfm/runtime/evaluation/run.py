@@ -102,7 +102,9 @@ def score_model(
     for qa_set in plan.custom_sets:
         scores.benchmarks[qa_set.name] = scoring.score_qa(loaded, qa_set, plan.settings)
     if plan.evalset is not None and plan.metrics:
-        scores.metrics = scoring.score(loaded, plan.evalset, plan.metrics, plan.settings)
+        scores.metrics, scores.answers = scoring.score_and_answers(
+            loaded, plan.evalset, plan.metrics, plan.settings
+        )
     del loaded
     training.release_memory()
     return scores
@@ -136,6 +138,7 @@ def finish(
     results.with_gates(payload, checked)
     out = Path(output_dir)
     written = results.write_json(out / results.RESULTS_FILE, {"evaluation_results": payload})
+    results.write_examples(out / results.EXAMPLES_FILE, tuned, base)
     report_path = report.write_report(payload, out)
     print_summary(payload, labels)
     for gate in checked:

@@ -114,12 +114,12 @@ class OpenAIClient:
             cache=ReplyCache(settings.cache_dir),
         )
 
-    def __call__(self, prompt: str) -> str:
+    def __call__(self, prompt: str, max_new_tokens: int | None = None) -> str:
         body = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_new_tokens or self.max_tokens,
         }
         key = ReplyCache.key({"url": self.url, **body})
         cached = self.cache.get(key)

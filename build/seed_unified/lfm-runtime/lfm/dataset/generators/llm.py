@@ -1,8 +1,12 @@
 """Q&A generation with a language model behind a ``complete(prompt) -> text`` client.
 
-Chunks are sent concurrently (``concurrency`` threads); each reply is parsed as a JSON list of
-``{"question", "answer"}`` objects, or failing that as ``Q: ... / A: ...`` lines. A reply that
-yields nothing is counted as a failure in the report rather than stopping the run.
+Chunks are sent concurrently (``concurrency`` threads), or, to a client that batches (a local
+model's ``complete_many``), all of a document's chunks at once; each reply is parsed as a JSON
+list of ``{"question", "answer"}`` objects, or failing that as ``Q: ... / A: ...`` lines. A
+reply that yields nothing is counted as a failure in the report rather than stopping the run.
+
+The same model can judge pairs (``judge``): a 1-5 rating of whether the question is clear and
+answerable from its text and the answer right, which quality control scores and can filter on.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ Reply with JSON only: [{{"question": "...", "answer": "..."}}]
 Text:
 {text}"""
 
+JUDGE_PROMPT = """Rate this question and answer, written from the text below.
+5: the question is clear and answerable from the text, and the answer is correct and complete.
+3: usable, but vague or partly answered. 1: malformed question, or a wrong or unrelated answer.
+Reply with one digit from 1 to 5.
+
+Text:
+{text}
+
+Question: {question}
+Answer: {answer}"""
+JUDGE_TOKENS = 4  # a digit, and room for a space or a full stop before it
+
 PARAPHRASE_PROMPT = """Rewrite this question with different wording and the same meaning.
 Reply with the rewritten question only.
 
@@ -34,14 +50,18 @@ _QA_LINES = re.compile(
 
 
 class LLMGenerator:
-    def __init__(self, client: Callable[[str], str], settings: GenerationSettings) -> None:
+    def __init__(self, client: Callable[..., str], settings: GenerationSettings) -> None:
         self.client = client
         self.name = getattr(client, "name", "llm")
         self.concurrency = max(1, settings.concurrency)
         self._lock = threading.Lock()
         # Documents and their chunks are both handled in parallel: this caps requests in flight.
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._own: dict[str, int] = {"prompts": 0, "unparsable_replies": 0, "failed_requests": 0}
+        self._own: dict[str, int] = {
+            "prompts": 0, "unparsable_replies": 0, "failed_requests": 0, "unparsable_judgements": 0,
+        }  # fmt: skip
+        # Called with 1 after each chunk's reply: the command line's progress bar.
+        self.on_chunk: Callable[[int], None] | None = None
 
     @property
     def stats(self) -> dict[str, int]:
@@ -51,17 +71,30 @@ class LLMGenerator:
 
     def pairs(self, chunks: list[Chunk], count: list[int]) -> list[Pair]:
         jobs = [(chunk, n) for chunk, n in zip(chunks, count, strict=True) if n > 0]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = list(pool.map(self._ask, jobs))
-        return [pair for result in results for pair in result]
+        prompts = [QA_PROMPT.format(count=n, text=chunk.text) for chunk, n in jobs]
+        replies = self._complete_all(prompts, progress=True)
+        return [
+            pair
+            for (chunk, n), reply in zip(jobs, replies, strict=True)
+            for pair in self._parse(reply, chunk, n)
+        ]
 
     def paraphrase(self, questions: list[str]) -> list[str | None]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._paraphrase, questions))
+        replies = self._complete_all([PARAPHRASE_PROMPT.format(question=q) for q in questions])
+        return [_paraphrased(q, r) for q, r in zip(questions, replies, strict=True)]
 
-    def _ask(self, job: tuple[Chunk, int]) -> list[Pair]:
-        chunk, count = job
-        reply = self._complete(QA_PROMPT.format(count=count, text=chunk.text))
+    def judge(self, pairs: list[Pair]) -> list[float | None]:
+        """Each pair's rating, scaled to [0, 1] (None where the reply held no rating)."""
+        prompts = [
+            JUDGE_PROMPT.format(text=p.chunk.text, question=p.question, answer=p.answer)
+            for p in pairs
+        ]
+        scores = [_rating(r) for r in self._complete_all(prompts, JUDGE_TOKENS)]
+        for _ in range(scores.count(None)):
+            self._count("unparsable_judgements")
+        return scores
+
+    def _parse(self, reply: str | None, chunk: Chunk, count: int) -> list[Pair]:
         if reply is None:
             return []
         found = parse_pairs(reply)[:count]
@@ -69,16 +102,36 @@ class LLMGenerator:
             self._count("unparsable_replies")
         return [Pair(q, a, chunk, "llm") for q, a in found]
 
-    def _paraphrase(self, question: str) -> str | None:
-        reply = self._complete(PARAPHRASE_PROMPT.format(question=question))
-        line = (reply or "").strip().splitlines()[0].strip().strip('"') if reply else ""
-        return line if line and line.lower() != question.lower() else None
+    def _complete_all(
+        self, prompts: list[str], max_new_tokens: int | None = None, *, progress: bool = False
+    ) -> list[str | None]:
+        """Replies in order: in batches where the client batches, else from ``concurrency``
+        threads; None for a request that failed."""
+        many = getattr(self.client, "complete_many", None)
+        if many is not None:
+            for _ in prompts:
+                self._count("prompts")
+            replies: list[str | None] = list(many(prompts, max_new_tokens))
+            if progress and self.on_chunk is not None:
+                self.on_chunk(len(prompts))
+            return replies
 
-    def _complete(self, prompt: str) -> str | None:
+        def one(prompt: str) -> str | None:
+            reply = self._complete(prompt, max_new_tokens)
+            if progress and self.on_chunk is not None:
+                self.on_chunk(1)
+            return reply
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(one, prompts))
+
+    def _complete(self, prompt: str, max_new_tokens: int | None = None) -> str | None:
         self._count("prompts")
         try:
             with self._slots:
-                return self.client(prompt)
+                if max_new_tokens is None:
+                    return self.client(prompt)
+                return self.client(prompt, max_new_tokens)
         except GenerationFailed:
             self._count("failed_requests")
             return None
@@ -90,6 +143,17 @@ class LLMGenerator:
 
 class GenerationFailed(Exception):
     """A request that still failed after every retry: this chunk gets no pairs."""
+
+
+def _paraphrased(question: str, reply: str | None) -> str | None:
+    line = reply.strip().splitlines()[0].strip().strip('"') if reply and reply.strip() else ""
+    return line if line and line.lower() != question.lower() else None
+
+
+def _rating(reply: str | None) -> float | None:
+    """The first digit 1-5 of a judge's reply, as (digit - 1) / 4."""
+    found = re.search(r"[1-5]", reply or "")
+    return (int(found.group(0)) - 1) / 4 if found else None
 
 
 def parse_pairs(reply: str) -> list[tuple[str, str]]:

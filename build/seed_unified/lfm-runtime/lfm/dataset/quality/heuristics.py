@@ -37,9 +37,17 @@ def grounding(answer: str, context: str | None) -> float | None:
     return sum(w in known for w in words) / len(words)
 
 
-def quality_score(rep: float, symbols: float, grounded: float | None, answer: str) -> float:
+def quality_score(
+    rep: float,
+    symbols: float,
+    grounded: float | None,
+    answer: str,
+    asked: tuple[float, float] | None = None,
+    judged: float | None = None,
+) -> float:
     """The mean of: variety (1 - repetition), clean text (few symbols), grounding, substance
-    (an answer of at least three words)."""
+    (an answer of at least three words); for a question, also its form (1 or 0) and how much of
+    it the answer takes up (``asked``); and a model's rating of the pair where one judged it."""
     parts = [
         1 - rep,
         max(0.0, 1 - max(0.0, symbols - 0.05) * 4),
@@ -47,6 +55,10 @@ def quality_score(rep: float, symbols: float, grounded: float | None, answer: st
     ]
     if grounded is not None:
         parts.append(grounded)
+    if asked is not None:
+        parts.extend(asked)
+    if judged is not None:
+        parts.append(judged)
     return round(sum(parts) / len(parts), 4)
 
 

@@ -33,6 +33,8 @@ from typing import Any
 from .scoring import LOWER_IS_BETTER
 
 RESULTS_FILE = "eval_results.json"
+# One line per held-out question: the reference, each model's answer and its token F1.
+EXAMPLES_FILE = "eval_examples.jsonl"
 _PACKAGES = (
     "lfm",
     "torch",
@@ -52,6 +54,7 @@ class ModelScores:
     path: str
     metrics: dict[str, float] = field(default_factory=dict)
     benchmarks: dict[str, dict[str, float]] = field(default_factory=dict)
+    answers: list[Any] = field(default_factory=list)  # scoring.Answer per generated prompt
 
     def flat(self) -> dict[str, float]:
         out = dict(self.metrics)
@@ -167,5 +170,40 @@ def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def write_examples(
+    path: str | os.PathLike[str],
+    tuned: ModelScores | Mapping[str, ModelScores],
+    base: ModelScores | None,
+) -> Path | None:
+    """Each generated answer beside the reference (and the base model's, when compared), so a
+    reader sees what the scores are made of; None when no metric generated answers. A hybrid
+    method's adapters each get an ``answers`` entry by name."""
+    models = dict(tuned) if isinstance(tuned, Mapping) else {"": tuned}
+    if not any(m.answers for m in models.values()):
+        return None
+    first = next(m for m in models.values() if m.answers)
+    lines = []
+    for index, example in enumerate(first.answers):
+        row: dict[str, Any] = {"question": example.question, "reference": example.reference}
+        if "" in models:
+            row.update(answer=example.answer, f1=round(example.f1, 4))
+        else:
+            row["answers"] = {
+                name: {"answer": m.answers[index].answer, "f1": round(m.answers[index].f1, 4)}
+                for name, m in models.items()
+                if len(m.answers) > index
+            }
+        if base is not None and len(base.answers) > index:
+            row.update(
+                base_answer=base.answers[index].answer, base_f1=round(base.answers[index].f1, 4)
+            )
+        lines.append(json.dumps(row, ensure_ascii=False))
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, target)
     return target

@@ -33,6 +33,7 @@ class EvalExample:
     input_ids: tuple[int, ...]  # the whole example, tokenized as for training
     labels: tuple[int, ...]  # -100 outside the response (unless train_on_inputs)
     add_special_tokens: bool = True  # plain layouts get the tokenizer's bos; chat templates not
+    question: str = ""  # the instruction or last user message as written (eval_examples.jsonl)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def _examples(
                 tuple(input_ids),
                 tuple(labels),
                 rendered.add_special_tokens,
+                _question(example),
             )
         )
     if not out:
@@ -181,6 +183,15 @@ def _prompt_and_reference(example: formats.Example, rendered: render.Rendered) -
         return "", ""
     start = rendered.spans[-1][0] if rendered.spans else len(rendered.text)
     return rendered.text[:start], reference
+
+
+def _question(example: formats.Example) -> str:
+    if isinstance(example, formats.Alpaca):
+        return example.instruction
+    if isinstance(example, formats.Chat):
+        asked = [m["content"] for m in example.messages if m["role"] == "user"]
+        return asked[-1] if asked else ""
+    return ""
 
 
 def _index_dataset(size: int) -> Any:
