@@ -258,3 +258,12 @@ def test_a_comment_opening_a_code_block_is_not_a_heading():
     )
     assert [s.heading for s in sections] == ["Matching"]
     assert "# point is an (x, y) tuple" in sections[0].text
+
+
+def test_a_question_may_point_at_the_passage_its_record_shows(tmp_path):
+    record = {"instruction": "What does this function return?", "output": "It returns a list."}
+    bare = _jsonl(tmp_path / "bare.jsonl", [(record["instruction"], record["output"])])
+    assert _check(bare)["filters"]["malformed_question"]["flagged"] == 1
+    shown = tmp_path / "shown.jsonl"
+    shown.write_text(json.dumps({**record, "input": "def listing(): return [1, 2]"}) + "\n")
+    assert _check(shown)["filters"]["malformed_question"]["flagged"] == 0

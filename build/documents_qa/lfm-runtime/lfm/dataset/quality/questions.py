@@ -21,6 +21,8 @@ CLAUSE_WORDS = frozenset(
     but and or nor yet however therefore thus also then now here there where which who whom
     whose what why how whether""".split()  # noqa: SIM905
 )
+# What a question may point at when its record shows the passage (RAG-style records).
+POINTING_AT_PASSAGE = frozenset({"this", "these", "those", "it", "its", "here", "there"})
 # A question does not end on these ("What are Once you?", "What is If the?").
 DANGLING = frozenset(
     """the a an and or but if when because since although though while so of you your
@@ -45,13 +47,16 @@ def question_in(prompt: str) -> str | None:
     return prompt[starts[-1] if starts else 0 : end + 1].strip()
 
 
-def question_problem(question: str) -> str | None:
-    """Why ``question`` is not one a person would keep, or None."""
+def question_problem(question: str, *, with_passage: bool = False) -> str | None:
+    """Why ``question`` is not one a person would keep, or None. ``with_passage``: the record
+    shows its source passage with the question, so "What does this function return?" may
+    point at it."""
     words = _WORD.findall(question)
     if len(words) < 2:
         return "too short to be a question"
     opener = _WH_SUBJECT.match(question)
-    if opener and opener.group(1).strip("\"'(").lower() in CLAUSE_WORDS:
+    refused = CLAUSE_WORDS - POINTING_AT_PASSAGE if with_passage else CLAUSE_WORDS
+    if opener and opener.group(1).strip("\"'(").lower() in refused:
         return f"its subject starts with {opener.group(1)!r}, a pronoun or clause word"
     if words[-1].lower() in DANGLING:
         return f"it ends on {words[-1]!r}"

@@ -169,7 +169,9 @@ def _score(item: Item, scorer: Scorer | None) -> None:
         item.scores["grounding"] = round(grounded, 4)
     asked = questions.question_in(item.prompt) if item.response else None
     if asked is not None:
-        item.scores["question_form"] = 0.0 if questions.question_problem(asked) else 1.0
+        shown = bool(item.context) and item.context in item.prompt  # the passage is in it
+        problem = questions.question_problem(asked, with_passage=shown)
+        item.scores["question_form"] = 0.0 if problem else 1.0
         item.scores["answer_overlap"] = questions.answer_overlap(asked, item.response)
     item.scores["quality"] = heuristics.quality_score(
         rep,
