@@ -86,6 +86,12 @@ def create(
         report = _build(files, options, staging, progress, chunk_progress)
         if not report["records"]["kept"]:
             raise DatasetError(_nothing_kept(report))  # nothing published: a failure, not exit 0
+        if not report["records"]["train"]:
+            raise DatasetError(
+                f"every one of the {report['records']['kept']} records came from documents held "
+                "out for the test split, so there is nothing to train on; lower split_ratio, "
+                "change the seed, or add documents; nothing was written"
+            )
         written = staging.publish()
     except BaseException:
         staging.discard()  # the previous output stays as it was
@@ -273,6 +279,7 @@ def _take(
     split = "test" if result.name in holdout else "train"
     assessed = result.assessed or []
     kept_before = tally.split_records[split]
+    removed: Counter[str] = Counter()  # this document's, by reason, filters and duplicates
     if relevance is not None:
         relevance.score_items(item for item, reason in assessed if reason is None)
     for item, reason in assessed:
@@ -287,6 +294,7 @@ def _take(
             reason = dedup.check(item.text, item.group, item.signature)
         if reason is not None:
             tally.removed[reason] += 1
+            removed[reason] += 1
             continue
         record = to_record(item.messages, options.format, item.metadata)
         writers[split].write(record)
@@ -296,15 +304,14 @@ def _take(
         if len(tally.examples) < EXAMPLES_KEPT:
             tally.examples.append(record)
     if tally.split_records[split] == kept_before:
-        tally.without_records.append(_why_nothing(result, assessed))
+        tally.without_records.append(_why_nothing(result, len(assessed), removed))
 
 
-def _why_nothing(result: DocumentResult, assessed: list[tuple[Any, str | None]]) -> dict[str, Any]:
+def _why_nothing(result: DocumentResult, pairs: int, removed: Counter[str]) -> dict[str, Any]:
     """Why a document that was read gave no record, for the report and the command's output."""
-    removed = Counter(reason for _, reason in assessed if reason)
     if not result.chunks:
         why = "no text in it"
-    elif not assessed:
+    elif not pairs:
         why = "no sentence in it that a question could be asked of"
     else:
         why = (
@@ -312,4 +319,4 @@ def _why_nothing(result: DocumentResult, assessed: list[tuple[Any, str | None]])
             + ", ".join(f"{n} {reason}" for reason, n in sorted(removed.items()))
             + ")"
         )
-    return {"file": result.name, "chunks": len(result.chunks), "pairs": len(assessed), "why": why}
+    return {"file": result.name, "chunks": len(result.chunks), "pairs": pairs, "why": why}

@@ -151,9 +151,11 @@ def _paraphrased(question: str, reply: str | None) -> str | None:
 
 
 def _rating(reply: str | None) -> float | None:
-    """The first digit 1-5 of a judge's reply, as (digit - 1) / 4."""
-    found = re.search(r"[1-5]", reply or "")
-    return (int(found.group(0)) - 1) / 4 if found else None
+    """The judge's rating 1-5 as (rating - 1) / 4: the first lone digit once the scale itself
+    ("(1-5)", "1 to 5", "out of 5") is taken out of the reply."""
+    text = re.sub(r"\(?\b1\s*(?:-|to)\s*5\b\)?|\bout of 5\b|/\s*5\b", " ", reply or "")
+    found = re.search(r"(?<![\d.])([1-5])(?![\d])", text)
+    return (int(found.group(1)) - 1) / 4 if found else None
 
 
 def parse_pairs(reply: str) -> list[tuple[str, str]]:

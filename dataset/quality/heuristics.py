@@ -7,6 +7,7 @@ import re
 from ..generators.text import content_words
 
 _WORD = re.compile(r"\w+")
+SENTENCE_WORDS = 6  # an answer this long is a sentence, expected to take the question up
 
 
 def repetition(text: str) -> float:
@@ -42,7 +43,7 @@ def quality_score(
     symbols: float,
     grounded: float | None,
     answer: str,
-    asked: tuple[float, float] | None = None,
+    asked: tuple[float, ...] | None = None,
     judged: float | None = None,
 ) -> float:
     """The mean of: variety (1 - repetition), clean text (few symbols), grounding, substance

@@ -25,6 +25,22 @@ JUNK = [
     "What are Once you?",
     "What does It return?",
     "What is the?",
+    "What is it?",
+    "What is the the module?",
+]
+# Questions people and models write, which the check must let through.
+GOOD = [
+    "What does it mean for a function to be pure?",
+    "What do you need to install before using pip?",
+    "What is so special about generators?",
+    "What does while True do?",
+    "What does WHERE do in SQL?",
+    "What is 'this' in JavaScript?",
+    "What is a Python list made of?",
+    "What can a decorator do for you?",
+    "What is the difference between `is` and `==`?",
+    "What does os.path.join() return?",
+    "Что такое список в Python?",
 ]
 
 
@@ -75,6 +91,7 @@ def test_questions_follow_the_sentence_grammar(sentence, question):
         "Tuples are immutable, and usually contain a heterogeneous sequence of elements.",
         ">>> import glob is a statement that imports a module.",  # code is never an answer
         "Binary floating-point arithmetic holds many surprises like this.",  # like what?
+        "Small files lfm reads from a model folder are read whole.",  # a relative clause
     ],
 )
 def test_sentences_that_lean_on_their_context_ask_nothing(sentence):
@@ -83,6 +100,7 @@ def test_sentences_that_lean_on_their_context_ask_nothing(sentence):
 
 def test_the_check_catches_template_junk_and_passes_real_questions():
     assert all(question_problem(q) for q in JUNK)
+    assert [q for q in GOOD if question_problem(q)] == []
     for good in ("What is a namespace?", "How do you implement a queue?",
                  "What does the for statement iterate over?", "Why are tuples immutable?",
                  "Which module creates virtual environments?"):  # fmt: skip
@@ -261,9 +279,41 @@ def test_a_comment_opening_a_code_block_is_not_a_heading():
 
 
 def test_a_question_may_point_at_the_passage_its_record_shows(tmp_path):
-    record = {"instruction": "What does this function return?", "output": "It returns a list."}
+    record = {"instruction": "What is this?", "output": "It is a function that returns a list."}
     bare = _jsonl(tmp_path / "bare.jsonl", [(record["instruction"], record["output"])])
     assert _check(bare)["filters"]["malformed_question"]["flagged"] == 1
     shown = tmp_path / "shown.jsonl"
     shown.write_text(json.dumps({**record, "input": "def listing(): return [1, 2]"}) + "\n")
     assert _check(shown)["filters"]["malformed_question"]["flagged"] == 0
+
+
+def test_a_question_inside_the_passage_is_not_the_records_question(tmp_path):
+    """RAG-style records append the passage to the question: its questions are not judged."""
+    record = {
+        "instruction": "What is a tuple?",
+        "input": "A tuple is an immutable sequence. What do you gain from that? Safety.",
+        "output": "A tuple is an immutable sequence of values.",
+    }
+    path = tmp_path / "rag.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    assert _check(path)["filters"]["malformed_question"]["flagged"] == 0
+
+
+def test_a_split_that_leaves_nothing_to_train_on_is_an_error(tmp_path):
+    from lfm.dataset.create import create
+    from lfm.dataset.errors import DatasetError
+    from lfm.dataset.options import CreateOptions
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Probes\n\nA probe is a steel rod with three electrodes.\n")
+    (docs / "b.md").write_text("It works.\n")  # gives no record
+    for seed in range(40):  # a seed that holds out the one document with records
+        options = CreateOptions(sources=(str(docs),), split_ratio=0.5, seed=seed, workers=1)
+        from lfm.dataset.splits import holdout_documents
+
+        if holdout_documents(["a.md", "b.md"], 0.5, seed) == {"a.md"}:
+            break
+    with pytest.raises(DatasetError, match="nothing to train on"):
+        create(options, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()

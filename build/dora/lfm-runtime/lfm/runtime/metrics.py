@@ -91,6 +91,7 @@ class MetricsCallback(TrainerCallback):
         self.tokens = TokenCounter()
         self._started = 0.0
         self._step_at_start = 0
+        self._evaluated_at: int | None = None  # the step of the last line in evals.jsonl
         self._last = (0.0, 0, 0)  # time, real, total at the previous log
         self._clock_waits = False  # for the first epoch of this session
 
@@ -125,9 +126,15 @@ class MetricsCallback(TrainerCallback):
         self._last = (self._started, real, total)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        if logs and "eval_loss" in logs and state.is_world_process_zero:
+        losses = {
+            k: v for k, v in (logs or {}).items() if k.startswith("eval") and k.endswith("loss")
+        }
+        if losses and state.is_world_process_zero and state.global_step != self._evaluated_at:
+            # eval_loss, or eval_NAME_loss for each of several eval sets; a final evaluate()
+            # at the step of the last one is not a new point.
+            self._evaluated_at = state.global_step
             entry = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
-            _append_line(self.output_dir / EVALS_FILE, {**entry, "eval_loss": logs["eval_loss"]})
+            _append_line(self.output_dir / EVALS_FILE, {**entry, **losses})
         if not logs or "loss" not in logs:
             return
         now = time.perf_counter()

@@ -75,9 +75,13 @@ class TransformersClient:
     def _generate(self, prompts: list[str], limit: int) -> list[str]:
         import torch
 
-        texts = [self._chat(p) for p in prompts]
-        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        # One lock around all of it: a fast tokenizer shared by threads can fail ("Already
+        # borrowed") when two pad at once, and the model is not thread-safe either.
         with self._lock, torch.no_grad():
+            texts = [self._chat(p) for p in prompts]
+            inputs = self.tokenizer(
+                texts, return_tensors="pt", padding=True, add_special_tokens=False
+            )
             output = self.model.generate(
                 **inputs,
                 max_new_tokens=limit,
@@ -86,8 +90,9 @@ class TransformersClient:
             )
             self.stats["generations"] += len(prompts)
             self.stats["batches"] += 1
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [str(t) for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [str(t) for t in decoded]
 
     def _chat(self, prompt: str) -> str:
         if getattr(self.tokenizer, "chat_template", None):

@@ -167,9 +167,15 @@ def _score(item: Item, scorer: Scorer | None) -> None:
     item.scores.update(repetition=round(rep, 4), symbol_ratio=round(symbols, 4))
     if grounded is not None:
         item.scores["grounding"] = round(grounded, 4)
-    asked = questions.question_in(item.prompt) if item.response else None
+    # The user's own words: the last user message, without the passage a RAG-style record
+    # appends to it (a question inside the passage is not the record's question).
+    said = [m["content"] for m in item.messages if m["role"] == "user"]
+    prompt = said[-1] if said else ""
+    shown = bool(item.context) and item.context in prompt
+    if shown:
+        prompt = prompt.replace(item.context or "", "")
+    asked = questions.question_in(prompt) if item.response else None
     if asked is not None:
-        shown = bool(item.context) and item.context in item.prompt  # the passage is in it
         problem = questions.question_problem(asked, with_passage=shown)
         item.scores["question_form"] = 0.0 if problem else 1.0
         item.scores["answer_overlap"] = questions.answer_overlap(asked, item.response)
@@ -178,11 +184,19 @@ def _score(item: Item, scorer: Scorer | None) -> None:
         symbols,
         grounded,
         item.response,
-        asked=(item.scores["question_form"], item.scores["answer_overlap"]) if asked else None,
+        asked=_asked_parts(item.scores, item.response) if asked else None,
         judged=item.scores.get("judge"),
     )
     if scorer is not None:
         item.scores["toxicity"] = round(float(scorer(item.text)), 4)
+
+
+def _asked_parts(scores: dict[str, float], answer: str) -> tuple[float, ...]:
+    """Question form, and the answer's overlap with the question when the answer is a sentence
+    (a short answer, "William Shakespeare.", need not repeat "Who wrote Hamlet?")."""
+    if len(answer.split()) >= heuristics.SENTENCE_WORDS:
+        return scores["question_form"], scores["answer_overlap"]
+    return (scores["question_form"],)
 
 
 def detect_language(text: str) -> str | None:

@@ -222,9 +222,11 @@ def _subject(sentence: str, tokens: list[Token], context: str) -> str | None:
 
 def _runs_together(tokens: list[Token]) -> bool:
     """Two noun phrases back to back ("Attribute references use | the standard syntax"): the
-    tagger missed the verb between them, so this is not one subject."""
+    tagger missed the verb between them, so this is not one subject. A plural noun followed by
+    another noun is the same ("Small files lfm | reads ...": a relative clause's subject)."""
     return any(
-        b.chunk == "B-NP" and a.chunk in ("B-NP", "I-NP")
+        (b.chunk == "B-NP" and a.chunk in ("B-NP", "I-NP"))
+        or (a.tag in ("NNS", "NNPS") and b.is_noun)
         for a, b in zip(tokens, tokens[1:], strict=False)
     )
 

@@ -1,10 +1,12 @@
 """Is a record's question one a person would keep, and does its answer take the question up?
 
 Catches what template generators make of sentence fragments ("What is When a variable?",
-"What are Because these?", "What is Your code?"): a question whose subject opens with a
-pronoun, a conjunction or a clause opener, or that ends on a word that cannot end one. A model's
-or a person's well-formed question passes; imperative instructions (no question mark) are not
-judged.
+"What are Because these?", "What is Your code?"): a subject that opens with a capitalized
+pronoun, conjunction or clause opener (a sentence's first word pasted into a template), a
+pronoun that is the whole subject ("What is it?"), or a question that ends on an article or a
+conjunction. A model's or a person's well-formed question passes ("What does it mean for a
+function to be pure?", "What does WHERE do in SQL?", "What is a list made of?"); imperative
+instructions (no question mark) are not judged, and neither is text in other scripts.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ CLAUSE_WORDS = frozenset(
 )
 # What a question may point at when its record shows the passage (RAG-style records).
 POINTING_AT_PASSAGE = frozenset({"this", "these", "those", "it", "its", "here", "there"})
-# A question does not end on these ("What are Once you?", "What is If the?").
+# Pronouns that cannot be a whole subject: "What is it?" asks nothing.
+PRONOUNS = frozenset("i you he she it we they me him us them this these those there".split())  # noqa: SIM905
+# A question does not end on these ("What is If the?", "What are Once a?").
 DANGLING = frozenset(
-    """the a an and or but if when because since although though while so of you your
-    we our they their he she his her its this these those that my""".split()  # noqa: SIM905
+    """the a an and or but if because although though whereas unless nor my your our their
+    his her its""".split()  # noqa: SIM905
 )
-# Where a sentence ends: a stop, question or exclamation mark, or a colon, then a space; or a
-# line break. A dot inside a name (os.path, 3.12) ends nothing.
-_SENTENCE_END = re.compile(r"[.!?:]\s+|\n")
+# Words a template error repeats ("What is the the module?"); other repeats can be language.
+REPEATABLE_ERRORS = frozenset("the a an is are of to in and".split())  # noqa: SIM905
+# Where a sentence ends: a stop, question or exclamation mark, or a colon, then a space and a
+# capital; or a line break. A dot inside a name (os.path, 3.12) or a colon in code ends nothing.
+_SENTENCE_END = re.compile(r"[.!?:]\s+(?=[A-Z\"'¿¡])|\n")
 _WH_SUBJECT = re.compile(
     r"^\s*(?:what|who|which)\s+(?:is|are|was|were|does|do|did|can|may|should)\s+(\S+)", re.I
 )
-_WORD = re.compile(r"[A-Za-z']+")
+_WORD = re.compile(r"[^\W\d_][\w']*")
 _REPEATED = re.compile(r"\b(\w+)\s+\1\b", re.I)
 
 
@@ -51,17 +57,27 @@ def question_problem(question: str, *, with_passage: bool = False) -> str | None
     """Why ``question`` is not one a person would keep, or None. ``with_passage``: the record
     shows its source passage with the question, so "What does this function return?" may
     point at it."""
+    if not question.isascii() and sum(c.isascii() for c in question) < len(question) / 2:
+        return None  # another script: these checks know English only
     words = _WORD.findall(question)
     if len(words) < 2:
         return "too short to be a question"
     opener = _WH_SUBJECT.match(question)
-    refused = CLAUSE_WORDS - POINTING_AT_PASSAGE if with_passage else CLAUSE_WORDS
-    if opener and opener.group(1).strip("\"'(").lower() in refused:
-        return f"its subject starts with {opener.group(1)!r}, a pronoun or clause word"
-    if words[-1].lower() in DANGLING:
-        return f"it ends on {words[-1]!r}"
+    if opener:
+        word = opener.group(1)
+        bare = word.strip("\"'()?.,!:;")
+        refused = CLAUSE_WORDS - POINTING_AT_PASSAGE if with_passage else CLAUSE_WORDS
+        quoted = word[:1] in "\"'`"  # a keyword in quotes: "What is 'this' in JavaScript?"
+        capital = bare[:1].isupper() and not (bare.isupper() and len(bare) > 1)  # not WHERE
+        if bare.lower() in refused and capital and not quoted and len(words) > 3:
+            return f"its subject starts with {bare!r}, a pronoun or clause word"
+        if bare.lower() in PRONOUNS and words[-1] == bare and not with_passage:
+            return f"its whole subject is {bare!r}"
+    last = question.rstrip(" ?").split()[-1] if question.rstrip(" ?") else ""
+    if last.lower() in DANGLING:  # the text's own last word: "... `is` and `==`?" ends on code
+        return f"it ends on {last!r}"
     repeated = _REPEATED.search(question)
-    if repeated and repeated.group(1).lower() not in ("that", "had"):
+    if repeated and repeated.group(1).lower() in REPEATABLE_ERRORS:
         return f"{repeated.group(1)!r} is repeated"
     return None
 

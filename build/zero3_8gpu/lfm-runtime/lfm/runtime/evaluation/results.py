@@ -183,7 +183,9 @@ def write_examples(
     reader sees what the scores are made of; None when no metric generated answers. A hybrid
     method's adapters each get an ``answers`` entry by name."""
     models = dict(tuned) if isinstance(tuned, Mapping) else {"": tuned}
+    target = Path(path)
     if not any(m.answers for m in models.values()):
+        target.unlink(missing_ok=True)  # an earlier run's answers are not this run's
         return None
     first = next(m for m in models.values() if m.answers)
     lines = []
@@ -202,7 +204,6 @@ def write_examples(
                 base_answer=base.answers[index].answer, base_f1=round(base.answers[index].f1, 4)
             )
         lines.append(json.dumps(row, ensure_ascii=False))
-    target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, target)
