@@ -171,9 +171,10 @@ def _score(item: Item, scorer: Scorer | None) -> None:
     # appends to it (a question inside the passage is not the record's question).
     said = [m["content"] for m in item.messages if m["role"] == "user"]
     prompt = said[-1] if said else ""
-    shown = bool(item.context) and item.context in prompt
+    passage = item.context or ""
+    shown = bool(passage) and passage in prompt
     if shown:
-        prompt = prompt.replace(item.context or "", "")
+        prompt = prompt.replace(passage, "")
     asked = questions.question_in(prompt) if item.response else None
     if asked is not None:
         problem = questions.question_problem(asked, with_passage=shown)
