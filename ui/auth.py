@@ -1,105 +1,18 @@
-"""API keys with roles, read the way `lfm serve` reads them (the same variable and file format).
-
-``LFM_SERVE_API_KEYS="read:KEY,operate:KEY2"`` or ``--api-keys FILE`` (one ``ROLE KEY`` per
-line, ``#`` comments), so one keys file opens both the server and the UI. Roles, each allowed
-what the ones before it are: ``read`` (every page), ``operate`` (promote, rollback), ``admin``.
-Without any key the UI serves this machine only and every visitor is admin, as `lfm serve` does.
-
-Why a copy of lfm.serving.auth's parsing rather than an import: ui and serving sit side by side
-in one layer and may not import each other (pyproject's import-linter contract).
-tests/ui/test_ui_http.py (test_keys_read_exactly_as_lfm_serve_reads_them) parses the same inputs
-with both and requires identical answers, error messages included, so the two cannot drift.
+"""The UI's keys and roles are `lfm serve`'s (lfm.runtime.apikeys): the same variable and
+file format, so one keys file opens both. ``read`` shows every page, ``operate`` also promotes
+and rolls back, ``admin`` may do everything. Without any key the UI serves this machine only
+and every visitor is admin, as `lfm serve` does.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from lfm.runtime import apikeys
+from lfm.runtime.apikeys import LOCAL, ROLES, Caller, KeysError
 
-ROLES = ("read", "operate", "admin")
-ENV = "LFM_SERVE_API_KEYS"
-MIN_KEY_LENGTH = 16  # a guessable key is no key
-MAX_FILE_BYTES = 1 << 20
+__all__ = ["LOCAL", "ROLES", "Caller", "Keys", "KeysError"]
 
 
-class KeysError(ValueError):
-    """A keys file or variable that cannot be used; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class Caller:
-    role: str
-    who: str  # "key:1a2b3c4d" (the key's hash, never the key), or "local"
-
-    def may(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
-
-
-LOCAL = Caller("admin", "local")
-
-
-class Keys:
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
-        self._entries = [(role, key.encode()) for role, key in entries]
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._entries)
-
-    @classmethod
-    def load(cls, file: Path | None = None) -> Keys:
-        entries = parse_env(os.environ.get(ENV, ""))
-        if file is not None:
-            entries += parse_file(file)
-        return cls(entries)
-
+class Keys(apikeys.Keys):
     def caller(self, key: str) -> Caller | None:
-        """Who holds ``key``; None for an unknown one (every key compared in constant time)."""
-        offered = key.strip().encode()
-        found = None
-        for role, known in self._entries:
-            if hmac.compare_digest(offered, known):
-                found = role
-        if found is None or not offered:
-            return None
-        return Caller(found, f"key:{hashlib.sha256(offered).hexdigest()[:8]}")
-
-
-def parse_env(text: str) -> list[tuple[str, str]]:
-    entries: list[tuple[str, str]] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        role, sep, key = item.partition(":")
-        entries.append(_entry(role.strip(), key.strip(), f"{ENV} entry {len(entries) + 1}", sep))
-    return entries
-
-
-def parse_file(path: Path) -> list[tuple[str, str]]:
-    try:
-        if not path.is_file():
-            raise KeysError(f"--api-keys {path}: not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise KeysError(f"--api-keys {path}: larger than {MAX_FILE_BYTES} bytes")
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise KeysError(f"--api-keys {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise KeysError(f"--api-keys {path}: not UTF-8 text") from None
-    entries = []
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if line and not line.startswith("#"):
-            role, sep, key = line.partition(" ")
-            entries.append(_entry(role, key.strip(), f"{path}:{number}", sep))
-    return entries
-
-
-def _entry(role: str, key: str, where: str, separator: str) -> tuple[str, str]:
-    # The messages name the place, never the key.
-    if not separator or role not in ROLES:
-        raise KeysError(f"{where}: write ROLE KEY with ROLE one of {', '.join(ROLES)}")
-    if len(key) < MIN_KEY_LENGTH:
-        raise KeysError(f"{where}: a key needs at least {MIN_KEY_LENGTH} characters")
-    return role, key
+        """Who holds ``key`` (typed into the login form); None for an unknown one."""
+        return self.holder(key)

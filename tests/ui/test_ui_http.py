@@ -143,7 +143,8 @@ def test_the_cli_refuses_to_listen_beyond_this_machine_without_keys(tmp_path: Pa
     ],
 )
 def test_keys_read_exactly_as_lfm_serve_reads_them(variable, file, tmp_path, monkeypatch):
-    """The UI's copy of the key parsing answers as lfm.serving.auth does, error messages too."""
+    """The UI reads keys as lfm.serving.auth does (both through lfm.runtime.apikeys), error
+    messages too."""
     from lfm.serving import auth as served
     from lfm.ui import auth as ours
 
