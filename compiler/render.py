@@ -38,6 +38,7 @@ TEMPLATES = {
     "k8s/pvc.yaml": "k8s/pvc.yaml.jinja",
     "k8s/job.yaml": "k8s/job.yaml.jinja",
     "k8s/pytorchjob.yaml": "k8s/pytorchjob.yaml.jinja",
+    "k8s/sweep-job.yaml": "k8s/sweep-job.yaml.jinja",
     "k8s/deployment.yaml": "k8s/deployment.yaml.jinja",
     "k8s/service.yaml": "k8s/service.yaml.jinja",
     "k8s/hpa.yaml": "k8s/hpa.yaml.jinja",
@@ -54,6 +55,7 @@ WHEN: dict[str, Callable[[Plan], bool]] = {
     "k8s/pvc.yaml": lambda p: p.deployment.training_job is not None,
     "k8s/job.yaml": lambda p: _job_kind(p) == "Job",
     "k8s/pytorchjob.yaml": lambda p: _job_kind(p) == "PyTorchJob",
+    "k8s/sweep-job.yaml": lambda p: p.sweep is not None and _job_kind(p) is not None,
     "k8s/deployment.yaml": lambda p: _serves_on_kubernetes(p),
     "k8s/service.yaml": lambda p: _serves_on_kubernetes(p),
     "k8s/hpa.yaml": lambda p: (

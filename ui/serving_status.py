@@ -1,5 +1,6 @@
 """What a running `lfm serve` says about itself: /v1/models (what is loaded, from where, which
-registry version) and /metrics (Prometheus: requests, latency histograms, tokens by model).
+registry version) and /metrics (Prometheus: requests, latency histograms, tokens by model); and
+the one thing the UI asks of it: load a registered adapter under a name (vLLM's runtime API).
 
 Request rates need two readings: each reading is kept, and the next one's counts are divided
 by the time between them. Only the URL given to `lfm ui --serve` is ever asked.
@@ -18,6 +19,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 TIMEOUT_SECONDS = 3.0
+LOAD_TIMEOUT_SECONDS = 600.0  # a load reads and checks the adapter's weights, then warms it
 MAX_BYTES = 4 << 20
 
 
@@ -60,25 +62,21 @@ class Scraper:
             "loaded": _single(samples, "lfm_adapters_loaded"),
         }
 
-    def _get(self, path: str, raw: bool = False) -> Any:
-        request = urllib.request.Request(self.url + path)
-        if self.key:
-            # Unredirected as well as refused redirects: the key is for this URL alone.
-            request.add_unredirected_header("Authorization", f"Bearer {self.key}")
+    def load(self, name: str, reference: str) -> str:
+        """POST /v1/load_lora_adapter: ``reference`` (NAME:VERSION, or NAME@ENV to follow) live
+        as ``name``, replacing what is loaded under it (the server drains it; no request is
+        dropped). Returns the server's answer; raises ServerRefused with its reason."""
+        body = json.dumps({"lora_name": name, "lora_path": reference, "load_inplace": True})
         try:
-            with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-                body = response.read(MAX_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            hint = " (give its read key: --serve-api-key-env)" if exc.code in (401, 403) else ""
-            if 300 <= exc.code < 400:
-                hint = " (a redirect: give --serve the URL it redirects to)"
-            raise _Unreachable(f"{path}: HTTP {exc.code}{hint}") from None
-        except (OSError, ValueError) as exc:
-            raise _Unreachable(
-                f"{self.url} does not answer ({getattr(exc, 'reason', exc)})"
-            ) from None
-        if len(body) > MAX_BYTES:
-            raise _Unreachable(f"{path}: answer larger than {MAX_BYTES} bytes")
+            answer = self._call(
+                "/v1/load_lora_adapter", LOAD_TIMEOUT_SECONDS, body.encode(), "operate"
+            )
+        except _Unreachable as exc:
+            raise ServerRefused(str(exc)) from None
+        return answer.decode("utf-8", errors="replace").strip()[:500]
+
+    def _get(self, path: str, raw: bool = False) -> Any:
+        body = self._call(path, TIMEOUT_SECONDS, None, "read")
         text = body.decode("utf-8", errors="replace")
         if raw:
             return text
@@ -86,6 +84,29 @@ class Scraper:
             return json.loads(text)
         except (ValueError, RecursionError):
             raise _Unreachable(f"{path}: not JSON (is this an lfm or OpenAI server?)") from None
+
+    def _call(self, path: str, timeout: float, data: bytes | None, role: str) -> bytes:
+        request = urllib.request.Request(self.url + path, data=data)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.key:
+            # Unredirected as well as refused redirects: the key is for this URL alone.
+            request.add_unredirected_header("Authorization", f"Bearer {self.key}")
+        try:
+            with _OPENER.open(request, timeout=timeout) as response:
+                body: bytes = response.read(MAX_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            hint = f" (give its {role} key: --serve-api-key-env)" if exc.code in (401, 403) else ""
+            if 300 <= exc.code < 400:
+                hint = " (a redirect: give --serve the URL it redirects to)"
+            raise _Unreachable(f"{path}: HTTP {exc.code}{_reason(exc)}{hint}") from None
+        except (OSError, ValueError) as exc:
+            raise _Unreachable(
+                f"{self.url} does not answer ({getattr(exc, 'reason', exc)})"
+            ) from None
+        if len(body) > MAX_BYTES:
+            raise _Unreachable(f"{path}: answer larger than {MAX_BYTES} bytes")
+        return body
 
     def _add_rates(self, rows: dict[str, dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -101,6 +122,19 @@ class Scraper:
 
 class _Unreachable(Exception):
     pass
+
+
+class ServerRefused(Exception):
+    """The server did not load what it was asked to (its own reason, or why it was not reached)."""
+
+
+def _reason(exc: urllib.error.HTTPError) -> str:
+    """The message of an OpenAI-shaped error body, when there is one."""
+    try:
+        found = json.loads(exc.read(64 << 10))["error"]["message"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return ""
+    return f": {found}"[:400] if isinstance(found, str) else ""
 
 
 def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:

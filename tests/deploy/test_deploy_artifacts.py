@@ -42,7 +42,12 @@ def compiled(config: Path, tmp_path: Path) -> Path:
 def bundles(tmp_path_factory) -> dict[str, Path]:
     """Bundles with every artifact kind: k8s serving + autoscaling, a PyTorchJob, docker."""
     tmp = tmp_path_factory.mktemp("bundles")
-    names = ("seed_unified.json", "seed_phase3_distributed.json", "kubernetes_deployment.yaml")
+    names = (
+        "seed_unified.json",
+        "seed_phase3_distributed.json",
+        "kubernetes_deployment.yaml",
+        "sweep_kubernetes.yaml",
+    )
     return {name: compiled(REPO / "examples" / name, tmp) for name in names}
 
 
@@ -96,7 +101,7 @@ def test_core_kinds_pass_strict_kubernetes_validation(bundles):
         for path in sorted((bundle / "k8s").glob("*.yaml"))
         if path.name != "pytorchjob.yaml"
     ]
-    assert len(manifests) >= 8
+    assert len(manifests) >= 10
     done = kubernetes_validate(*manifests)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("passed") == len(manifests)
@@ -255,6 +260,38 @@ def test_images_are_pinned_and_latest_is_refused(write_config):
             "dataset": {"source": {"type": "hub", "path": "org/data"}},
             "deployment": {"kubernetes": {"image": "ml/bot:latest"}},
         }}), "latest.json"))  # fmt: skip
+
+
+def test_sweep_workers_are_an_indexed_job_sharing_one_study(bundles):
+    bundle = bundles["sweep_kubernetes.yaml"]
+    spec = YAML(typ="safe").load(bundle / "k8s/sweep-job.yaml")["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == 4  # sweep.parallelism
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "sweep.py", "--worker"]  # seeds by the pod's index
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    [storage] = [e for e in container["env"] if e["name"] == "LFM_SWEEP_STORAGE"]
+    assert "value" not in storage  # the URL with its password comes from a Secret
+    secret = storage["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": "support-bot-sweep-storage", "key": "url", "optional": True}
+    assert "PASSWORD" not in (bundle / "sweep.py").read_text()
+    assert not (bundle / "k8s/job.yaml").read_text().count("sweep.py")  # training: train.py
+
+
+def test_a_sqlite_sweep_runs_on_one_node(write_config):
+    config = (REPO / "examples/sweep_kubernetes.yaml").read_text()
+    config = config.replace("storage: postgresql://optuna@optuna-db:5432/optuna", "storage: sqlite")
+    config = config.replace("type: local", "type: hub").replace("./data/quickstart.jsonl", "org/qa")
+    assert "storage: sqlite" in config and "type: hub" in config
+    files = compile_config(write_config(config), "b").files
+    spec = YAML(typ="safe").load(files["k8s/sweep-job.yaml"])["spec"]
+    assert "completionMode" not in spec and "parallelism" not in spec  # one pod
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "sweep.py"]  # its 4 local workers
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 4
+    assert all(e["name"] != "LFM_SWEEP_STORAGE" for e in container["env"])
+    no_cluster = config.split("  deployment:")[0]
+    assert "k8s/sweep-job.yaml" not in compile_config(write_config(no_cluster, "c.yaml"), "c").files
 
 
 def test_secrets_and_caches_stay_out_of_the_image_contexts(bundles):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -45,3 +46,55 @@ def test_serving_shows_what_is_loaded_and_its_traffic(page: Watched, workspace: 
         with running_ui("--serve", server.url, cwd=workspace) as ui:  # no key given
             status = httpx.get(ui.url + "/api/serving").json()
             assert "HTTP 401" in status["error"] and "--serve-api-key-env" in status["error"]
+
+
+def test_the_serving_page_loads_a_registered_version_into_the_server(
+    page: Watched, workspace: Path, registry: Path
+):
+    read_key, operate_key = "serve-read-key-0123456789", "serve-operate-key-0123456789"
+    env = {"LFM_SERVE_API_KEYS": f"read:{read_key},operate:{operate_key}",
+           "LFM_REGISTRY": str(registry)}  # fmt: skip
+    adapter = "support=bundles/quickstart_eval/output"
+    with serving("examples/tiny-model", "--adapter", adapter, cwd=workspace, env=env) as server:
+        args = ("--registry", str(registry), "--serve", server.url, "--serve-api-key-env", "KEY")
+        with running_ui(*args, cwd=workspace, env={"KEY": operate_key}) as ui:
+            p = page.page
+            p.goto(ui.url + "/serving")
+            p.get_by_label("Version, or an environment to follow").select_option("support:1.9.0")
+            p.get_by_label(re.compile("Served as")).fill("support")
+            p.get_by_role("button", name="Load…").click()
+            confirm = p.locator(".confirm").inner_text()
+            assert "will serve support:1.9.0 as support, in place of" in confirm
+            p.get_by_role("button", name="Yes, load it").click()
+            assert "support <- support:1.9.0" in p.locator(".flash.ok").inner_text()
+            loaded = httpx.get(
+                f"{server.v1}/models", headers={"authorization": f"Bearer {read_key}"}
+            ).json()["data"]
+            assert next(m for m in loaded if m["id"] == "support")["lfm"]["version"] == "1.9.0"
+            assert _audited(registry, "support", "1.9.0", "serve-replace")
+            # the base model's name is not an adapter's to take
+            answer = p.request.get(
+                ui.url + "/serving/confirm?reference=support:1.9.0&name=tiny-model"
+            )
+            assert answer.status == 400 and "base model" in answer.text()
+        with running_ui(*args, cwd=workspace, env={"KEY": read_key}) as ui:
+            p.goto(ui.url + "/serving")
+            p.get_by_label("Version, or an environment to follow").select_option("hostile@staging")
+            p.get_by_role("button", name="Load…").click()
+            p.get_by_role("button", name="Yes, load it").click()
+            refused = p.locator(".flash.error").inner_text()
+            assert "HTTP 403" in refused and "operate key" in refused  # the server's refusal
+            loaded = httpx.get(
+                f"{server.v1}/models", headers={"authorization": f"Bearer {read_key}"}
+            ).json()["data"]
+            assert next(m for m in loaded if m["id"] == "support")["lfm"]["version"] == "1.9.0"
+
+
+def _audited(registry: Path, name: str, version: str, action: str) -> bool:
+    from lfm.registry import open_registry
+
+    store = open_registry(str(registry))
+    try:
+        return any(e.action == action and e.version == version for e in store.audit(name))
+    finally:
+        store.close()
