@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,7 @@ from .common import (
     trust_code_option,
     warn_about_edits,
 )
+from .registry import _opened, _registry_options
 
 
 @click.command("sweep")
@@ -34,6 +36,13 @@ from .common import (
     help="Where to write the best trial's config [default: CONFIG's name + .best.yaml, beside it].",
 )
 @click.option("--force", is_flag=True, help="Replace an existing best-config file without asking.")
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Register the best trial's model in the registry as the config's NAME:VERSION, "
+    "its swept values as tags.",
+)
+@_registry_options
 @trust_code_option
 @allow_http_option
 @friendly_errors
@@ -44,10 +53,15 @@ def sweep_cmd(
     workers: int | None,
     best_config: str | None,
     force: bool,
+    register: bool,
+    registry_path: str | None,
+    backend: str | None,
+    uri: str | None,
 ) -> None:
     """Run a config's hyperparameter sweep (Optuna) and write the best trial's config.
 
-    Started again after an interruption, the study resumes: finished trials are kept."""
+    Started again after an interruption, the study resumes: finished trials are kept.
+    With --register, the best trial's adapter is registered (lfm list, promote, serve)."""
     from lfm.compiler.best_config import best_config_path, best_config_text
     from lfm.compiler.pipeline import analyze, compile_analysis, default_bundle_dir
     from lfm.compiler.write import write_bundle
@@ -94,6 +108,47 @@ def sweep_cmd(
     for path, value in sorted(best["values"].items()):
         click.echo(f"  {path}: {value}")
     click.echo(f"wrote {target} (the best values) and {report_path}")
+    if register:
+        where = (registry_path, backend, uri)
+        register_best(Path(best["output_dir"]), bundle_dir, report, where)
+
+
+def register_best(
+    trial_dir: Path,
+    bundle_dir: Path,
+    report: dict[str, Any],
+    where: tuple[str | None, str | None, str | None],
+) -> None:
+    """The best trial's output as NAME:VERSION of the bundle, with the bundle's lineage, the
+    trial's metrics, and tags saying which trial and which values won."""
+    try:
+        from lfm.registry import RegistryError
+        from lfm.registry.prepare import prepare
+    except ImportError:
+        raise click.ClickException(
+            "--register needs the registry extra: pip install 'lfm[registry]'"
+        ) from None
+    best = report["best"]
+    tags = {
+        "sweep.trial": str(best["number"]),
+        f"sweep.{report['objective']}": f"{best['value']:.6g}",
+        **{f"sweep.{path}": str(value) for path, value in sorted(best["values"].items())},
+    }
+    retry = f"register it later with: lfm register {trial_dir} --bundle {bundle_dir}"
+    try:
+        request = prepare(trial_dir, bundle_dir=bundle_dir, tags=tags)
+        with _opened(*where) as store:
+            record, created = store.register(request)
+    except (RegistryError, click.ClickException) as exc:
+        message = exc.message if isinstance(exc, click.ClickException) else str(exc)
+        raise click.ClickException(
+            f"the sweep is done, but not registered: {message}; {retry}"
+        ) from None
+    click.echo(
+        f"registered the best trial as {record.name}:{record.version}"
+        if created
+        else f"{record.name}:{record.version} is already registered with identical content"
+    )
 
 
 def check_target(target: Path, config: Path, force: bool) -> None:

@@ -86,6 +86,22 @@ def test_a_short_sweep_runs_end_to_end(project: Path) -> None:
     again = run(sys.executable, "-m", "lfm.cli", "sweep", str(config), cwd=project, check=False)
     assert again.returncode == 1 and "pass --force" in again.stderr, again.stderr[-2000:]
     assert "best trial" in done.stdout
+    # Once more, registering the winner: the finished study is not run again.
+    registry = project / "registry"
+    args = ("sweep", str(config), "--force", "--register", "--registry", str(registry))
+    registered = run(sys.executable, "-m", "lfm.cli", *args, cwd=project)
+    assert "registered the best trial as short:0.1.0" in registered.stdout, registered.stdout
+    from lfm.registry import open_registry
+
+    store = open_registry(str(registry))
+    try:
+        [record] = store.list_versions("short")
+    finally:
+        store.close()
+    assert record.type == "adapter" and record.tags["sweep.trial"] == str(best)
+    winner = report["best"]["values"]["fine_tuning.training.learning_rate"]
+    assert record.tags["sweep.fine_tuning.training.learning_rate"] == str(winner)
+    assert record.lineage["base_model"].endswith("tiny-model")
     print(f"2 short trials in {elapsed:.0f} s")
 
 
