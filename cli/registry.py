@@ -92,7 +92,9 @@ def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--base-model", help="Base model [default: from the adapter and the lock file].")
 @click.option("--method", help="Fine-tuning method [default: from the lock file].")
 @click.option("--dataset", help="Dataset name [default: from the lock file].")
-@click.option("--type", "model_type", help="adapter, merged or full [default: detected].")
+@click.option(
+    "--type", "model_type", help="adapter, merged, full or embedding [default: detected]."
+)
 @click.option(
     "--performance-metrics",
     "metrics_file",
@@ -134,7 +136,7 @@ def register_cmd(
 
 @click.command("list")
 @click.argument("name", required=False)
-@click.option("--type", "model_type", help="Only adapters, merged or full models.")
+@click.option("--type", "model_type", help="Only adapters, merged, full or embedding models.")
 @click.option(
     "--filter",
     "filters",

@@ -20,7 +20,7 @@ BUNDLE_MANIFEST = "MANIFEST.sha256"
 EVAL_FILE = "eval_results.json"
 EVAL_DIR = "eval"  # where `lfm evaluate` and evaluate.py put it, in the model's folder
 TRAIN_METRICS_FILE = "metrics.json"
-TYPES = ("adapter", "merged", "full")
+TYPES = ("adapter", "merged", "full", "embedding")
 # What a user may type for --type and list --type; the seed says `--type adapters`.
 TYPE_ALIASES = {
     "adapter": "adapter",
@@ -31,6 +31,11 @@ TYPE_ALIASES = {
     "full-model": "full",
     "model": "full",
     "models": "full",
+    # A sentence-transformers model (task: embedding): a whole model folder, served on
+    # /v1/embeddings rather than chat completions.
+    "embedding": "embedding",
+    "embeddings": "embedding",
+    "embedding-model": "embedding",
 }
 
 
@@ -39,7 +44,7 @@ def normalize_type(text: str) -> str:
         return TYPE_ALIASES[text.lower()]
     except KeyError:
         raise RegistryError(
-            f"bad type {text!r}: use adapter, merged or full (plural forms work too)"
+            f"bad type {text!r}: use adapter, merged, full or embedding (plural forms work too)"
         ) from None
 
 
@@ -82,6 +87,8 @@ def read_lineage(model_dir: Path, bundle_dir: Path | None) -> dict[str, Any]:
 def _detect_type(model_dir: Path, method: str | None) -> str:
     if (model_dir / "adapter_config.json").is_file():
         return "adapter"
+    if (model_dir / "modules.json").is_file():  # sentence-transformers' layout (task: embedding)
+        return "embedding"
     if method and method != "full":  # weights of an adapter method without an adapter: merged
         return "merged"
     if model_dir.name == "merged":
@@ -98,6 +105,7 @@ def _from_lock(bundle_dir: Path, lineage: dict[str, Any]) -> dict[str, Any]:
         "base_model": lineage.get("base_model") or config.get("base_model"),
         "config_base_model": config.get("base_model"),
         "method": tuning.get("method"),
+        "task": config.get("task"),
         "method_params": tuning.get("parameters") or {},
         "training_params": tuning.get("training") or {},
         "dataset": _dataset_name(source),

@@ -48,8 +48,8 @@ def evaluation_enabled(ctx: Context) -> None:
 
 
 def evaluation_data(ctx: Context) -> None:
-    if not ctx.derived.get("evaluation"):
-        return
+    if not ctx.derived.get("evaluation") or ctx.get("task") == "embedding":
+        return  # (an embedding model's held-out documents: rules/embedding.py)
     metrics = ctx.get("evaluation", "metrics") or []
     test_set = ctx.get("evaluation", "test_set")
     if metrics and not test_set and not ctx.get("dataset", "validation", "split_ratio"):
@@ -93,7 +93,8 @@ def evaluation_gates(ctx: Context) -> None:
         return
     gates = ctx.get("evaluation", "gates") or {}
     metrics = ctx.get("evaluation", "metrics") or []
-    known = [score for m in metrics for score in SCORES_OF_METRIC.get(m, ())]
+    # (An embedding model's metrics are its score names: rules/embedding.py.)
+    known = [score for m in metrics for score in SCORES_OF_METRIC.get(m, (m,))]
     known += list(ctx.get("evaluation", "benchmarks") or [])
     known += [custom_name(e) for e in ctx.get("evaluation", "custom_evaluations") or []]
     if "max_perplexity" in gates and "perplexity" not in metrics:

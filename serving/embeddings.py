@@ -1,0 +1,126 @@
+"""`POST /v1/embeddings` in OpenAI's shape, for embedding models (`task: embedding`).
+
+`lfm serve --embedding NAME=REF` loads a sentence-transformers model (a training output folder, a
+model folder, or a registry reference such as ``retriever:1.0.0``) under NAME. A request
+
+    {"model": NAME, "input": "text" | ["text", ...], "encoding_format": "float" | "base64"}
+
+is answered with
+
+    {"object": "list", "model": NAME,
+     "data": [{"object": "embedding", "index": 0, "embedding": [...]}, ...],
+     "usage": {"prompt_tokens": N, "total_tokens": N}}
+
+(``base64``: each vector as little-endian float32 bytes, as OpenAI's clients decode it). Vectors
+are what the model outputs (normalized when its modules end in a Normalize layer, as
+all-MiniLM-L6-v2's and every lfm-trained one's do).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .protocol import APIError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request as HTTPRequest
+    from starlette.responses import Response
+
+    from .auth import Caller
+    from .server import ModelServer
+
+MAX_INPUTS = 2048  # OpenAI's limit on inputs per request
+MAX_CHARS = 32_768  # per input: far beyond any encoder's window, small enough to refuse abuse
+
+
+class EmbeddingModels:
+    """The embedding models a server answers /v1/embeddings for, by public name."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()  # encode() is not safe to call from two threads at once
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def load(self, name: str, reference: str) -> None:
+        """Load ``reference`` (a folder or a registry reference) as ``name``."""
+        from lfm.deploy import DeployError, resolve_model_reference
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            resolved = resolve_model_reference(reference)
+        except DeployError as exc:
+            raise ValueError(f"--embedding {name}={reference}: {exc}") from None
+        if not (resolved.path / "modules.json").is_file():
+            raise ValueError(
+                f"--embedding {name}={reference}: {resolved.path} is not a sentence-transformers "
+                "model (no modules.json); train one with task: embedding"
+            )
+        self._models[name] = SentenceTransformer(str(resolved.path), device="cpu")
+
+    def embed(self, name: str, texts: list[str]) -> tuple[list[list[float]], int]:
+        model = self._models[name]
+        with self._lock:
+            tokens = model.tokenize(texts)["attention_mask"].sum().item()
+            vectors = model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
+        return [list(map(float, v)) for v in vectors], int(tokens)
+
+
+def parse(body: Any, served: list[str]) -> tuple[str, list[str], str]:
+    """(model, inputs, encoding_format) from a request body; a bad one is an APIError 400."""
+    if not isinstance(body, Mapping):
+        raise APIError(400, "the body must be a JSON object")
+    model = body.get("model")
+    if model not in served:
+        listed = ", ".join(served) or "none (start lfm serve with --embedding NAME=REF)"
+        raise APIError(404, f"the embedding model {model!r} is not served here (served: {listed})")
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        raise APIError(400, "input must be a non-empty string or a list of non-empty strings")
+    if len(texts) > MAX_INPUTS or any(len(t) > MAX_CHARS for t in texts):
+        raise APIError(400, f"at most {MAX_INPUTS} inputs of at most {MAX_CHARS} characters")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise APIError(400, "encoding_format must be 'float' or 'base64'")
+    return str(model), texts, str(encoding)
+
+
+def response(model: str, vectors: list[list[float]], tokens: int, encoding: str) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "model": model,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encoded(v, encoding)}
+            for i, v in enumerate(vectors)
+        ],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "float":
+        return vector
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+async def embeddings_endpoint(
+    server: ModelServer, request: HTTPRequest, caller: Caller | None
+) -> Response:
+    """The route app.py registers: parse, embed in a worker thread, answer."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+
+    from .app import _json
+
+    models: EmbeddingModels = server.embeddings
+    name, texts, encoding = parse(await _json(request), models.names())
+    vectors, tokens = await run_in_threadpool(models.embed, name, texts)
+    return JSONResponse(response(name, vectors, tokens, encoding))

@@ -1,0 +1,119 @@
+"""A compiled embedding bundle trains, evaluates and resumes on a tiny local encoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import pair_records
+from lfm.compiler.pipeline import compile_config
+from lfm.compiler.write import write_bundle
+
+CONFIG = """\
+model_config:
+  name: tiny_retriever
+  base_model: ./encoder
+  task: embedding
+  embedding: {max_seq_length: 32, hard_negative_margin: 0}
+  dataset:
+    source: {type: local, path: ./pairs.jsonl}
+    validation: {split_ratio: 0.4}
+  fine_tuning:
+    training: {epochs: 1, batch_size: 4, learning_rate: 1.0e-3, logging_steps: 1, save_steps: 2}
+  evaluation:
+    compare_with_base: true
+    run_after_training: true
+    gates:
+      min_scores: {recall@10: 0.0}
+"""
+
+
+def _run(script, cwd):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow  # four processes, each importing sentence-transformers: about 40 s
+def test_train_evaluate_and_resume(tmp_path, tiny_encoder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_encoder, tmp_path / "encoder")
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair_records()))
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    compilation = compile_config("config.yaml", "bundle")
+    write_bundle(compilation.files, tmp_path / "bundle")
+
+    first = _run(tmp_path / "bundle" / "train.py", tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "bundle" / "output"
+    assert (out / "modules.json").is_file() and (out / "model.safetensors").is_file()
+    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps and all("loss" in s for s in steps)
+    results = json.loads((out / "eval" / "eval_results.json").read_text())["evaluation_results"]
+    scores = results["scores"]
+    assert set(scores) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
+    assert all(s["base"] is not None for s in scores.values())
+    assert results["passed"] and results["gates"][0]["gate"] == "min_scores.recall@10"
+    assert {
+        p["document"]
+        for p in map(json.loads, (out / "heldout_pairs.jsonl").read_text().splitlines())
+    }
+
+    again = _run(tmp_path / "bundle" / "train.py", tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming training from checkpoint" in again.stderr
+
+
+def test_the_registry_records_an_embedding_model_as_its_own_type(tmp_path, tiny_encoder):
+    from lfm.registry.lineage import normalize_type, read_lineage
+
+    assert read_lineage(tiny_encoder, None)["type"] == "embedding"
+    assert normalize_type("embeddings") == "embedding"
+
+
+def test_the_runtime_trains_mines_and_scores_in_process(tmp_path, tiny_encoder):
+    """What train.py and evaluate.py call, in one process (the fast default-run check)."""
+    from lfm.runtime import embedding, embedding_train, training
+    from lfm.runtime.evaluation import gates, retrieval
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+
+    pairs = [embedding.pair_from_record(r, i) for i, r in enumerate(pair_records())]
+    train, test = embedding.split_by_document(pairs, 0.4, seed=1)
+    passages = {embedding.passage_id(p.passage): p.passage for p in pairs}
+    data = embedding.RetrievalData(tuple(train), tuple(test), passages)
+    model = embedding_train.load_encoder(str(tiny_encoder), base_dir=tmp_path, max_seq_length=32)
+    ir = retrieval.evaluator(data, batch_size=8)
+    before = retrieval.scores(model, ir)
+    rows = embedding_train.training_dataset(
+        model, data.train, negatives=1, margin=0.0, batch_size=8
+    )
+    assert rows.column_names == ["anchor", "positive", "negative_1"]
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=1, per_device_train_batch_size=4,
+        learning_rate=1e-3, save_strategy="no", report_to=[], disable_tqdm=True,
+        batch_sampler="no_duplicates", use_cpu=True,
+    )  # fmt: skip
+    trainer = embedding_train.Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        loss=losses.MultipleNegativesRankingLoss(model),
+        callbacks=[training.MetricsCallback(tmp_path / "out")],
+    )
+    trainer.train()
+    embedding_train.save_outputs(trainer, tmp_path / "out")
+    after = retrieval.scores(model, ir)
+    assert set(after) == set(before) == set(retrieval.SCORE_KEYS)
+    assert (tmp_path / "out" / "metrics.jsonl").read_text().strip()
+    passed = retrieval.finish(
+        "tiny", after, before, gates.Gates(min_scores={"recall@10": 0.0}),
+        model_path="out", base_model="tiny", data=data, output_dir=tmp_path / "eval",
+    )  # fmt: skip
+    results = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
+    assert passed and results["evaluation_results"]["scores"]["mrr@10"]["base"] == before["mrr@10"]
