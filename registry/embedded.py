@@ -328,45 +328,58 @@ class EmbeddedRegistry:
         guard: Guard | None = None,
     ) -> Move | None:
         with db.transaction(self.conn) as conn:
-            row = conn.execute(
-                "SELECT version FROM env_pointers WHERE name = ? AND env = ?", (name, env)
-            ).fetchone()
-            current = row["version"] if row else None
-            if action == ROLLBACK:
-                version = rollback_target(self._moves(conn, name, env))
-                if version is None:
-                    raise RegistryError(
-                        f"{name}@{env} has no earlier version to roll back to"
-                        + (f" (it points at {current})" if current else "")
-                    )
-            if guard is not None:
-                guard.check(name, env, current, version)
-            if version == current:
-                return None
-            conn.execute(
-                "INSERT INTO env_pointers (name, env, version) VALUES (?, ?, ?) "
-                "ON CONFLICT (name, env) DO UPDATE SET version = excluded.version",
-                (name, env, version),
-            )
-            move = Move(name, env, action, current, version, now(), who(), reason)
-            conn.execute(
-                "INSERT INTO env_moves (name, env, action, from_version, to_version, at, who, "
-                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, env, action, current, version, move.at, move.who, reason),
-            )
-            # The reason (who asked, through what) goes in the audit entry of the same commit.
-            self._audit(
-                conn,
-                action,
-                name,
-                version=version,
-                env=env,
-                from_value=current,
-                to_value=version,
-                at=move.at,
-                user=move.who,
-                detail={"reason": reason} if reason else None,
-            )
+            return self._move_in(conn, name, env, action, version, reason, guard)
+
+    def _move_in(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        env: str,
+        action: str,
+        version: str | None,
+        reason: str,
+        guard: Guard | None = None,
+    ) -> Move | None:
+        """`_move` inside the caller's transaction (a rollout's end commits with its move)."""
+        row = conn.execute(
+            "SELECT version FROM env_pointers WHERE name = ? AND env = ?", (name, env)
+        ).fetchone()
+        current = row["version"] if row else None
+        if action == ROLLBACK:
+            version = rollback_target(self._moves(conn, name, env))
+            if version is None:
+                raise RegistryError(
+                    f"{name}@{env} has no earlier version to roll back to"
+                    + (f" (it points at {current})" if current else "")
+                )
+        if guard is not None:
+            guard.check(name, env, current, version)
+        if version == current:
+            return None
+        conn.execute(
+            "INSERT INTO env_pointers (name, env, version) VALUES (?, ?, ?) "
+            "ON CONFLICT (name, env) DO UPDATE SET version = excluded.version",
+            (name, env, version),
+        )
+        move = Move(name, env, action, current, version, now(), who(), reason)
+        conn.execute(
+            "INSERT INTO env_moves (name, env, action, from_version, to_version, at, who, "
+            "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, env, action, current, version, move.at, move.who, reason),
+        )
+        # The reason (who asked, through what) goes in the audit entry of the same commit.
+        self._audit(
+            conn,
+            action,
+            name,
+            version=version,
+            env=env,
+            from_value=current,
+            to_value=version,
+            at=move.at,
+            user=move.who,
+            detail={"reason": reason} if reason else None,
+        )
         return move
 
     def _check_env(self, env: str) -> None:

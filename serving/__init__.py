@@ -6,4 +6,6 @@ adapters, on transformers + peft (CPU or GPU).
 - :mod:`.server` assembles a server from model references and follows registry environments.
 - :mod:`.app` is the HTTP side (Starlette): OpenAI's routes, vLLM's adapter routes, metrics.
 - :mod:`.auth` API keys and roles; :mod:`.protocol` request checks and answer shapes.
+- :mod:`.rollout` (routing, per-variant windows), :mod:`.rollout_driver` (the registry's
+  rollouts acted on), :mod:`.guardrails` and :mod:`.abreport` (pure): canary, A/B, blue-green.
 """

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,21 @@ class Adapters:
         if old:
             self._retire(old)
         return adapter
+
+    def rename(self, current: str, name: str) -> Adapter:
+        """Make the adapter live under ``current`` live under ``name`` instead, as loaded (a
+        promoted rollout candidate: no reload); what was under ``name`` drains. Its source
+        stays what ``name`` was loaded from (a followed environment stays followed)."""
+        with self._lock:
+            adapter = self._live.pop(current, None)
+            if adapter is None:
+                raise KeyError(current)
+            old = self._live.get(name)
+            moved = replace(adapter, name=name, source=old.source if old else adapter.source)
+            self._live[name] = moved
+        if old:
+            self._retire(old)
+        return moved
 
     def unload(self, name: str) -> Adapter:
         with self._lock:

@@ -310,7 +310,7 @@ class Engine:
                 **self.logits_option,
                 **adapter_option,
             )
-        tokens = [_sample(output.logits[i, -1], row) for i, row in enumerate(rows)]
+        tokens = [_sample_row(output.logits[i, -1], row) for i, row in enumerate(rows)]
         return output[self.cache_argument], tokens
 
     def _adapters_for(self, adapters: list[str]) -> tuple[AbstractContextManager[Any], dict[str, Any]]:  # fmt: skip
@@ -400,7 +400,21 @@ def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
+def _sample_row(logits: torch.Tensor, row: _Row) -> int:
+    """The row's next token; a row whose logits cannot be sampled fails alone and leaves the
+    batch (one broken adapter's NaNs do not fail the other adapters' requests beside it)."""
+    try:
+        return _sample(logits, row)
+    except Exception as exc:
+        logger.warning("a request failed: %s", exc)
+        row.job.emit(Event("error", text=f"generation failed: {exc}"))
+        row.job.cancelled.set()  # advance() drops it from the batch and its cache
+        return 0
+
+
 def _sample(logits: torch.Tensor, row: _Row) -> int:
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model computed non-finite scores (NaN or inf) for this request")
     sampling = row.job.sampling
     if sampling.temperature <= 0:
         return int(logits.argmax())

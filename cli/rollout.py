@@ -1,0 +1,295 @@
+"""`lfm rollout start|status|promote|abort|report`: a canary, an A/B test or a blue-green switch
+of a registered adapter version in an environment.
+
+The rollout lives in the registry (lfm.registry.rollouts); servers following NAME@ENV pick it
+up at their follow interval, route its share to the candidate, judge its guard rails and roll
+it back or promote it. `status` and `report` also ask a server (--endpoint) what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .registry import _opened, _registry_errors, _registry_options
+
+ENDPOINT_HELP = "A server following NAME@ENV (e.g. http://127.0.0.1:8000): its per-variant metrics."
+
+
+def _env_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--env", required=True, help="The environment, e.g. production.")(command)
+
+
+def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--api-key-env",
+        default="LFM_API_KEY",
+        show_default=True,
+        help="The variable holding the server's read key.",
+    )(command)
+    return click.option("--endpoint", help=ENDPOINT_HELP)(command)
+
+
+@click.group("rollout")
+def rollout_group() -> None:
+    """Roll a new adapter version out gradually (canary), side by side (A/B) or at once
+    (blue-green), with guard rails that roll it back automatically."""
+
+
+@rollout_group.command("start")
+@click.argument("reference", metavar="NAME:VERSION")
+@_env_option
+@click.option("--canary", metavar="PERCENT", help="Start a canary at this share, e.g. 10%.")
+@click.option("--steps", metavar="P1,P2,..", help="A canary's steps [default: PERCENT, 50, 100].")
+@click.option("--ab", metavar="STABLE/CANDIDATE", help="An A/B test at this split, e.g. 50/50.")
+@click.option("--blue-green", is_flag=True, help="Load and warm it, then switch all at once.")
+@click.option(
+    "--hold",
+    type=click.FloatRange(0),
+    default=300.0,
+    show_default=True,
+    help="Seconds each step must hold within its guard rails before the next (the last "
+    "promotes; an A/B test ends by hand).",
+)
+@click.option("--min-requests", type=click.IntRange(1), default=20, show_default=True,
+              help="Requests per variant in the window before anything is judged.")  # fmt: skip
+@click.option("--window", type=click.FloatRange(1), default=300.0, show_default=True,
+              help="Seconds of requests the guard rails look at.")  # fmt: skip
+@click.option("--max-error-rate-increase", default="5%", show_default=True,
+              help="Roll back when the candidate's error rate exceeds stable's by more.")  # fmt: skip
+@click.option("--max-p95-ratio", type=click.FloatRange(1), default=2.0, show_default=True,
+              help="Roll back when the candidate's p95 latency is more than this times stable's.")  # fmt: skip
+@click.option("--max-rating-drop", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Roll back when its mean feedback rating (0 to 1) is lower by more.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The draw for requests that send no sticky key.")  # fmt: skip
+@click.option("--reason", default="", help="Why, for the audit log.")
+@_registry_options
+@_registry_errors
+def start_cmd(
+    reference: str,
+    env: str,
+    canary: str | None,
+    steps: str | None,
+    ab: str | None,
+    blue_green: bool,
+    hold: float,
+    min_requests: int,
+    window: float,
+    max_error_rate_increase: str,
+    max_p95_ratio: float,
+    max_rating_drop: float,
+    seed: int,
+    reason: str,
+    registry_path: str | None,
+    backend: str | None,
+    uri: str | None,
+) -> None:
+    """Start rolling NAME:VERSION out in ENV against the version ENV points at now. ENV moves
+    only when the rollout is promoted."""
+    from lfm.registry import rollouts
+    from lfm.registry.rollouts import Guards
+
+    chosen = [flag for flag, given in (("--canary", canary or steps), ("--ab", ab),
+                                        ("--blue-green", blue_green)) if given]  # fmt: skip
+    if len(chosen) != 1:
+        raise click.UsageError("choose one strategy: --canary PERCENT, --ab A/B or --blue-green")
+    if canary or steps:
+        strategy = rollouts.CANARY
+        first = rollouts.parse_share(canary, "--canary") if canary else 0.0
+        shares = rollouts.canary_steps(first, steps)
+    elif ab:
+        strategy, shares = rollouts.AB, (rollouts.ab_split(ab),)
+    else:
+        strategy, shares = rollouts.BLUE_GREEN, (1.0,)
+    increase = rollouts.parse_share(max_error_rate_increase, "--max-error-rate-increase")
+    guards = Guards(increase, max_p95_ratio, max_rating_drop, min_requests, window_s=window)
+    with _opened(registry_path, backend, uri) as store:
+        rollout = rollouts.start(
+            store, reference, env, strategy, shares, hold_s=hold, guards=guards, seed=seed,
+            reason=reason,
+        )  # fmt: skip
+    plan = " -> ".join(f"{s:.0%}" for s in rollout.steps)
+    click.echo(
+        f"rollout {rollout.id}: {rollout.strategy} of {rollout.name}@{env} {rollout.stable} -> "
+        f"{rollout.candidate} at {plan}; servers following {rollout.name}@{env} start it within "
+        "their --follow-interval"
+    )
+
+
+@rollout_group.command("status")
+@click.argument("name")
+@_env_option
+@_server_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_registry_options
+@_registry_errors
+def status_cmd(
+    name: str,
+    env: str,
+    endpoint: str | None,
+    api_key_env: str,
+    as_json: bool,
+    registry_path: str | None,
+    backend: str | None,
+    uri: str | None,
+) -> None:
+    """The rollout of NAME@ENV (running, or the last one), and what a server measured."""
+    from lfm.registry import rollouts
+
+    with _opened(registry_path, backend, uri) as store:
+        store.get(name, with_files=False)  # an unknown name is its own error
+        rollout = rollouts.latest(store, name, env)
+    if rollout is None:
+        raise click.ClickException(f"{name}@{env} has had no rollout")
+    live = _served(endpoint, api_key_env, rollout.id) if endpoint else None
+    if as_json:
+        click.echo(json.dumps({"rollout": rollout.as_dict(), "server": live}, indent=2))
+        return
+    plan = " -> ".join(f"{s:.0%}" for s in rollout.steps)
+    click.echo(
+        f"rollout {rollout.id}: {rollout.strategy} of {name}@{env} {rollout.stable} -> "
+        f"{rollout.candidate}: {rollout.status}"
+    )
+    click.echo(f"  steps {plan}; now step {rollout.step + 1} at {rollout.weight:.0%}")
+    click.echo(f"  started {rollout.started_at} by {rollout.who}")
+    if rollout.ended_at:
+        click.echo(f"  ended {rollout.ended_at}: {rollout.reason}")
+    if endpoint:
+        if live is None:
+            click.echo(f"  {endpoint}: not running this rollout")
+        else:
+            _print_variants(live["report"]["variants"], rollout)
+
+
+@rollout_group.command("promote")
+@click.argument("name")
+@_env_option
+@click.option("--reason", default="promoted by hand", show_default=True, help="Why.")
+@_registry_options
+@_registry_errors
+def promote_cmd(
+    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    uri: str | None,
+) -> None:  # fmt: skip
+    """End the rollout of NAME@ENV now: ENV moves to the candidate."""
+    _end(name, env, "promoted", reason, registry_path, backend, uri)
+
+
+@rollout_group.command("abort")
+@click.argument("name")
+@_env_option
+@click.option("--reason", default="aborted by hand", show_default=True, help="Why.")
+@_registry_options
+@_registry_errors
+def abort_cmd(
+    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    uri: str | None,
+) -> None:  # fmt: skip
+    """End the rollout of NAME@ENV now: all traffic back to stable; ENV stays where it was."""
+    _end(name, env, "aborted", reason, registry_path, backend, uri)
+
+
+def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -> None:
+    from lfm.registry import rollouts
+
+    with _opened(*registry) as store:
+        store.get(name, with_files=False)
+        rollout = rollouts.running(store, name, env)
+        if rollout is None:
+            raise click.ClickException(f"no rollout of {name}@{env} is running")
+        ended = rollouts.end(store, rollout, status, reason)
+    if ended is None:
+        raise click.ClickException(f"the rollout of {name}@{env} ended meanwhile")
+    where = ended.candidate if status == "promoted" else f"{ended.stable} (unchanged)"
+    click.echo(f"rollout {ended.id} {status}: {name}@{env} -> {where}")
+
+
+@rollout_group.command("report")
+@click.argument("name")
+@_env_option
+@_server_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_registry_options
+@_registry_errors
+def report_cmd(
+    name: str,
+    env: str,
+    endpoint: str | None,
+    api_key_env: str,
+    as_json: bool,
+    registry_path: str | None,
+    backend: str | None,
+    uri: str | None,
+) -> None:
+    """The A/B report of the rollout running in NAME@ENV, from a server's measurements: each
+    variant's metrics with 95% confidence intervals, and which is ahead."""
+    from lfm.registry import rollouts
+
+    if not endpoint:
+        raise click.UsageError("--endpoint is required: the report is what a server measured")
+    with _opened(registry_path, backend, uri) as store:
+        store.get(name, with_files=False)
+        rollout = rollouts.running(store, name, env)
+    if rollout is None:
+        raise click.ClickException(f"no rollout of {name}@{env} is running")
+    live = _served(endpoint, api_key_env, rollout.id)
+    if live is None:
+        raise click.ClickException(f"{endpoint} is not running rollout {rollout.id} (yet)")
+    found = live["report"]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    _print_variants(found["variants"], rollout)
+    for metric, verdict in found["comparisons"].items():
+        if verdict["difference"] is None:
+            click.echo(f"  {metric}: not enough data")
+            continue
+        low, high = verdict["ci95"]
+        who = verdict["ahead"] or "neither (not significant yet)"
+        click.echo(
+            f"  {metric}: stable - candidate = {verdict['difference']:+.4g} "
+            f"[{low:+.4g}, {high:+.4g}]; ahead: {who}"
+        )
+    click.echo(f"ahead overall: {found['ahead'] or 'neither yet'} ({found['method']})")
+
+
+def _print_variants(variants: dict[str, Any], rollout: Any) -> None:
+    click.echo("  VARIANT    VERSION   REQUESTS  ERRORS  ERROR RATE [95% CI]    P50     P95    TOKENS  RATING")  # fmt: skip
+    for variant, v in variants.items():
+        version = rollout.candidate if variant == "candidate" else rollout.stable
+        low, high = v["error_rate_ci95"]
+        rating = f"{v['rating_mean']:.2f} ({v['ratings']})" if v["rating_mean"] is not None else "-"
+        click.echo(
+            f"  {variant:<10} {version:<9} {v['requests']:>8}  {v['errors']:>6}  "
+            f"{v['error_rate']:>6.1%} [{low:.1%}, {high:.1%}]  {_seconds(v['latency_p50_s'])}  "
+            f"{_seconds(v['latency_p95_s'])}  {v['tokens']:>7}  {rating}"
+        )
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:6.3f}s" if value is not None else "     - "
+
+
+def _served(endpoint: str, api_key_env: str, rollout_id: int) -> dict[str, Any] | None:
+    """The server's view of rollout ``rollout_id`` (GET /v1/rollouts), None if it has none."""
+    key = os.environ.get(api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(endpoint.rstrip("/") + "/v1/rollouts", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the user's URL)
+            data = json.loads(response.read()).get("data", [])
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"{endpoint} refused: {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {endpoint}: {getattr(exc, 'reason', exc)}") from None  # fmt: skip
+    for live in data if isinstance(data, list) else []:
+        if isinstance(live, dict) and live.get("rollout", {}).get("id") == rollout_id:
+            return live
+    return None

@@ -1,0 +1,315 @@
+"""Rollouts: a candidate version served beside an environment's stable one, for a share of its
+traffic (canary, A/B, blue-green), until it is promoted, rolled back or aborted.
+
+The state is shared by `lfm rollout` and every server that follows ``NAME@ENV``: one row per
+rollout in the embedded registry's database (table ``rollouts``, created on first use), each
+change committed with its audit entry. Servers read it at their follow interval, as they read
+promotions. A rollout never moves the environment until it is promoted; a rollback or an abort
+leaves it where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from . import db
+from .environments import PROMOTE, check_known_env, check_promotion_gates
+from .errors import RegistryError
+from .identity import now, who
+from .references import Reference, parse_reference
+
+if TYPE_CHECKING:
+    from .backend import Registry
+    from .embedded import EmbeddedRegistry
+
+CANARY, AB, BLUE_GREEN = "canary", "ab", "blue-green"
+STRATEGIES = (CANARY, AB, BLUE_GREEN)
+RUNNING, PROMOTED, ROLLED_BACK, ABORTED = "running", "promoted", "rolled-back", "aborted"
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS rollouts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    env TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Guards:
+    """When a candidate is rolled back: compared with the stable variant over the last
+    ``window_s`` seconds, once each variant has ``min_requests`` there."""
+
+    max_error_rate_increase: float = 0.05  # candidate's error rate minus stable's
+    max_p95_ratio: float = 2.0  # candidate's p95 latency over stable's
+    max_rating_drop: float = 0.1  # stable's mean rating (0 to 1) minus candidate's
+    min_requests: int = 20
+    min_ratings: int = 10
+    window_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    name: str
+    env: str
+    strategy: str
+    stable: str  # the version the environment points at
+    candidate: str
+    steps: tuple[float, ...]  # the candidate's share of traffic at each step, in (0, 1]
+    step: int
+    hold_s: float  # how long a step holds (guards passing) before the next; the last promotes
+    guards: Guards
+    status: str
+    started_at: str
+    step_started_at: str
+    who: str
+    seed: int = 0  # the draw for requests without a sticky key
+    ended_at: str | None = None
+    reason: str = ""
+    history: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def weight(self) -> float:
+        """The candidate's share of traffic now (0 once ended)."""
+        return self.steps[self.step] if self.status == RUNNING else 0.0
+
+    @property
+    def auto_promotes(self) -> bool:
+        """An A/B test ends by hand; a canary or blue-green promotes once its last step held."""
+        return self.strategy != AB
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["steps"] = list(self.steps)
+        data["history"] = list(self.history)
+        data["weight"] = self.weight
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Rollout:
+        data = {k: v for k, v in data.items() if k != "weight"}
+        data["steps"] = tuple(data["steps"])
+        data["guards"] = Guards(**data["guards"])
+        data["history"] = tuple(data.get("history", ()))
+        return Rollout(**data)
+
+
+def check_steps(strategy: str, steps: tuple[float, ...]) -> tuple[float, ...]:
+    if strategy not in STRATEGIES:
+        raise RegistryError(f"unknown strategy {strategy!r}: use {', '.join(STRATEGIES)}")
+    if not steps or any(not 0 < s <= 1 for s in steps):
+        raise RegistryError("every step's share must be more than 0% and at most 100%")
+    if list(steps) != sorted(steps):
+        raise RegistryError("a rollout's steps must not go down (e.g. 10% -> 50% -> 100%)")
+    return steps
+
+
+def _embedded(store: Registry) -> EmbeddedRegistry:
+    from .embedded import EmbeddedRegistry
+
+    if not isinstance(store, EmbeddedRegistry):
+        raise RegistryError(
+            "rollouts are kept in the embedded registry; the MLflow backend does not hold them"
+        )
+    return store
+
+
+def _conn(store: Registry) -> sqlite3.Connection:
+    conn = _embedded(store).conn
+    conn.execute(TABLE)  # idempotent: older registries gain the table on first use
+    return conn
+
+
+def start(
+    store: Registry,
+    reference: str,
+    env: str,
+    strategy: str,
+    steps: tuple[float, ...],
+    *,
+    hold_s: float = 300.0,
+    guards: Guards | None = None,
+    seed: int = 0,
+    reason: str = "",
+) -> Rollout:
+    """Begin rolling NAME:VERSION out in ``env`` against the version ``env`` points at."""
+    registry = _embedded(store)
+    check_known_env(env, registry.environments)
+    check_steps(strategy, steps)
+    ref = parse_reference(reference)
+    if ref.version is None or ref.env:
+        raise RegistryError(f"name the candidate as NAME:VERSION, not {reference!r}")
+    candidate = registry.get(ref, with_files=False)
+    try:
+        stable = registry.get(Reference(ref.name, env=env), with_files=False).version
+    except RegistryError:
+        raise RegistryError(
+            f"{ref.name}@{env} points at no version: promote a first one (lfm promote "
+            f"{ref.name}:VERSION --env {env}); a rollout needs a stable version to compare with"
+        ) from None
+    if stable == candidate.version:
+        raise RegistryError(f"{ref.name}@{env} already points at {stable}: nothing to roll out")
+    at, user = now(), who()
+    rollout = Rollout(
+        0, ref.name, env, strategy, stable, candidate.version, steps, 0, hold_s,
+        guards or Guards(), RUNNING, at, at, user, seed, reason=reason,
+    )  # fmt: skip
+    with db.transaction(_conn(store)) as conn:
+        running = _running(conn, ref.name, env)
+        if running is not None:
+            raise RegistryError(
+                f"a {running.strategy} rollout of {ref.name}@{env} is running already "
+                f"({running.stable} -> {running.candidate}): promote or abort it first"
+            )
+        cursor = conn.execute(
+            "INSERT INTO rollouts (name, env, status, data) VALUES (?, ?, ?, ?)",
+            (ref.name, env, RUNNING, "{}"),
+        )
+        rollout = replace(rollout, id=int(cursor.lastrowid or 0))
+        _save(conn, rollout)
+        _audit(conn, "rollout-start", rollout, at, user, _describe(rollout) + _why(reason))
+    return rollout
+
+
+def _describe(rollout: Rollout) -> str:
+    shares = " -> ".join(f"{s:.0%}" for s in rollout.steps)
+    return f"{rollout.strategy} {rollout.stable} -> {rollout.candidate} at {shares}"
+
+
+def _why(reason: str) -> str:
+    return f"; {reason}" if reason else ""
+
+
+def running(store: Registry, name: str, env: str) -> Rollout | None:
+    """The rollout running in NAME@ENV, or None."""
+    return _running(_conn(store), name, env)
+
+
+def latest(store: Registry, name: str, env: str) -> Rollout | None:
+    """The newest rollout of NAME@ENV, running or ended, or None."""
+    row = (
+        _conn(store)
+        .execute(
+            "SELECT data FROM rollouts WHERE name = ? AND env = ? ORDER BY id DESC LIMIT 1",
+            (name, env),
+        )
+        .fetchone()
+    )
+    return Rollout.from_dict(json.loads(row["data"])) if row else None
+
+
+def _running(conn: sqlite3.Connection, name: str, env: str) -> Rollout | None:
+    row = conn.execute(
+        "SELECT data FROM rollouts WHERE name = ? AND env = ? AND status = ?",
+        (name, env, RUNNING),
+    ).fetchone()
+    return Rollout.from_dict(json.loads(row["data"])) if row else None
+
+
+def advance(store: Registry, rollout: Rollout, detail: str) -> Rollout | None:
+    """The next step, if ``rollout`` is still running at the step the caller saw (several
+    servers may judge the same rollout: the first one's step counts, the others' are None)."""
+    at = now()
+    with db.transaction(_conn(store)) as conn:
+        current = _by_id(conn, rollout.id)
+        if current.status != RUNNING or current.step != rollout.step:
+            return None
+        moved = replace(
+            current, step=current.step + 1, step_started_at=at,
+            history=(*current.history, {"at": at, "step": current.step + 1, "detail": detail}),
+        )  # fmt: skip
+        _save(conn, moved)
+        text = f"{moved.candidate} now takes {moved.weight:.0%}; {detail}"
+        _audit(conn, "rollout-step", moved, at, who(), text)
+    return moved
+
+
+def end(
+    store: Registry, rollout: Rollout, status: str, reason: str, *, by: str | None = None
+) -> Rollout | None:
+    """Promote (the environment moves to the candidate), roll back or abort (it stays): None
+    when the rollout had ended already. The rollout's end, the environment's move and their
+    audit lines commit together."""
+    if status not in (PROMOTED, ROLLED_BACK, ABORTED):
+        raise ValueError(status)
+    registry = _embedded(store)
+    if status == PROMOTED:  # the same rules as every way into an environment
+        record = registry.get(Reference(rollout.name, rollout.candidate), with_files=False)
+        check_promotion_gates(record, rollout.env, False, registry.gated_environments)
+    at, user = now(), by or who()
+    with db.transaction(_conn(store)) as conn:
+        current = _by_id(conn, rollout.id)
+        if current.status != RUNNING:
+            return None
+        ended = replace(current, status=status, ended_at=at, reason=reason)
+        _save(conn, ended)
+        action = {PROMOTED: "rollout-promote", ROLLED_BACK: "rollout-rollback"}
+        text = f"{current.stable} -> {current.candidate} {status}: {reason}"
+        _audit(conn, action.get(status, "rollout-abort"), ended, at, user, text)
+        if status == PROMOTED:  # the environment moves in the same commit
+            why = f"rollout {ended.id}: {reason}"
+            registry._move_in(conn, ended.name, ended.env, PROMOTE, ended.candidate, why)
+    return ended
+
+
+def _by_id(conn: sqlite3.Connection, ident: int) -> Rollout:
+    row = conn.execute("SELECT data FROM rollouts WHERE id = ?", (ident,)).fetchone()
+    if row is None:
+        raise RegistryError(f"no rollout {ident} in this registry")
+    return Rollout.from_dict(json.loads(row["data"]))
+
+
+def _save(conn: sqlite3.Connection, rollout: Rollout) -> None:
+    conn.execute(
+        "UPDATE rollouts SET status = ?, data = ? WHERE id = ?",
+        (rollout.status, json.dumps(rollout.as_dict(), sort_keys=True), rollout.id),
+    )
+
+
+def _audit(
+    conn: sqlite3.Connection, action: str, rollout: Rollout, at: str, user: str, text: str
+) -> None:
+    from .embedded import EmbeddedRegistry
+
+    EmbeddedRegistry._audit(
+        conn, action, rollout.name, at=at, user=user, version=rollout.candidate,
+        env=rollout.env, from_value=rollout.stable, to_value=rollout.candidate,
+        detail={"rollout": rollout.id, "reason": text},
+    )  # fmt: skip
+
+
+def parse_share(text: str, what: str = "share") -> float:
+    """'10%', '10' or '2.5%' -> 0.1, 0.1, 0.025: a share of traffic more than 0% and at most
+    100%, or :class:`RegistryError` naming the text."""
+    number = str(text).strip().removesuffix("%").strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise RegistryError(f"{what} {text!r} is not a percentage (write e.g. 10%)") from None
+    if not 0 < value <= 100:
+        raise RegistryError(f"{what} {text!r} must be more than 0% and at most 100%")
+    return round(value / 100, 6)
+
+
+def canary_steps(first: float, steps: str | None = None) -> tuple[float, ...]:
+    """A canary's steps: ``steps`` ('10,50,100'), else ``first`` then 50% then 100%."""
+    if steps:
+        return tuple(parse_share(s, "step") for s in steps.split(","))
+    return tuple([first] + [s for s in (0.5, 1.0) if s > first])
+
+
+def ab_split(text: str) -> float:
+    """'50/50' or '70/30' (stable/candidate, adding up to 100) -> the candidate's share."""
+    stable, sep, candidate = str(text).partition("/")
+    if not sep:
+        raise RegistryError(f"--ab {text!r}: write STABLE/CANDIDATE percentages, e.g. 50/50")
+    a, b = parse_share(stable, "--ab"), parse_share(candidate, "--ab")
+    if abs(a + b - 1) > 1e-6:
+        raise RegistryError(f"--ab {text!r}: the two shares must add up to 100")
+    return b

@@ -1,0 +1,136 @@
+"""The HTTP side of rollouts: routing a request to its variant, answering a failed candidate
+request on stable instead, ``POST /v1/feedback`` and ``GET /v1/rollouts``.
+
+Feedback is kept per variant in memory (for the guard rails and the A/B report) and appended
+to a JSONL file, one object per line (the README's "Feedback" lists the fields).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import JSONResponse, Response
+
+from .adapters import Adapter
+from .auth import Caller
+from .protocol import APIError, bad
+from .rollout import CANDIDATE, CANDIDATE_SUFFIX, STABLE, VariantRoute
+
+if TYPE_CHECKING:
+    from .server import ModelServer
+
+SESSION_HEADER = "x-lfm-session"
+MAX_KEY_CHARS = 256
+MAX_COMMENT_CHARS = 4000
+_writing = threading.Lock()
+
+
+def sticky_key(http: HTTPRequest, body: Any) -> str | None:
+    """The key that keeps a caller on one variant: ``X-LFM-Session``, else OpenAI's ``user``."""
+    key = http.headers.get(SESSION_HEADER)
+    if not key and isinstance(body, dict) and isinstance(body.get("user"), str):
+        key = body["user"]
+    return key[:MAX_KEY_CHARS] if key else None
+
+
+def acquire(server: ModelServer, model: str, key: str | None) -> tuple[Adapter | None, VariantRoute | None]:  # fmt: skip
+    """The adapter that answers a request for ``model`` (held until released), and the rollout
+    route it took, if any. A candidate's own name is not for clients."""
+    if CANDIDATE_SUFFIX in model:
+        return None, None
+    route = server.rollouts.route(model, key)
+    if route is None:
+        return server.adapters.acquire(model), None
+    adapter = server.adapters.acquire(route.adapter)
+    if adapter is None and route.variant == CANDIDATE:  # unloaded this instant: stable answers
+        return stable_instead(server, route)
+    return adapter, route
+
+
+def stable_instead(server: ModelServer, route: VariantRoute) -> tuple[Adapter | None, VariantRoute]:
+    adapter = server.adapters.acquire(route.stable)
+    version = (adapter.version if adapter else None) or route.version
+    return adapter, replace(route, adapter=route.stable, variant=STABLE, version=version)
+
+
+def record(
+    server: ModelServer, route: VariantRoute, status: str, latency: float, tokens: int
+) -> None:
+    """One request's outcome for its variant (a client that left counts for neither)."""
+    if status == "499":
+        return
+    labels = (route.stable, route.variant, route.version)
+    metrics = server.metrics
+    metrics.variant_requests.labels(*labels, status).inc()
+    if status == "200":
+        metrics.variant_latency.labels(*labels).observe(latency)
+        metrics.variant_tokens.labels(*labels).inc(tokens)
+    server.rollouts.record(route, status == "200", latency, tokens)
+
+
+# ---- feedback ---------------------------------------------------------------------------------
+
+
+async def feedback(server: ModelServer, http: HTTPRequest, caller: Caller, body: Any) -> Response:
+    """``{"id": "<an answer's id>", "rating": 0..1, "preferred": "...", "comment": "..."}``
+    (a rating, a better answer, or both): recorded for the variant that answered and appended
+    to the feedback log."""
+    if not isinstance(body, dict):
+        raise bad("the request body must be a JSON object")
+    ident, rating, comment = body.get("id"), body.get("rating"), body.get("comment")
+    preferred = body.get("preferred")
+    if not isinstance(ident, str) or not ident:
+        raise bad("id is required: the id of an answer this server gave", "id")
+    if rating is None and preferred is None:
+        raise bad("give a rating (0 bad to 1 good), a preferred answer, or both", "rating")
+    if rating is not None and (
+        isinstance(rating, bool) or not isinstance(rating, int | float) or not 0 <= rating <= 1
+    ):
+        raise bad("rating must be a number from 0 (bad) to 1 (good)", "rating")
+    for name, value in (("comment", comment), ("preferred", preferred)):
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT_CHARS):
+            raise bad(f"{name} must be text of at most {MAX_COMMENT_CHARS} characters", name)
+    if preferred is not None and not preferred.strip():
+        raise bad("preferred is empty: give the answer that should have been given", "preferred")
+    answer = server.rollouts.answered(ident)
+    if answer is None:
+        raise APIError(404, f"no answer {ident!r} was given here recently", param="id")
+    line = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "id": ident,
+        **answer,
+        "rating": None if rating is None else float(rating),
+        "preferred": preferred,
+        "comment": comment,
+        "by": caller.who,
+    }
+    if server.feedback_log is not None:
+        await run_in_threadpool(_append, server.feedback_log, line)
+    if rating is None:
+        return JSONResponse({"object": "feedback", "id": ident, "recorded": True})
+    server.rollouts.rate(answer, float(rating))
+    if answer.get("variant"):
+        server.metrics.variant_ratings.labels(
+            answer["model"], answer["variant"], answer["version"] or ""
+        ).observe(float(rating))
+    return JSONResponse({"object": "feedback", "id": ident, "recorded": True})
+
+
+def _append(path: Path, line: dict[str, Any]) -> None:
+    text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+    with _writing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(text)
+
+
+async def rollouts(server: ModelServer, http: HTTPRequest, caller: Caller) -> Response:
+    """The rollouts live here: their state, each variant's totals and the A/B report."""
+    return JSONResponse({"object": "list", "data": server.rollouts.describe()})
