@@ -27,6 +27,7 @@ from .common import (
 )
 
 FORMATS = ("alpaca", "chatml", "messages", "sharegpt", "completion")
+PREFERENCE = ("preference", "unpaired_preference")
 GENERATORS = ("offline", "openai", "transformers")
 
 
@@ -63,6 +64,9 @@ def _create_options(func: Any) -> Any:
                      help="Share of documents held out as the test split."),
         click.option("--seed", type=int, help="Split seed [default: 42]."),
         click.option("--include-metadata", is_flag=True, default=None, help="Keep source, page and section per record."),
+        click.option("--keep-passages", is_flag=True, default=None,
+                     help="Keep each pair's source chunk (metadata.passage), for embedding models "
+                     "[default: on for a --config with task: embedding]."),
         click.option("--augment", is_flag=True, default=None, help="Add question variants."),
         click.option("--min-length", type=click.IntRange(0), help="Drop records shorter than this (chars)."),
         click.option("--max-length", type=click.IntRange(0), help="Drop records longer than this (chars)."),
@@ -113,6 +117,7 @@ FLAG_PATHS = {
     "chunk_overlap": ("preprocessing", "chunk_overlap"),
     "split_ratio": ("validation", "split_ratio"),
     "include_metadata": ("source", "include_metadata"),
+    "keep_passages": ("source", "keep_passages"),
     "augment": ("augmentation",),
     "min_length": ("quality_control", "minimum_length"),
     "max_length": ("quality_control", "maximum_length"),
@@ -147,6 +152,8 @@ def _section_from_config(config: str | None) -> tuple[dict[str, Any], list[str],
         print_diagnostics(exc.diagnostics)
         sys.exit(EXIT_ERROR)
     dataset = copy.deepcopy(resolved["dataset"])
+    if resolved.get("task") == "embedding":  # its pairs need their passages
+        dataset.setdefault("source", {})["keep_passages"] = True
     base = Path(config).parent
     path = dataset.get("source", {}).get("path")
     sources = [str(base / path)] if path else []
@@ -371,12 +378,15 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
 
 @dataset_group.command("convert")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(FORMATS), required=True)
-@click.option("--from", "source_fmt", type=click.Choice(("auto", *FORMATS)), default="auto")
+@click.option("--to", "target", type=click.Choice(FORMATS + PREFERENCE), required=True)
+@click.option(
+    "--from", "source_fmt", type=click.Choice(("auto", *FORMATS, *PREFERENCE)), default="auto"
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: bool) -> None:
-    """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion)."""
+    """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion; pairs
+    as KTO's unpaired_preference, or preference records as SFT records of their chosen answers)."""
     from lfm.dataset import DatasetError
     from lfm.dataset.convert import convert_file
 
@@ -385,3 +395,57 @@ def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: boo
     except DatasetError as exc:
         raise _fail(exc) from None
     click.echo(f"wrote {count} {target} records to {Path(output)}")
+
+
+@dataset_group.command("from-feedback")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(("preference", "unpaired_preference", "alpaca", "chatml")),
+    default="preference",
+    show_default=True,
+    help="Pairs (dpo, orpo, simpo), KTO's rated completions, or SFT records of good answers.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option(
+    "--good", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+    help="A rating at or above this is a good answer.",
+)  # fmt: skip
+@click.option(
+    "--bad", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+    help="A rating below this is a bad answer (between --bad and --good: neither).",
+)  # fmt: skip
+@click.option(
+    "--pii",
+    type=click.Choice(("redact", "drop", "keep")),
+    default="redact",
+    show_default=True,
+    help="Personal data (e-mail, phone, card numbers, IP addresses) in prompts and answers.",
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+def from_feedback_cmd(
+    path: str, target: str, output: str, good: float, bad: float, pii: str, force: bool
+) -> None:
+    """Turn a server's feedback log (lfm serve --feedback-text) into training records."""
+    from lfm.dataset import DatasetError
+    from lfm.dataset.feedback import from_feedback
+
+    try:
+        done = from_feedback(
+            Path(path), Path(output), target, good=good, bad=bad, pii=pii, force=force
+        )
+    except DatasetError as exc:
+        raise _fail(exc) from None
+    notes = [
+        f"{done.without_text} line(s) without prompt and answer" if done.without_text else "",
+        f"{done.unrated} rating(s) between --bad and --good" if done.unrated else "",
+        f"{done.duplicates} duplicate(s)" if done.duplicates else "",
+        f"personal data redacted in {done.pii_redacted}" if done.pii_redacted else "",
+        f"{done.pii_dropped} dropped for personal data" if done.pii_dropped else "",
+    ]
+    notes = [n for n in notes if n]
+    click.echo(
+        f"wrote {done.records} {target} records from {done.lines} feedback lines to {output}"
+        + (f" ({'; '.join(notes)})" if notes else "")
+    )

@@ -19,6 +19,7 @@ from .dev import dev_group
 from .evaluate import evaluate_cmd
 from .export import export_cmd
 from .registry import REGISTRY_COMMANDS
+from .rollout import rollout_group
 from .serve import serve_cmd, swap_adapter_cmd
 from .sweep import sweep_cmd
 from .train import train_cmd
@@ -33,6 +34,7 @@ COMMANDS = (
     deploy_cmd,
     serve_cmd,
     swap_adapter_cmd,
+    rollout_group,
     ui_cmd,
     chat_cmd,
     dev_group,

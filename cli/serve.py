@@ -68,6 +68,26 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
     help="CPU threads for the model (0: torch's choice, every core). On a machine shared with "
     "other work, fewer threads avoid torch's threads spinning while they wait for each other.",
 )
+@click.option(
+    "--embedding",
+    "embedding_models",
+    multiple=True,
+    metavar="NAME=REF",
+    help="Also answer POST /v1/embeddings for NAME: a sentence-transformers model trained with "
+    "task: embedding (a folder or name:version). Repeatable.",
+)
+@click.option(
+    "--feedback-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where POST /v1/feedback appends its ratings, one JSON object a line "
+    "[default: feedback.jsonl in lfm's user data folder].",
+)
+@click.option(
+    "--feedback-text",
+    is_flag=True,
+    help="Also write each rated answer's prompt and text to the feedback log (for `lfm dataset "
+    "from-feedback`); off by default, as they may hold what users typed.",
+)
 @friendly_errors
 @needs_extra("serving extras", "train,serve")
 def serve_cmd(
@@ -81,6 +101,9 @@ def serve_cmd(
     follow_interval: float,
     dtype: str,
     threads: int,
+    feedback_log: Path | None,
+    feedback_text: bool = False,
+    embedding_models: tuple[str, ...] = (),
 ) -> None:
     """Serve MODEL (a model folder, a training output, a registry reference, or a bundle's
     config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
@@ -121,9 +144,16 @@ def serve_cmd(
             max_batch=max_batch,
             follow_interval=follow_interval,
             dtype=dtype,
+            feedback_log=feedback_log or _default_feedback_log(),
+            feedback_text=feedback_text,
         )
     except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    for name, reference in (_adapter_spec(text) for text in embedding_models):
+        try:
+            server.embeddings.load(name, reference)
+        except (ValueError, OSError, RuntimeConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
     names = ", ".join(a.name for a in server.adapters.live()) or "none"
     click.echo(
         f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
@@ -131,6 +161,14 @@ def serve_cmd(
         err=True,
     )
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+def _default_feedback_log() -> Path:
+    try:
+        import platformdirs
+    except ImportError:  # without the registry extra: beside where the server runs
+        return Path("lfm-feedback.jsonl")
+    return Path(platformdirs.user_data_dir("lfm")) / "feedback.jsonl"
 
 
 def _log_requests() -> None:

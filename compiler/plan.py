@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,13 @@ from .methods import METHODS, Adapter, Arg
 from .paths import is_local, rebase, relative_posix
 from .plan_deployment import DeploymentPlan, deployment_plan
 from .plan_distributed import DistributedPlan, distributed_arguments, distributed_plan
+from .plan_embedding import (
+    EmbeddingPlan,
+    embedding_arguments,
+    embedding_plan,
+    embedding_requirements,
+)
+from .plan_preference import PreferencePlan, preference_plan, preference_requirements
 from .plan_sweep import SweepPlan, sweep_plan
 from .requirements import evaluation_requirements, requirements_for, sweep_requirements
 from .resolve import Decision, Resolved
@@ -176,6 +183,12 @@ class Plan:
     decisions: tuple[Decision, ...]
     resolved_json: str  # the complete model_config, canonical JSON
     sweep: SweepPlan | None = None  # None: the config has no sweep block
+    embedding: EmbeddingPlan | None = None  # None: task: generation
+    preference: PreferencePlan | None = None  # None: objective sft
+
+    @property
+    def task(self) -> str:
+        return "generation" if self.embedding is None else "embedding"
 
     @property
     def vendored_packages(self) -> tuple[str, ...]:
@@ -193,6 +206,8 @@ class Plan:
             modules.add("launch")  # the process-group backend when there is no GPU
         if self.sweep:
             modules.add("trials")  # sweep.py's trials run main() with their own values
+        if self.preference:
+            modules.add("preference")  # the pairs, TRL's trainers, held-out preference accuracy
         return tuple(sorted(modules))
 
 
@@ -211,7 +226,11 @@ def build_plan(
         return rebase(value, config_path.parent, bundle_dir) if is_local(value) else value
 
     training = _training_plan(cfg, derived, for_bundle, distributed)
+    embedding = embedding_plan(cfg) if cfg.get("task") == "embedding" else None
+    if embedding is not None:
+        training = replace(training, arguments=embedding_arguments(training.arguments))
     base_model = for_bundle(cfg["base_model"])
+    preference = preference_plan(cfg, derived)
     return Plan(
         name=cfg["name"],
         version=cfg["version"],
@@ -245,8 +264,10 @@ def build_plan(
                         ("liger-kernel",) if train["liger_kernels"] else (),
                         documents=cfg["dataset"]["source"]["type"] in DOCUMENT_TYPES,
                     )
-                    + (evaluation_requirements() if derived["evaluation"] else ())
+                    + (evaluation_requirements() if derived["evaluation"] and not embedding else ())
                     + (sweep_requirements() if derived.get("sweep") else ())
+                    + (embedding_requirements() if embedding else ())
+                    + (preference_requirements() if preference else ())
                 )
             )
         ),
@@ -259,6 +280,8 @@ def build_plan(
             if derived.get("sweep")
             else None
         ),
+        embedding=embedding,
+        preference=preference,
     )
 
 

@@ -75,9 +75,19 @@ def _serves_on_kubernetes(plan: Plan) -> bool:
     return plan.deployment.kubernetes and plan.deployment.serving is not None
 
 
+# task: embedding writes its scripts on sentence-transformers (the other artifacts are shared).
+EMBEDDING_TEMPLATES = {
+    "train.py": "train_embedding.py.jinja",
+    "evaluate.py": "evaluate_embedding.py.jinja",
+}
+
+
 def artifacts(plan: Plan) -> dict[str, str]:
     """Artifact path -> template, for what this plan emits."""
-    return {path: name for path, name in TEMPLATES.items() if WHEN.get(path, _always)(plan)}
+    chosen = {path: name for path, name in TEMPLATES.items() if WHEN.get(path, _always)(plan)}
+    if plan.embedding is not None:
+        chosen.update({p: n for p, n in EMBEDDING_TEMPLATES.items() if p in chosen})
+    return chosen
 
 
 def _always(plan: Plan) -> bool:

@@ -26,8 +26,11 @@ from starlette.routing import Route
 
 from .adapters import Adapter, AdapterError
 from .auth import Caller
+from .embeddings import embeddings_endpoint
 from .engine import Event, Job
 from .protocol import APIError, Request, answer, bad, chunk, new_id, parse, usage
+from .rollout import CANDIDATE, CANDIDATE_SUFFIX, VariantRoute
+from .rollout_api import acquire, feedback, record, rollouts, stable_instead, sticky_key
 
 if TYPE_CHECKING:
     from .server import ModelServer
@@ -57,8 +60,11 @@ def create_app(server: ModelServer) -> Starlette:
             route("/v1/models", _models, ["GET"], "read"),
             route("/v1/chat/completions", _chat, ["POST"], "read"),
             route("/v1/completions", _completion, ["POST"], "read"),
+            route("/v1/embeddings", embeddings_endpoint, ["POST"], "read"),
             route("/v1/load_lora_adapter", _load, ["POST"], "operate"),
             route("/v1/unload_lora_adapter", _unload, ["POST"], "operate"),
+            route("/v1/feedback", _feedback, ["POST"], "read"),
+            route("/v1/rollouts", rollouts, ["GET"], "read"),
         ],
         lifespan=_lifespan(server),
         middleware=_middleware(server),
@@ -153,6 +159,8 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
          "root": server.base.reference, "parent": None},
     ]  # fmt: skip
     for adapter in server.adapters.live():
+        if CANDIDATE_SUFFIX in adapter.name:  # a rollout's candidate answers under its name
+            continue
         data.append(
             {
                 "id": adapter.name,
@@ -172,21 +180,30 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
 
 
 async def _chat(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    return await _generate(server, request, parse(await _json(request), chat=True), chat=True)
+    body = await _json(request)
+    key = sticky_key(request, body)
+    return await _generate(server, request, parse(body, chat=True), chat=True, key=key)
 
 
 async def _completion(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    return await _generate(server, request, parse(await _json(request), chat=False), chat=False)
+    body = await _json(request)
+    key = sticky_key(request, body)
+    return await _generate(server, request, parse(body, chat=False), chat=False, key=key)
+
+
+async def _feedback(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+    return await feedback(server, request, caller, await _json(request))
 
 
 async def _generate(
-    server: ModelServer, http: HTTPRequest, request: Request, *, chat: bool
+    server: ModelServer, http: HTTPRequest, request: Request, *, chat: bool, key: str | None = None
 ) -> Response:
     started = time.monotonic()
     endpoint = "chat" if chat else "completions"
     adapter: Adapter | None = None
+    route: VariantRoute | None = None  # the variant of a rollout that answers, if one applies
     if request.model != server.base_name:
-        adapter = server.adapters.acquire(request.model)
+        adapter, route = acquire(server, request.model, key)
         if adapter is None:
             # Not the client's string as a label: each new one would be a new time series.
             server.metrics.requests.labels("unknown", endpoint, "404").inc()
@@ -212,6 +229,7 @@ async def _generate(
         emit=lambda event: _deliver(loop, events, event),
     )
     run = _Run(server, request, adapter, job, events, endpoint, started)
+    run.route = route
     server.engine.submit(job)
     if request.stream:
         # The background task ends the run even when the stream never started (a client
@@ -239,15 +257,18 @@ class _Run:
         self.created = int(time.time())  # the same on every chunk of a stream
         # Which version answered: the adapter live when the request started.
         self.fingerprint = (
-            f"{adapter.name}@{adapter.version or adapter.internal}" if adapter else "base"
+            f"{request.model}@{adapter.version or adapter.internal}" if adapter else "base"
         )
+        self.route: VariantRoute | None = None
+        self.tokens = 0
         self.first = True  # the first chunk of a chat stream carries the role
         self.answered = False  # text has come (time to first token is measured once)
         self.ended = False
         self.status = "499"  # until the engine ends it: the client closed the request first
+        self.pieces: list[str] = []  # the answer's text, as it was sent
 
     async def whole(self, chat: bool, http: HTTPRequest) -> dict[str, Any]:
-        pieces = []
+        pieces = self.pieces
         # A client that leaves stops its generation here too, not only when streaming.
         gone = asyncio.ensure_future(_disconnected(http))
         try:
@@ -267,10 +288,16 @@ class _Run:
             gone.cancel()
             self.end()
 
+    def _text(self) -> dict[str, Any]:
+        """The prompt (chat messages, or a completion's text) and the answer, for feedback."""
+        prompt = self.request.messages if self.request.messages is not None else self.request.prompt
+        return {"prompt": prompt, "answer": "".join(self.pieces)}
+
     async def stream(self, chat: bool) -> AsyncIterator[bytes]:
         try:
             async for event in self._events():
                 if event.kind == "text":
+                    self.pieces.append(event.text)
                     data = chunk(chat, self.ident, self.request.model, self.created, event.text, None, first=self.first)  # fmt: skip
                     self.first = False
                     yield _sse(data, self.fingerprint)
@@ -304,15 +331,36 @@ class _Run:
                 self.answered = True
                 metrics.first_token.labels(model).observe(time.monotonic() - self.started)
             if event.kind == "error":
+                if self._answer_on_stable():
+                    continue
                 self.status = "500"
                 raise APIError(500, event.text, kind="server_error")
             if event.kind == "done":
                 self.status = "200"
+                self.tokens = event.completion_tokens
                 metrics.prompt_tokens.labels(model).inc(event.prompt_tokens)
                 metrics.generated_tokens.labels(model).inc(event.completion_tokens)
             yield event
             if event.kind == "done":
                 return
+
+    def _answer_on_stable(self) -> bool:
+        """A rollout's candidate failed before any text: its failure counts against it, and
+        the stable version answers the client instead (nothing is lost to a bad candidate)."""
+        route = self.route
+        if route is None or route.variant != CANDIDATE or self.answered or self.adapter is None:
+            return False
+        record(self.server, route, "500", time.monotonic() - self.started, 0)
+        self.server.adapters.release(self.adapter)
+        self.adapter, self.route = stable_instead(self.server, route)
+        if self.adapter is None:  # stable is gone too (unloaded): the error stands, counted
+            self.route = None
+            return False
+        self.fingerprint = f"{self.request.model}@{self.adapter.version or self.adapter.internal}"
+        job = self.job
+        self.job = Job(job.prompt_ids, self.adapter.internal, job.sampling, emit=job.emit)
+        self.server.engine.submit(self.job)
+        return True
 
     def end(self) -> None:
         if self.ended:
@@ -321,6 +369,16 @@ class _Run:
         self.job.cancelled.set()  # a no-op for a finished job; frees a disconnected one's row
         if self.adapter:
             self.server.adapters.release(self.adapter)
+        elapsed = time.monotonic() - self.started
+        if self.route is not None:
+            record(self.server, self.route, self.status, elapsed, self.tokens)
+        if self.status == "200":  # what a rating sent to /v1/feedback is about
+            self.server.rollouts.remember(self.ident, {
+                "model": self.request.model,
+                "version": self.adapter.version if self.adapter else None,
+                "variant": self.route.variant if self.route else None,
+                "rollout": self.route.rollout if self.route else None,
+            }, self._text() if self.server.feedback_text else None)  # fmt: skip
         metrics = self.server.metrics
         metrics.requests.labels(self.request.model, self.endpoint, self.status).inc()
         metrics.latency.labels(self.request.model, self.endpoint).observe(

@@ -20,9 +20,11 @@ from lfm.deploy import DeployError, ResolvedModel, resolve_model_reference
 
 from .adapters import Adapter, AdapterError, Adapters, ServedBase
 from .auth import Caller, Keys
+from .embeddings import EmbeddingModels
 from .engine import Engine
 from .metrics import Metrics
 from .protocol import APIError, Request, bad
+from .rollout import Rollouts
 
 logger = logging.getLogger("lfm.serving")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -46,6 +48,8 @@ class ModelServer:
         max_batch: int = 16,
         follow_interval: float = 5.0,
         dtype: str = "auto",
+        feedback_log: Path | None = None,
+        feedback_text: bool = False,
     ) -> None:
         from lfm.runtime.quiet import quiet_third_party
 
@@ -58,6 +62,10 @@ class ModelServer:
         transformers_logging.disable_progress_bar()  # a server's log is lines, not bars
         self.started = time.time()
         self.keys = keys
+        self.feedback_log = feedback_log  # where POST /v1/feedback appends (None: memory only)
+        # Whether a rated answer's prompt and text go into the feedback log too (lfm dataset
+        # from-feedback makes training records of them): only when the operator asks.
+        self.feedback_text = feedback_text
         model, tokenizer, base = _load_base(base_reference, dtype)
         self.tokenizer = tokenizer
         self.base = base
@@ -66,6 +74,9 @@ class ModelServer:
         self.engine = Engine(model, tokenizer, max_batch=max_batch)
         self.adapters = Adapters(self.engine, base)
         self.metrics = Metrics(self.engine.waiting, lambda: len(self.adapters.live()))
+        self.rollouts = Rollouts()  # canary, A/B, blue-green: see lfm.serving.rollout_driver
+        self.embeddings = EmbeddingModels()  # /v1/embeddings (lfm serve --embedding NAME=REF)
+        self.metrics.watch_rollouts(self.rollouts)
         self._stop = threading.Event()
         # One swap at a time (by hand or by following), so the last one asked for is what stays.
         self._swapping = threading.Lock()
@@ -128,6 +139,13 @@ class ModelServer:
         self._audit("unload", adapter, caller)
         return adapter
 
+    def promote_candidate(self, candidate: str, public: str) -> None:
+        """A rollout's promoted candidate takes the public name as loaded; the old one drains."""
+        with self._swapping:
+            adapter = self.adapters.rename(candidate, public)
+        self.metrics.swaps.labels(public, "replace").inc()
+        logger.info("promote %s <- %s (%s)", public, candidate, adapter.version)
+
     def _load(self, name: str, reference: str, caller: Caller | None) -> Adapter:
         path, version = _adapter_files(reference)
         action = "replace" if self.adapters.get(name) else "load"
@@ -164,7 +182,13 @@ class ModelServer:
     def _follow(self, interval: float) -> None:
         """Adapters named name@env track the environment: a new version there is loaded."""
         failed: dict[str, str] = {}  # name -> a version that would not load (not retried)
+        from .rollout_driver import tick
+
         while not self._stop.wait(interval):
+            try:  # first: a promoted candidate takes its name before the version is compared
+                tick(self, dict(self._following))
+            except Exception:
+                logger.exception("reading the registry's rollouts failed")
             for name, reference in list(self._following.items()):
                 try:
                     current = _environment_version(reference)

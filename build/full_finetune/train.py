@@ -138,6 +138,9 @@ def main() -> None:
     # From the newest checkpoint in the output directory, if this config wrote it.
     trainer.train(resume_from_checkpoint=training.resume_point(OUTPUT_DIR, BUNDLE_DIR))
     training.save_outputs(trainer, tokenizer, OUTPUT_DIR)
+    # The trainer's DDP/DeepSpeed engine holds the process group: freed now, while Python is
+    # whole, its worker threads stop cleanly (freed during interpreter exit, a rank can abort).
+    del trainer, model
     launch.finish()  # every rank waits for the saves, then leaves the process group
 
 

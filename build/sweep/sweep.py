@@ -105,7 +105,7 @@ STUDY = sweeps.StudySettings(
     timeout_s=None,
     parallelism=1,
     seed=42,
-    fingerprint="92415306707ae197",  # of the config: another one does not resume it
+    fingerprint="250bbd2c8e8b5b9f",  # of the config: another one does not resume it
 )
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from .distributed_checks import (
     precision_for_gpu,
     quantized_sharding,
 )
+from .embedding import embedding_task
 from .endpoints import generator_endpoint, mlflow_credentials, webhook_from_environment
 from .evaluation import evaluation_data, evaluation_enabled, evaluation_gates
 from .identity import name_from_file
@@ -43,6 +44,7 @@ from .methods import (
     target_modules_for_family,
 )
 from .model import base_model_location
+from .preference import preference_objective
 from .quality_shape import quality_control_shape
 from .sweep import (
     sweep_enabled,
@@ -72,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     webhook_from_environment,
     mlflow_credentials,
     base_model_location,
+    embedding_task,
     method_auto,
     method_parameters_apply,
     prompt_init_text,
@@ -97,6 +100,7 @@ RULES: tuple[Rule, ...] = (
     evaluation_gates,
     report_to,
     packing_default,
+    preference_objective,
     dataloader_workers,
     speed_options,
     warmup_within_run,

@@ -24,6 +24,10 @@ PathLike = str | os.PathLike[str]
 METRICS_FILE = "metrics.json"
 STEPS_FILE = "metrics.jsonl"
 EVALS_FILE = "evals.jsonl"  # one line per evaluation during training: live eval-loss curves
+# What TRL's preference trainers log per step, kept in metrics.jsonl as they name it: the
+# implicit rewards of the chosen and rejected completions, their margin and how often the
+# chosen one wins, log-probabilities, KTO's KL estimate, ORPO's odds ratio and NLL.
+PREFERENCE_LOGS = ("rewards/", "logps/", "kl", "log_odds_", "nll_loss")
 # What a log line adds to the Trainer's own figures (loss, learning rate, grad norm).
 _TRACKED = (
     "tokens_per_second",
@@ -126,15 +130,19 @@ class MetricsCallback(TrainerCallback):
         self._last = (self._started, real, total)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        losses = {
-            k: v for k, v in (logs or {}).items() if k.startswith("eval") and k.endswith("loss")
+        scores = {
+            k: v
+            for k, v in (logs or {}).items()
+            if k.startswith("eval")
+            and (k.endswith("loss") or k.removeprefix("eval_").startswith(PREFERENCE_LOGS))
         }
-        if losses and state.is_world_process_zero and state.global_step != self._evaluated_at:
-            # eval_loss, or eval_NAME_loss for each of several eval sets; a final evaluate()
-            # at the step of the last one is not a new point.
+        if scores and state.is_world_process_zero and state.global_step != self._evaluated_at:
+            # eval_loss, or eval_NAME_loss for each of several eval sets (and a preference
+            # trainer's held-out rewards); a final evaluate() at the step of the last one is
+            # not a new point.
             self._evaluated_at = state.global_step
             entry = {"step": state.global_step, "epoch": logs.get("epoch", state.epoch)}
-            _append_line(self.output_dir / EVALS_FILE, {**entry, **losses})
+            _append_line(self.output_dir / EVALS_FILE, {**entry, **scores})
         if not logs or "loss" not in logs:
             return
         now = time.perf_counter()
@@ -155,6 +163,7 @@ class MetricsCallback(TrainerCallback):
             "token_efficiency": _ratio(real - real_before, total - total_before),
             "elapsed_seconds": round(now - self._started, 3),
             **memory_now(),
+            **{key: value for key, value in logs.items() if key.startswith(PREFERENCE_LOGS)},
         }
         _append_line(self.output_dir / STEPS_FILE, entry)
         # Into the log too, for the progress display and the trackers (TensorBoard, W&B,

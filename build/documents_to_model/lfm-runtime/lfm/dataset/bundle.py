@@ -68,7 +68,10 @@ def build_for_training(
 ) -> tuple[Path, Path | None]:
     """(train file, test file or None when no document could be held out)."""
     section = {
-        "source": {"include_metadata": documents.get("include_metadata", False)},
+        "source": {
+            "include_metadata": documents.get("include_metadata", False),
+            "keep_passages": documents.get("keep_passages", False),
+        },
         "preprocessing": {
             "format": fmt,
             "chunk_size": documents.get("chunk_size", 384),

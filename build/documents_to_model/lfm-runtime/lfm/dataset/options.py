@@ -24,6 +24,8 @@ class CreateOptions:
     split_ratio: float = 0.0
     seed: int = 42
     include_metadata: bool = False
+    # task: embedding: each pair keeps its chunk (metadata.passage) and document (metadata.source).
+    keep_passages: bool = False
     augmentation: bool = False
     tokenizer: str | None = None  # a tokenizer path or id for chunk sizes; None: word count
     workers: int = 0  # processes for reading and chunking; 0: one per CPU core
@@ -49,6 +51,8 @@ class CreateOptions:
 
         data = asdict(self)
         data.pop("workers")
+        if not data["keep_passages"]:  # (absent: the cache keys of earlier datasets hold)
+            data.pop("keep_passages")
         data.pop("sources")
         data["generation"].pop("cache_dir")
         return data
@@ -111,6 +115,7 @@ def options_from_config(
             split_ratio=dataset.get("validation", {}).get("split_ratio", 0.0),
             seed=seed,
             include_metadata=dataset.get("source", {}).get("include_metadata", False),
+            keep_passages=bool(dataset.get("source", {}).get("keep_passages", False)),
             augmentation=bool(dataset.get("augmentation", False)),
             tokenizer=tokenizer,
         )

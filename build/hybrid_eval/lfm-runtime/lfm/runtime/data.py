@@ -61,10 +61,10 @@ class DatasetSpec:
                 f"dataset.source.type {self.source_type!r} is not supported; use one of "
                 f"{', '.join(SOURCE_TYPES)}"
             )
-        if self.format not in formats.FORMATS:
+        if self.format not in formats.FORMATS + formats.PREFERENCE_FORMATS:
             raise RuntimeConfigError(
                 f"dataset.preprocessing.format {self.format!r} is not supported; use one of "
-                f"{', '.join(formats.FORMATS)}"
+                f"{', '.join(formats.FORMATS + formats.PREFERENCE_FORMATS)}"
             )
         if self.max_length < 2:
             raise RuntimeConfigError(

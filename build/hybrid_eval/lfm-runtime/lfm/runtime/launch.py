@@ -62,10 +62,14 @@ def finish() -> None:
     """End of train.py: every rank waits for rank 0's saves, then leaves the process group.
 
     A rank that exits while another is still saving (a ZeRO-3 gather) or with the group still
-    open can abort the whole job at shutdown.
+    open can abort the whole job at shutdown. The caller drops its trainer and model first;
+    the collection here frees what still held the group through reference cycles.
     """
+    import gc
+
     import torch.distributed as dist
 
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

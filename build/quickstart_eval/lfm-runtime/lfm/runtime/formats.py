@@ -21,6 +21,8 @@ from typing import Any
 from .errors import RuntimeConfigError
 
 FORMATS = ("auto", "alpaca", "chatml", "messages", "sharegpt", "completion")
+# Read by lfm.runtime.preference, for fine_tuning.objective dpo, orpo, kto and simpo.
+PREFERENCE_FORMATS = ("preference", "unpaired_preference")
 
 # (prompt key, response key) pairs accepted as alpaca records, in detection order.
 ALPACA_KEYS = (
@@ -106,6 +108,11 @@ def parse_record(record: Mapping[str, Any], fmt: str, index: int) -> Example:
         return Chat(_parse_sharegpt(record, index))
     if fmt == "completion":
         return Completion(_text(record, "text", index, fmt))
+    if fmt in PREFERENCE_FORMATS:
+        raise RuntimeConfigError(
+            f"dataset.preprocessing.format {fmt!r} holds preference data: set "
+            "fine_tuning.objective to dpo, orpo, kto or simpo to train on it"
+        )
     raise RuntimeConfigError(
         f"dataset.preprocessing.format {fmt!r} is not supported; use one of {', '.join(FORMATS)}"
     )

@@ -87,6 +87,8 @@ def generate_and_assess(
 def _pair_item(pair: Pair, group: str, options: CreateOptions, *, variant: bool = False) -> Item:
     context = pair.chunk.text if options.generation.with_context else ""
     metadata = {**pair.chunk.metadata(), "kind": pair.kind} if options.include_metadata else {}
+    if options.keep_passages:  # an embedding model's positive: the chunk the pair came from
+        metadata.update({**pair.chunk.metadata(), "passage": pair.chunk.text})
     if options.augmentation:
         # The group travels with the records (even without include_metadata), so that
         # `dataset check` does not take an original and its variants for near duplicates.

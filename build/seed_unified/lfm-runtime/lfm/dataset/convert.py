@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 from .errors import DatasetError
-from .formats import convert
+from .feedback import PREFERENCE_FORMATS, convert_preference, detect_preference
+from .formats import convert, detect
 from .jsonl import read_records
 from .publish import write_chunks_atomic
 
@@ -23,9 +25,21 @@ def convert_file(
         raise DatasetError("write the converted file to a new path, not over its input")
     written = 0
 
+    def converted() -> Iterator[dict]:
+        records = read_records(source)
+        first = next(records, None)
+        if first is None:
+            return
+        found = detect_preference(first) if source_fmt == "auto" else source_fmt
+        whole = chain([first], records)
+        if found in PREFERENCE_FORMATS or target in PREFERENCE_FORMATS:
+            yield from convert_preference(whole, found or detect(first), target)
+        else:
+            yield from convert(whole, source_fmt, target)
+
     def lines() -> Iterator[str]:  # streamed: a large JSON Lines input is never held whole
         nonlocal written
-        for record in convert(read_records(source), source_fmt, target):
+        for record in converted():
             written += 1
             yield json.dumps(record, ensure_ascii=False, sort_keys=True)
 

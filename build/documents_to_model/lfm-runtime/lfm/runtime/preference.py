@@ -1,0 +1,315 @@
+"""Preference tuning for ``train.py``: the pairs, TRL's trainers with lfm's checkpoints, and the
+held-out preference accuracy before and after training.
+
+Records (``dataset.preprocessing.format``):
+
+- ``preference``: ``{"prompt", "chosen", "rejected"}``, each a string, or TRL's conversational
+  form: ``prompt`` a list of ``{"role", "content"}`` messages and ``chosen``/``rejected`` the
+  assistant's message(s).
+- ``unpaired_preference`` (KTO): ``{"prompt", "completion", "label"}``, ``label`` true for a
+  good completion and false for a bad one; strings or messages as above.
+
+``auto`` tells them apart by their keys. KTO also takes pairs (each gives one good and one bad
+completion); DPO, ORPO and SimPO need pairs. The held-out split is made over the records as
+written (pairs stay whole), before KTO's unpairing, so the same pairs are scored before and
+after training whatever the objective.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from . import checkpoints
+from .errors import RuntimeConfigError
+from .launch import announce, is_main_process
+from .sources import load_records
+
+PAIRED, UNPAIRED = "preference", "unpaired_preference"
+FORMATS = ("auto", PAIRED, UNPAIRED)
+EVAL_FILE = "preference_eval.json"
+EVAL_BATCH = 8
+# TRL's trainers by the names train.py calls them, and where TRL keeps them (ORPO and CPO,
+# whose SimPO loss lfm uses, live in trl.experimental since TRL 1.0).
+TRAINERS = {
+    "DPOTrainer": "trl",
+    "KTOTrainer": "trl",
+    "ORPOTrainer": "trl.experimental.orpo",
+    "CPOTrainer": "trl.experimental.cpo",
+}
+_EXPECTED = {
+    PAIRED: "'prompt', 'chosen' and 'rejected'",
+    UNPAIRED: "'prompt', 'completion' and 'label' (true or false)",
+}
+
+PathLike = str | os.PathLike[str]
+
+
+def __getattr__(name: str) -> Any:
+    """``preference.DPOTrainer`` and the others: TRL's trainer with lfm's checkpoints (written
+    aside and renamed into place), built on first use so that importing this module does not
+    import TRL's experimental trainers."""
+    if name not in TRAINERS:
+        raise AttributeError(name)
+    import importlib
+
+    trl_class = getattr(importlib.import_module(TRAINERS[name]), name)
+    doc = f"TRL's {name}, with lfm's checkpoint handling (atomic checkpoints, metrics first)."
+    trainer = type(name, (checkpoints.Trainer, trl_class), {"__doc__": doc})
+    globals()[name] = trainer
+    return trainer
+
+
+# ---- records ----------------------------------------------------------------------------------
+
+
+def load_pairs(
+    spec: Any, *, paired: bool, base_dir: PathLike | None = None
+) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """``(train, eval, held_out_pairs)``: what the trainer trains and evaluates on (unpaired
+    for KTO), and the held-out pairs scored before and after training (None without a split,
+    or when the records are unpaired)."""
+    records = load_records(spec, base_dir)
+    if len(records) == 0:
+        raise RuntimeConfigError("dataset: no records")
+    fmt = detect_format(records[0]) if spec.format == "auto" else spec.format
+    if fmt not in (PAIRED, UNPAIRED):
+        raise RuntimeConfigError(
+            f"dataset.preprocessing.format {fmt!r} is not preference data; use {PAIRED} or "
+            f"{UNPAIRED}"
+        )
+    if paired and fmt == UNPAIRED:
+        raise RuntimeConfigError(
+            "dataset: this objective learns from pairs (prompt, chosen, rejected), and the "
+            "records are unpaired (prompt, completion, label); use objective kto, or pair them"
+        )
+    rows = [check_record(record, fmt, index) for index, record in enumerate(records)]
+    examples = Dataset.from_list(rows)
+    train, held_out = _split(examples, spec.holdout_ratio, spec.seed)
+    if paired or fmt == UNPAIRED:
+        return train, held_out, held_out if fmt == PAIRED else None
+    return unpair(train), unpair(held_out) if held_out is not None else None, held_out
+
+
+def detect_format(record: Mapping[str, Any]) -> str:
+    if _present(record, "chosen") and _present(record, "rejected"):
+        return PAIRED
+    if _present(record, "completion") and _present(record, "label"):
+        return UNPAIRED
+    raise RuntimeConfigError(
+        f"dataset.preprocessing.format 'auto': record 0 is not preference data (keys: "
+        f"{_keys(record)}); expected {_EXPECTED[PAIRED]}, or {_EXPECTED[UNPAIRED]}"
+    )
+
+
+def check_record(record: Mapping[str, Any], fmt: str, index: int) -> dict[str, Any]:
+    """The record's fields as TRL reads them, or an error naming the record and the problem."""
+    prompt = _part(record, "prompt", index, fmt, prompt=True)
+    if fmt == PAIRED:
+        chosen = _part(record, "chosen", index, fmt)
+        rejected = _part(record, "rejected", index, fmt)
+        if isinstance(prompt, list) != isinstance(chosen, list) or isinstance(
+            chosen, list
+        ) != isinstance(rejected, list):
+            raise _bad(
+                record, index, fmt, "prompt, chosen and rejected must all be text or all messages"
+            )
+        if chosen == rejected:
+            raise _bad(record, index, fmt, "chosen and rejected are the same: nothing to prefer")
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    completion = _part(record, "completion", index, fmt)
+    label = record.get("label")
+    if not isinstance(label, bool):
+        raise _bad(record, index, fmt, "'label' must be true (a good completion) or false")
+    if isinstance(prompt, list) != isinstance(completion, list):
+        raise _bad(record, index, fmt, "prompt and completion must both be text or both messages")
+    return {"prompt": prompt, "completion": completion, "label": label}
+
+
+def unpair(pairs: Dataset) -> Dataset:
+    """Each pair as KTO's two records: its chosen completion good, its rejected one bad."""
+    rows = []
+    for pair in pairs:
+        rows.append({"prompt": pair["prompt"], "completion": pair["chosen"], "label": True})
+        rows.append({"prompt": pair["prompt"], "completion": pair["rejected"], "label": False})
+    return Dataset.from_list(rows)
+
+
+def _part(record: Mapping[str, Any], key: str, index: int, fmt: str, prompt: bool = False) -> Any:
+    value = record.get(key)
+    if isinstance(value, str):
+        if not value.strip() and not prompt:
+            raise _bad(record, index, fmt, f"{key!r} is empty")
+        return value
+    if isinstance(value, list) and value and all(_is_message(m) for m in value):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    if value is None:
+        raise _bad(record, index, fmt, f"{key!r} is missing")
+    raise _bad(
+        record, index, fmt, f"{key!r} must be a string or a list of {{'role', 'content'}} messages"
+    )
+
+
+def _is_message(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("role"), str)
+        and isinstance(value.get("content"), str)
+    )
+
+
+def _present(record: Mapping[str, Any], key: str) -> bool:
+    return record.get(key) is not None  # Arrow fills keys missing from a row with None
+
+
+def _keys(record: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(k for k, v in record.items() if v is not None)) or "none"
+
+
+def _bad(record: Mapping[str, Any], index: int, fmt: str, detail: str) -> RuntimeConfigError:
+    return RuntimeConfigError(
+        f"dataset record {index} is not valid {fmt} data: {detail} (found keys: "
+        f"{_keys(record)}; expected {_EXPECTED[fmt]})"
+    )
+
+
+def _split(examples: Dataset, ratio: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Deterministic split keeping at least one record on each side (as SFT data's)."""
+    if ratio == 0:
+        return examples, None
+    total = len(examples)
+    if total < 2:
+        raise RuntimeConfigError(
+            f"dataset.validation.split_ratio is {ratio} but there is only {total} record; add "
+            "data or set split_ratio to 0"
+        )
+    n_eval = min(max(1, math.ceil(total * ratio)), total - 1)
+    parts = examples.train_test_split(test_size=n_eval, seed=seed)
+    return parts["train"], parts["test"]
+
+
+# ---- held-out preference accuracy -------------------------------------------------------------
+
+
+def score_pairs(
+    model: Any, tokenizer: Any, pairs: Dataset | None, output_dir: PathLike, *, stage: str
+) -> dict[str, Any] | None:
+    """Score the held-out pairs with ``model`` and record them under ``stage`` ("before" or
+    "after") in preference_eval.json.
+
+    Preference accuracy: the share of pairs whose chosen completion the model finds more
+    likely than the rejected one, per token (so length does not decide), and the mean margin
+    of those per-token log-probabilities. "before" is kept from the first run: a resumed run
+    does not score its half-trained model as the start."""
+    if pairs is None or len(pairs) == 0:
+        return None
+    path = Path(output_dir) / EVAL_FILE
+    found = _read(path)
+    if stage == "before" and "before" in found:
+        return dict(found["before"])
+    margins = _margins(model, tokenizer, pairs)
+    scores = {
+        "pairs": len(margins),
+        "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
+        "mean_logp_margin": sum(margins) / len(margins),
+    }
+    if is_main_process():
+        found[stage] = scores
+        if stage == "before":
+            found.pop("after", None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(path)
+        announce(
+            f"held-out preference accuracy {stage} training: "
+            f"{scores['preference_accuracy']:.3f} over {len(margins)} pairs "
+            f"(mean per-token log-prob margin {scores['mean_logp_margin']:+.4f})"
+        )
+    return scores
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _margins(model: Any, tokenizer: Any, pairs: Dataset) -> list[float]:
+    """Per pair, the chosen completion's mean log-probability per token minus the rejected
+    one's, in batches of EVAL_BATCH pairs."""
+    import torch
+
+    sequences = [
+        completion_tokens(tokenizer, pair["prompt"], pair[side])
+        for pair in pairs
+        for side in ("chosen", "rejected")
+    ]
+    means: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(sequences), 2 * EVAL_BATCH):
+                means += _mean_logps(model, sequences[start : start + 2 * EVAL_BATCH])
+    finally:
+        model.train(was_training)
+    return [chosen - rejected for chosen, rejected in zip(means[::2], means[1::2], strict=True)]
+
+
+def _mean_logps(model: Any, batch: list[tuple[list[int], list[int]]]) -> list[float]:
+    """Mean log-probability per token of each completion after its prompt (right-padded)."""
+    import torch
+
+    width = max(len(prompt) + len(completion) for prompt, completion in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    scored = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, (prompt, completion) in enumerate(batch):
+        whole = prompt + completion
+        ids[row, : len(whole)] = torch.tensor(whole)
+        mask[row, : len(whole)] = 1
+        scored[row, len(prompt) : len(whole)] = True
+    ids, mask, scored = ids.to(model.device), mask.to(model.device), scored.to(model.device)
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    logps = torch.log_softmax(logits, dim=-1).gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
+    targets = scored[:, 1:]  # position t predicts token t + 1
+    totals = (logps * targets).sum(dim=1)
+    counts = targets.sum(dim=1).clamp(min=1)
+    return (totals / counts).tolist()
+
+
+def completion_tokens(tokenizer: Any, prompt: Any, completion: Any) -> tuple[list[int], list[int]]:
+    """(prompt ids, completion ids): the completion starts where the tokenized prompt and the
+    tokenized prompt + completion part (as TRL splits them)."""
+    if isinstance(prompt, list):
+        head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
+        whole = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
+        head, whole = _ids(head), _ids(whole)
+    else:
+        eos = tokenizer.eos_token or ""
+        text = completion if completion.endswith(eos) else completion + eos
+        head = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        whole = tokenizer(prompt + text, add_special_tokens=True)["input_ids"]
+    shared = 0
+    for a, b in zip(head, whole, strict=False):
+        if a != b:
+            break
+        shared += 1
+    shared = max(shared, 1)  # the first completion token is predicted from at least one
+    return list(whole[:shared]), list(whole[shared:])
+
+
+def _ids(found: Any) -> list[int]:
+    """apply_chat_template's ids, whether it returns a list or a BatchEncoding."""
+    if isinstance(found, Mapping):
+        found = found["input_ids"]
+    return list(found)
