@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HOSTILE, OPERATE_KEY, READ_KEY, TIMEOUT_MS, Watched, registry_state
-from ui_server import UI
+from ui_server import UI, running_ui
 
 expect = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
@@ -231,27 +231,47 @@ def test_pages_fit_a_phone(browser, ui: UI):
         context.close()
 
 
-def test_screenshots_of_each_page(page: Watched, ui: UI, tmp_path: Path):
-    """Each page rendered to a PNG (what docs/ui/ holds; LFM_UI_SCREENSHOTS=DIR writes there)."""
+def test_screenshots_of_each_page(page: Watched, workspace: Path, tmp_path: Path):
+    """Each page rendered to a PNG, over a registry of the trained adapter's versions (what
+    docs/ui/ holds: LFM_UI_SCREENSHOTS=docs/ui writes there). Values that are this machine's
+    own (folders, the registering user, a local base model's path) are masked."""
     import os
 
-    target = Path(os.environ.get("LFM_UI_SCREENSHOTS", tmp_path))
+    from lfm.registry import open_registry
+    from lfm.registry.prepare import prepare
+
+    target = Path(os.environ.get("LFM_UI_SCREENSHOTS", tmp_path / "shots"))
     target.mkdir(parents=True, exist_ok=True)
-    p = page.page
-    p.goto(ui.url + "/runs")
-    p.get_by_role("link", name="bundles/quickstart_eval").click()
-    expect(p.locator("#charts")).to_have_attribute("data-points", "24")
-    shots = {"run": p.url}
-    for name, path in (("models", "/models"), ("model", "/models/support"), ("runs", "/runs"),
-                       ("evaluations", "/evaluations"), ("datasets", "/datasets")):  # fmt: skip
-        shots[name] = ui.url + path
-    for name, url in shots.items():
-        p.goto(url)
-        if name == "run":
-            expect(p.locator("#charts")).to_have_attribute("data-points", "24")
-        # the top of each page: a run's full decision table would make a huge picture
-        p.screenshot(path=str(target / f"{name}.png"))
-        assert (target / f"{name}.png").stat().st_size > 5000
+    registry = tmp_path / "registry"
+    store = open_registry(str(registry))
+    try:
+        output = workspace / "bundles/quickstart_eval/output"
+        for version in ("1.0.0", "1.1.0"):
+            store.register(prepare(output, name="support", version=version, tags={"team": "a"}))
+        store.promote("support:1.0.0", "production", reason="first release")
+        store.promote("support:1.1.0", "staging", reason="candidate")
+    finally:
+        store.close()
+    with running_ui("--runs", "bundles", "--datasets", "datasets", "--registry", str(registry),
+                    cwd=workspace) as ui:  # fmt: skip
+        p = page.page
+        p.goto(ui.url + "/runs")
+        p.get_by_role("link", name="quickstart_eval").click()
+        expect(p.locator("#charts")).to_have_attribute("data-points", "24")
+        shots = {"run": p.url}
+        for name, path in (("models", "/models"), ("model", "/models/support"),
+                           ("runs", "/runs"), ("evaluations", "/evaluations"),
+                           ("datasets", "/datasets")):  # fmt: skip
+            shots[name] = ui.url + path
+        for name, url in shots.items():
+            p.goto(url)
+            if name == "run":
+                expect(p.locator("#charts")).to_have_attribute("data-points", "24")
+            # the top of each page: a run's full decision table would make a huge picture
+            masked = p.locator(".machine-path")
+            p.screenshot(path=str(target / f"{name}.png"), mask=[masked])
+            assert (target / f"{name}.png").stat().st_size > 5000
+        assert p.locator(".machine-path").count() >= 1  # the model page's are masked
 
 
 def test_hostile_files_are_shown_as_text_and_never_run(page: Watched, odd_ui: UI):
