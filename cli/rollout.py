@@ -46,7 +46,9 @@ def rollout_group() -> None:
 @click.argument("reference", metavar="NAME:VERSION")
 @_env_option
 @click.option("--canary", metavar="PERCENT", help="Start a canary at this share, e.g. 10%.")
-@click.option("--steps", metavar="P1,P2,..", help="A canary's steps [default: PERCENT, 50, 100].")
+@click.option("--steps", metavar="P1,P2,..",
+              help="A canary's every step, the first included, e.g. 5,25,100: instead of "
+              "--canary, not with it [default: --canary's PERCENT, 50, 100].")  # fmt: skip
 @click.option("--ab", metavar="STABLE/CANDIDATE", help="An A/B test at this split, e.g. 50/50.")
 @click.option("--blue-green", is_flag=True, help="Load and warm it, then switch all at once.")
 @click.option(
@@ -100,6 +102,11 @@ def start_cmd(
                                         ("--blue-green", blue_green)) if given]  # fmt: skip
     if len(chosen) != 1:
         raise click.UsageError("choose one strategy: --canary PERCENT, --ab A/B or --blue-green")
+    if canary and steps:
+        raise click.UsageError(
+            f"--canary {canary} and --steps {steps}: give one (--steps lists every step, the "
+            "first included)"
+        )
     if canary or steps:
         strategy = rollouts.CANARY
         first = rollouts.parse_share(canary, "--canary") if canary else 0.0
@@ -207,6 +214,8 @@ def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -
         ended = rollouts.end(store, rollout, status, reason)
     if ended is None:
         raise click.ClickException(f"the rollout of {name}@{env} ended meanwhile")
+    if ended.status != status:  # e.g. ENV was moved by hand: not promoted over that
+        raise click.ClickException(f"rollout {ended.id} {ended.status}: {ended.reason}")
     where = ended.candidate if status == "promoted" else f"{ended.stable} (unchanged)"
     click.echo(f"rollout {ended.id} {status}: {name}@{env} -> {where}")
 
@@ -248,6 +257,9 @@ def report_cmd(
         return
     _print_variants(found["variants"], rollout)
     for metric, verdict in found["comparisons"].items():
+        if verdict.get("note"):  # alike on both sides, e.g. no errors on either
+            click.echo(f"  {metric}: no difference ({verdict['note']})")
+            continue
         if verdict["difference"] is None:
             click.echo(f"  {metric}: not enough data")
             continue
@@ -284,12 +296,71 @@ def _served(endpoint: str, api_key_env: str, rollout_id: int) -> dict[str, Any] 
     request = urllib.request.Request(endpoint.rstrip("/") + "/v1/rollouts", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the user's URL)
-            data = json.loads(response.read()).get("data", [])
+            body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise click.ClickException(f"{endpoint} refused: {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read {endpoint}: {getattr(exc, 'reason', exc)}") from None  # fmt: skip
-    for live in data if isinstance(data, list) else []:
-        if isinstance(live, dict) and live.get("rollout", {}).get("id") == rollout_id:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise _unexpected(endpoint, "no list of rollouts under 'data'")
+    for live in data:
+        if not isinstance(live, dict) or not isinstance(live.get("rollout"), dict):
+            raise _unexpected(endpoint, "a rollout that is not an object")
+        if live["rollout"].get("id") == rollout_id:
+            _check_report(live.get("report"), endpoint)
             return live
     return None
+
+
+def _unexpected(endpoint: str, what: str) -> click.ClickException:
+    return click.ClickException(
+        f"{endpoint} answered GET /v1/rollouts in an unexpected shape ({what}): is it an "
+        "lfm serve of this lfm version?"
+    )
+
+
+_NUMBER = (int, float)
+_MAYBE_NUMBER = (int, float, type(None))
+_VARIANT_FIELDS = {
+    "requests": _NUMBER, "errors": _NUMBER, "error_rate": _NUMBER, "tokens": _NUMBER,
+    "ratings": _NUMBER, "latency_p50_s": _MAYBE_NUMBER, "latency_p95_s": _MAYBE_NUMBER,
+    "rating_mean": _MAYBE_NUMBER,
+}  # fmt: skip
+
+
+def _check_report(report: Any, endpoint: str) -> None:
+    """What `status` and `report` print from a server's report, checked before printing."""
+    if not isinstance(report, dict):
+        raise _unexpected(endpoint, "its rollout has no report")
+    variants, comparisons = report.get("variants"), report.get("comparisons")
+    if not isinstance(variants, dict) or not variants:
+        raise _unexpected(endpoint, "its report has no variants")
+    for name, v in variants.items():
+        if not isinstance(v, dict):
+            raise _unexpected(endpoint, f"variant {name!r} is not an object")
+        for key, kinds in _VARIANT_FIELDS.items():
+            if isinstance(v.get(key), bool) or not isinstance(v.get(key), kinds):
+                raise _unexpected(endpoint, f"variant {name!r} has no number {key!r}")
+        if not _pair(v.get("error_rate_ci95")):
+            raise _unexpected(endpoint, f"variant {name!r} has no 'error_rate_ci95' interval")
+    if not isinstance(comparisons, dict):
+        raise _unexpected(endpoint, "its report has no comparisons")
+    for metric, verdict in comparisons.items():
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("ahead"), str | None):
+            raise _unexpected(endpoint, f"comparison {metric!r} is not a verdict")
+        difference = verdict.get("difference")
+        if difference is not None and not (
+            isinstance(difference, _NUMBER) and _pair(verdict.get("ci95"))
+        ):
+            raise _unexpected(endpoint, f"comparison {metric!r} has no difference and interval")
+    if not isinstance(report.get("ahead"), str | None) or not isinstance(report.get("method"), str):
+        raise _unexpected(endpoint, "its report has no 'ahead' and 'method'")
+
+
+def _pair(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in value)
+    )

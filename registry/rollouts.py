@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import db
-from .environments import PROMOTE, check_known_env, check_promotion_gates
+from .environments import PROMOTE, Guard, check_known_env, check_promotion_gates
 from .errors import RegistryError
 from .identity import now, who
 from .references import Reference, parse_reference
@@ -155,6 +155,13 @@ def start(
         ) from None
     if stable == candidate.version:
         raise RegistryError(f"{ref.name}@{env} already points at {stable}: nothing to roll out")
+    try:  # a rollout ends by promoting: refuse now one that could never be promoted
+        check_promotion_gates(candidate, env, False, registry.gated_environments)
+    except RegistryError as exc:
+        raise RegistryError(
+            f"cannot roll {ref.name}:{candidate.version} out in {env}: it could never be "
+            f"promoted there ({exc})"
+        ) from None
     at, user = now(), who()
     rollout = Rollout(
         0, ref.name, env, strategy, stable, candidate.version, steps, 0, hold_s,
@@ -235,7 +242,10 @@ def end(
 ) -> Rollout | None:
     """Promote (the environment moves to the candidate), roll back or abort (it stays): None
     when the rollout had ended already. The rollout's end, the environment's move and their
-    audit lines commit together."""
+    audit lines commit together. A promotion the environment's gates refuse raises
+    :class:`RegistryError` and changes nothing; one whose environment no longer points at the
+    rollout's stable version (moved by hand meanwhile) is not made: the rollout ends aborted,
+    saying so, and the environment stays where it was moved."""
     if status not in (PROMOTED, ROLLED_BACK, ABORTED):
         raise ValueError(status)
     registry = _embedded(store)
@@ -247,15 +257,34 @@ def end(
         current = _by_id(conn, rollout.id)
         if current.status != RUNNING:
             return None
+        if status == PROMOTED:
+            pointer = _pointer(conn, current.name, current.env)
+            if pointer != current.stable:
+                status = ABORTED
+                reason = (
+                    f"not promoted: {current.name}@{current.env} was moved to "
+                    f"{pointer or 'no version'} meanwhile (the rollout was against "
+                    f"{current.stable}); it stays there. Asked to promote: {reason}"
+                )
         ended = replace(current, status=status, ended_at=at, reason=reason)
         _save(conn, ended)
         action = {PROMOTED: "rollout-promote", ROLLED_BACK: "rollout-rollback"}
         text = f"{current.stable} -> {current.candidate} {status}: {reason}"
         _audit(conn, action.get(status, "rollout-abort"), ended, at, user, text)
-        if status == PROMOTED:  # the environment moves in the same commit
+        if status == PROMOTED:  # the environment moves in the same commit, from stable only
             why = f"rollout {ended.id}: {reason}"
-            registry._move_in(conn, ended.name, ended.env, PROMOTE, ended.candidate, why)
+            registry._move_in(
+                conn, ended.name, ended.env, PROMOTE, ended.candidate, why,
+                Guard(ended.stable, None),
+            )  # fmt: skip
     return ended
+
+
+def _pointer(conn: sqlite3.Connection, name: str, env: str) -> str | None:
+    row = conn.execute(
+        "SELECT version FROM env_pointers WHERE name = ? AND env = ?", (name, env)
+    ).fetchone()
+    return row["version"] if row else None
 
 
 def _by_id(conn: sqlite3.Connection, ident: int) -> Rollout:

@@ -3,8 +3,10 @@
 Error rate: Wilson's score interval (sound for small counts and rates near 0). Mean latency and
 mean rating: the normal approximation (mean +- 1.96 standard errors). Which is ahead: the
 difference of the two variants with its own 95% interval (two-proportion for the error rate,
-Welch's for the means); a variant is ahead on a metric only when that interval excludes zero,
-else the report says the difference is not significant yet.
+Newcombe's where each side's rate is 0% or 100%; Welch's for the means); a variant is ahead on
+a metric only when that interval excludes zero, else the report says the difference is not
+significant yet. Both sides alike with no spread (no errors on either side, every rating the
+same) is no difference, with a note saying so, not a lack of data.
 """
 
 from __future__ import annotations
@@ -68,8 +70,13 @@ def _proportion_difference(a: Window, b: Window) -> tuple[float, float, float] |
         return None
     pa, pb = a.error_rate, b.error_rate
     error = math.sqrt(pa * (1 - pa) / a.requests + pb * (1 - pb) / b.requests)
-    if error == 0:
-        return None  # both all-good (or all-bad): nothing tells them apart by errors
+    if error == 0:  # each side all good or all bad: the normal interval has no width
+        if pa == pb:
+            return (0.0, 0.0, 0.0)  # no difference (see _note)
+        # Newcombe's interval from the two Wilson intervals: sound at 0% and 100%
+        (la, ua), (lb, ub) = wilson(a.errors, a.requests), wilson(b.errors, b.requests)
+        d = pa - pb
+        return (d, d - math.hypot(pa - la, ub - pb), d + math.hypot(ua - pa, pb - lb))
     return (pa - pb, pa - pb - Z95 * error, pa - pb + Z95 * error)
 
 
@@ -79,16 +86,24 @@ def _mean_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, flo
     difference = sum(a) / len(a) - sum(b) / len(b)
     error = math.sqrt(_variance(a) / len(a) + _variance(b) / len(b))
     if error == 0:
-        return None
+        return (0.0, 0.0, 0.0) if difference == 0 else None  # one value on both sides
     return (difference, difference - Z95 * error, difference + Z95 * error)
 
 
 def _verdict(
-    names: tuple[str, str], difference: tuple[float, float, float] | None, lower_is_better: bool
+    names: tuple[str, str],
+    difference: tuple[float, float, float] | None,
+    lower_is_better: bool,
+    same: str = "the same value on both sides",
 ) -> dict[str, Any]:
+    """``same``: what the report says when both sides measured one and the same value (no
+    interval, no difference), e.g. no errors on either side."""
     if difference is None:
         return {"ahead": None, "difference": None, "ci95": None, "significant": False}
     value, low, high = difference  # first minus second
+    if value == low == high == 0:
+        return {"ahead": None, "difference": 0.0, "ci95": [0.0, 0.0], "significant": False,
+                "note": same}  # fmt: skip
     significant = low > 0 or high < 0
     first_better = (value < 0) if lower_is_better else (value > 0)
     ahead = (names[0] if first_better else names[1]) if significant else None
@@ -101,9 +116,10 @@ def report(windows: dict[str, Window]) -> dict[str, Any]:
     on the first significant metric of rating, error rate, latency (in that order), or None."""
     (first, a), (second, b) = list(windows.items())
     names = (first, second)
+    alike = "no errors on either side" if not a.errors else "every request failed on both sides"
     comparisons = {
         "rating": _verdict(names, _mean_difference(a.ratings, b.ratings), lower_is_better=False),
-        "error_rate": _verdict(names, _proportion_difference(a, b), lower_is_better=True),
+        "error_rate": _verdict(names, _proportion_difference(a, b), True, alike),
         "latency_mean": _verdict(
             names, _mean_difference(a.latencies, b.latencies), lower_is_better=True
         ),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lfm.registry.rollouts import Guards
+if TYPE_CHECKING:  # not at run time: `lfm serve` runs without the registry extra (semver)
+    from lfm.registry.rollouts import Guards
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-from lfm.registry.rollouts import Rollout
+from typing import TYPE_CHECKING, Any
 
 from .abreport import report
 from .guardrails import Window
+
+if TYPE_CHECKING:  # not at run time: `lfm serve` runs without the registry extra (semver)
+    from lfm.registry.rollouts import Rollout
 
 STABLE, CANDIDATE = "stable", "candidate"
 CANDIDATE_SUFFIX = "#candidate"
@@ -44,30 +45,48 @@ def share_of(rollout_id: int, key: str) -> float:
 
 
 class Stats:
-    """One variant's requests (time, ok, latency, tokens) and ratings, the newest kept."""
+    """One variant's requests (time, ok, latency, tokens) and ratings, the newest kept.
+
+    The event loop records while a follower thread reads the window: both under the lock."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.events: deque[tuple[float, bool, float, int]] = deque(maxlen=MAX_EVENTS)
-        self.ratings: deque[tuple[float, float]] = deque(maxlen=MAX_EVENTS)
+        # One rating per answer id (the latest counts), the newest MAX_EVENTS kept.
+        self.ratings: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.requests = self.errors = self.tokens = 0  # since the rollout began
+        self._unnamed = 0
 
     def record(self, ok: bool, latency: float, tokens: int) -> None:
-        self.events.append((time.time(), ok, latency, tokens))
-        self.requests += 1
-        self.errors += not ok
-        self.tokens += tokens
+        with self._lock:
+            self.events.append((time.time(), ok, latency, tokens))
+            self.requests += 1
+            self.errors += not ok
+            self.tokens += tokens
 
-    def rate(self, rating: float) -> None:
-        self.ratings.append((time.time(), rating))
+    def rate(self, rating: float, answer: str | None = None) -> bool:
+        """Count ``rating`` for ``answer`` (an answer's id): True when new, False when it
+        replaced that answer's earlier rating."""
+        with self._lock:
+            if answer is None:
+                self._unnamed += 1
+                answer = f"#{self._unnamed}"
+            new = self.ratings.pop(answer, None) is None
+            self.ratings[answer] = (time.time(), rating)
+            while len(self.ratings) > MAX_EVENTS:
+                self.ratings.popitem(last=False)
+            return new
 
     def window(self, seconds: float, since: float = 0.0) -> Window:
         start = max(time.time() - seconds, since)
-        events = [e for e in self.events if e[0] >= start]
+        with self._lock:  # a copy: the event loop appends while a follower thread reads
+            events = [e for e in self.events if e[0] >= start]
+            ratings = tuple(r for t, r in self.ratings.values() if t >= start)
         return Window(
             requests=len(events),
             errors=sum(not ok for _, ok, _, _ in events),
             latencies=tuple(latency for _, ok, latency, _ in events if ok),
-            ratings=tuple(r for t, r in self.ratings if t >= start),
+            ratings=ratings,
             tokens=sum(tokens for *_, tokens in events),
         )
 
@@ -116,6 +135,9 @@ class Rollouts:
         self._live: dict[str, Live] = {}
         self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._texts: OrderedDict[str, dict[str, Any]] = OrderedDict()  # prompt, answer
+        # Feedback per answer id: "pending" while one is being recorded, "done" once it is
+        # (one feedback per answer: see :meth:`claim_feedback`).
+        self._feedback: dict[str, str] = {}
 
     def get(self, public: str) -> Live | None:
         with self._lock:
@@ -159,7 +181,8 @@ class Rollouts:
         with self._lock:
             self._answers[ident] = answer
             while len(self._answers) > MAX_ANSWERS:
-                self._answers.popitem(last=False)
+                gone, _ = self._answers.popitem(last=False)
+                self._feedback.pop(gone, None)
             if text is not None:
                 self._texts[ident] = text
                 while len(self._texts) > MAX_TEXTS:
@@ -170,10 +193,32 @@ class Rollouts:
             found = self._answers.get(ident)
             return None if found is None else {**found, **self._texts.get(ident, {})}
 
-    def rate(self, answer: dict[str, Any], rating: float) -> None:
+    def claim_feedback(self, ident: str) -> bool:
+        """Whether feedback on answer ``ident`` may be recorded now: once per answer, so one
+        client cannot stuff ratings to force or block a rollback. Settle the claim with
+        :meth:`settle_feedback`."""
+        with self._lock:
+            if ident in self._feedback:
+                return False
+            self._feedback[ident] = "pending"
+            return True
+
+    def settle_feedback(self, ident: str, recorded: bool) -> None:
+        """The claimed feedback was recorded (later ones are refused), or was not (it may be
+        sent again: a rating counted already is then replaced, not counted twice)."""
+        with self._lock:
+            if recorded and ident in self._answers:
+                self._feedback[ident] = "done"
+            else:
+                self._feedback.pop(ident, None)
+
+    def rate(self, answer: dict[str, Any], rating: float, ident: str | None = None) -> bool:
+        """Count ``rating`` for the variant that gave ``answer`` (its id ``ident``): False when
+        it replaced that answer's earlier rating, else True."""
         live = self.get(answer["model"])
         if live is not None and live.rollout.id == answer.get("rollout"):
-            live.stats[answer["variant"]].rate(rating)
+            return live.stats[answer["variant"]].rate(rating, ident)
+        return True
 
     # ---- what a status or a report shows ------------------------------------------------------
 

@@ -2,7 +2,8 @@
 request on stable instead, ``POST /v1/feedback`` and ``GET /v1/rollouts``.
 
 Feedback is kept per variant in memory (for the guard rails and the A/B report) and appended
-to a JSONL file, one object per line (the README's "Feedback" lists the fields).
+to a JSONL file, one object per line (the README's "Feedback" lists the fields). One feedback
+per answer: a second one for the same answer id is refused (409).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 SESSION_HEADER = "x-lfm-session"
 MAX_KEY_CHARS = 256
 MAX_COMMENT_CHARS = 4000
+# The feedback log only grows (one line per rated answer, up to ~8 KiB with its texts): past
+# this size POST /v1/feedback is refused (503) rather than fill the server's disk; the
+# operator moves the log away (or points --feedback-log elsewhere) and feedback goes on.
+MAX_FEEDBACK_LOG_BYTES = 256 * 1024 * 1024
 _writing = threading.Lock()
 
 
@@ -102,25 +107,80 @@ async def feedback(server: ModelServer, http: HTTPRequest, caller: Caller, body:
     answer = server.rollouts.answered(ident)
     if answer is None:
         raise APIError(404, f"no answer {ident!r} was given here recently", param="id")
-    line = {
+    if not server.rollouts.claim_feedback(ident):
+        raise APIError(
+            409,
+            f"answer {ident!r} has feedback already: one per answer (send its rating and a "
+            "preferred answer in one request)",
+            param="id",
+            code="feedback_exists",
+        )
+    recorded = False
+    try:
+        log = server.feedback_log
+        if log is not None:
+            await run_in_threadpool(_check_room, log)
+        if rating is not None:  # in memory first: the guard rails count it whatever the disk
+            first = server.rollouts.rate(answer, float(rating), ident)
+            if first and answer.get("variant"):
+                server.metrics.variant_ratings.labels(
+                    answer["model"], answer["variant"], answer["version"] or ""
+                ).observe(float(rating))
+        if log is not None:
+            line = _line(ident, answer, rating, preferred, comment, caller, server.feedback_text)
+            try:
+                await run_in_threadpool(_append, log, line)
+            except OSError as exc:
+                raise APIError(
+                    503,
+                    f"the feedback log could not be written ({exc.strerror or exc}); the rating "
+                    "counts for the rollout here: send the feedback again to log it",
+                    kind="server_error",
+                    code="feedback_log_unwritable",
+                ) from None
+        recorded = True
+    finally:
+        server.rollouts.settle_feedback(ident, recorded)
+    return JSONResponse({"object": "feedback", "id": ident, "recorded": True})
+
+
+def _line(
+    ident: str,
+    answer: dict[str, Any],
+    rating: float | None,
+    preferred: str | None,
+    comment: str | None,
+    caller: Caller,
+    with_text: bool,
+) -> dict[str, Any]:
+    """The log's line: what the user typed (``preferred``, ``comment``) only when the server
+    keeps texts (--feedback-text), like the prompt and the answer; else only whether they were
+    given (true, or null)."""
+    return {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "id": ident,
         **answer,
         "rating": None if rating is None else float(rating),
-        "preferred": preferred,
-        "comment": comment,
+        "preferred": preferred if with_text or preferred is None else True,
+        "comment": comment if with_text or comment is None else True,
         "by": caller.who,
     }
-    if server.feedback_log is not None:
-        await run_in_threadpool(_append, server.feedback_log, line)
-    if rating is None:
-        return JSONResponse({"object": "feedback", "id": ident, "recorded": True})
-    server.rollouts.rate(answer, float(rating))
-    if answer.get("variant"):
-        server.metrics.variant_ratings.labels(
-            answer["model"], answer["variant"], answer["version"] or ""
-        ).observe(float(rating))
-    return JSONResponse({"object": "feedback", "id": ident, "recorded": True})
+
+
+def _check_room(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError:  # none yet, or unreadable: writing it says what is wrong, if anything
+        return
+    if size >= MAX_FEEDBACK_LOG_BYTES:
+        raise APIError(
+            503,
+            f"the feedback log is full ({size // 2**20} MiB, at most "
+            f"{MAX_FEEDBACK_LOG_BYTES // 2**20} MiB): the operator must move it away; nothing "
+            "was recorded",
+            kind="server_error",
+            code="feedback_log_full",
+        )
 
 
 def _append(path: Path, line: dict[str, Any]) -> None:

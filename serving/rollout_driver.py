@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lfm.registry import RegistryError
 from lfm.registry.rollouts import (
     PROMOTED,
     ROLLED_BACK,
@@ -172,11 +173,18 @@ def _judge(server: ModelServer, store: Registry, live: Live) -> None:
             live.rollout = moved
             logger.info("rollout %s: the candidate now takes %.0f%%", moved.id, moved.weight * 100)
         return
-    _finish(server, store, live, PROMOTED, detail)
+    try:
+        _finish(server, store, live, PROMOTED, detail)
+    except RegistryError as exc:  # e.g. the environment's gates refuse it: it cannot end well
+        live.halted = f"the candidate cannot be promoted: {exc}"  # routed back from now on
+        logger.warning("rollout %s rolled back: %s", rollout.id, live.halted)
+        _finish(server, store, live, ROLLED_BACK, live.halted)
 
 
 def _finish(server: ModelServer, store: Registry, live: Live, status: str, reason: str) -> None:
     ended = end(store, live.rollout, status, reason, by=f"lfm serve ({server.base_name})")
+    if ended is not None and ended.status != status:
+        logger.warning("rollout %s %s: %s", ended.id, ended.status, ended.reason)
     _retire(server, live, ended or latest(store, live.rollout.name, live.rollout.env))
 
 

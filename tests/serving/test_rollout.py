@@ -315,3 +315,37 @@ def test_blue_green_switches_under_load_and_back_dropping_nothing(models, produc
         assert both == {"bot@1.1.0"}  # all at once: no split once switched
         assert [a for a in answers if a[0] != 200] == []
         assert "1.0.0" in _lfm("show", "bot@production")
+
+
+def test_a_candidate_the_gates_refuse_at_its_end_is_rolled_back_not_stuck(
+    models, production, tmp_path
+):
+    """The environment became gated after the rollout began: its last step cannot promote, so
+    the server routes back to stable and ends it rolled back, saying why (not a candidate that
+    keeps its share and a traceback every follow interval)."""
+    config = Path(production["LFM_REGISTRY_CONFIG"])
+    args = (str(models.base), "--adapter", "bot=bot@production", *FOLLOW)
+    try:
+        with serving(*args, cwd=tmp_path, env=production) as server:
+            _lfm("rollout", "start", "bot:1.1.0", "--env", "production", "--blue-green",
+                 "--min-requests", "5", "--hold", "1")  # fmt: skip
+            config.write_text("require_gates: [production]\n")
+            answers: list[tuple[int, dict]] = []
+            started = time.monotonic()
+            while _rollout().status == "running":
+                assert time.monotonic() - started < 60, "the rollout never ended"
+                answers.append(_ask(server, f"g{len(answers)}"))
+            ended = _rollout()
+            assert ended.status == "rolled-back", ended
+            assert "cannot be promoted" in ended.reason and "evaluation gates" in ended.reason
+            assert {status for status, _ in answers} == {200}
+            _wait_for(lambda: _live(server) is None, what="the candidate's unload")
+            assert {_ask(server, f"h{i}")[1]["system_fingerprint"] for i in range(10)} == {
+                "bot@1.0.0"
+            }
+            last = [e for e in _audit() if e.action.startswith("rollout-")][-1]
+            assert last.action == "rollout-rollback" and "evaluation gates" in last.detail["reason"]
+            assert "Traceback" not in server.log.read_text()
+        assert "1.0.0" in _lfm("show", "bot@production")
+    finally:
+        config.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ report's intervals and the sticky hash."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -178,3 +179,243 @@ def test_the_sticky_hash_is_uniform_and_stable():
     shares = [share_of(7, f"user-{i}") for i in range(10_000)]
     assert abs(sum(s < 0.2 for s in shares) / len(shares) - 0.2) < 0.02
     assert share_of(7, "alice") == share_of(7, "alice") != share_of(8, "alice")
+
+
+# ---- review fixes: gates, a moved environment, the CLI, the report, threads, feedback -----------
+
+
+def _gated(tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "gated.yaml"
+    config.write_text("require_gates: [production]\n")
+    monkeypatch.setenv("LFM_REGISTRY_CONFIG", str(config))
+
+
+def test_a_rollout_a_gated_environment_would_never_promote_is_refused_up_front(
+    registry, tmp_path, monkeypatch
+):
+    _gated(tmp_path, monkeypatch)
+    before = _audit()
+    out = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%", code=1)
+    assert "cannot roll bot:1.1.0 out in production: it could never be promoted there" in out
+    assert "no evaluation gates are recorded" in out and out.count("\n") == 1
+    assert _audit() == before
+
+
+def test_promoting_after_the_environment_moved_by_hand_aborts_instead(registry, models):
+    from lfm.registry import open_registry, rollouts
+
+    run("register", "--model", str(models.one), "--name", "bot", "--version", "1.2.0")
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--ab", "50/50")
+    run("promote", "bot:1.2.0", "--env", "production")  # by hand, during the rollout
+    out = run("rollout", "promote", "bot", "--env", "production", code=1)
+    assert "aborted: not promoted: bot@production was moved to 1.2.0 meanwhile" in out
+    assert "1.2.0" in run("show", "bot@production")  # the manual move stands
+    actions = [action for action, _, _ in _audit()]
+    assert actions[-1] == "rollout-abort" and actions.count("rollout-promote") == 0
+
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%")
+    store = open_registry()
+    try:  # what a server's last step does
+        started = rollouts.running(store, "bot", "production")
+        assert started is not None and started.stable == "1.2.0"
+        store.promote("bot:1.0.0", "production")
+        ended = rollouts.end(store, started, rollouts.PROMOTED, "held")
+        assert ended is not None and ended.status == rollouts.ABORTED
+        assert "moved to 1.0.0 meanwhile" in ended.reason
+        assert store.get("bot@production", with_files=False).version == "1.0.0"
+    finally:
+        store.close()
+
+
+def test_canary_and_steps_together_is_a_usage_error(registry):
+    out = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%",
+              "--steps", "20,100", code=2)  # fmt: skip
+    assert "--canary 10% and --steps 20,100: give one" in out
+    assert "5,25,100" in run("rollout", "start", "--help")
+
+
+def test_no_errors_on_either_side_is_no_difference_not_missing_data():
+    clean = Window(5000, 0, (0.1, 0.2) * 2500, ())
+    found = report({"stable": clean, "candidate": clean})["comparisons"]["error_rate"]
+    assert found["difference"] == 0 and found["note"] == "no errors on either side"
+    assert found["ahead"] is None and not found["significant"]
+    failing = report({"stable": Window(50, 50, (), ()), "candidate": Window(50, 50, (), ())})
+    assert failing["comparisons"]["error_rate"]["note"] == "every request failed on both sides"
+    # All good against all bad: a difference, with an interval (Newcombe's), not "no data".
+    apart = report({"stable": Window(50, 50, (), ()), "candidate": clean})
+    verdict = apart["comparisons"]["error_rate"]
+    assert verdict["difference"] == 1 and verdict["ahead"] == "candidate"
+    assert 0 < verdict["ci95"][0] < 1 == verdict["ci95"][1]
+
+
+def test_a_window_is_read_while_the_event_loop_writes():
+    import sys
+    import threading
+
+    from lfm.serving.rollout import MAX_EVENTS, Stats
+
+    stats = Stats()
+    for i in range(MAX_EVENTS):
+        stats.record(True, 0.1, 1)
+        stats.rate(1.0, f"a{i}")
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            stats.record(bool(i % 2), 0.1, 1)
+            stats.rate(0.5, f"b{i}")
+            i += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: mid-iteration
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(30):
+            window = stats.window(300)
+            assert window.requests == MAX_EVENTS and len(window.ratings) == MAX_EVENTS
+    finally:
+        stop.set()
+        writer.join()
+        sys.setswitchinterval(switch)
+
+
+class _Histogram:
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def labels(self, *labels: str) -> _Histogram:
+        return self
+
+    def observe(self, value: float) -> None:
+        self.seen.append(value)
+
+
+def test_a_rating_counts_before_the_log_and_once_per_answer(tmp_path):
+    """The guard rails get a rating even when the log cannot be written (a clear 503, and the
+    feedback may be sent again: replaced, not counted twice); a second feedback is refused."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from lfm.registry.rollouts import RUNNING, Rollout
+    from lfm.runtime.apikeys import LOCAL
+    from lfm.serving.protocol import APIError
+    from lfm.serving.rollout import CANDIDATE, Live, Rollouts
+    from lfm.serving.rollout_api import feedback
+
+    rollout = Rollout(3, "bot", "production", "ab", "1.0.0", "1.1.0", (0.5,), 0, 0.0, Guards(),
+                      RUNNING, "t", "t", "tester")  # fmt: skip
+    live = Live(rollout, "bot", ready=True)
+    rollouts = Rollouts()
+    rollouts.put(live)
+    blocker = tmp_path / "logs"
+    blocker.write_text("not a folder")
+    histogram = _Histogram()
+    server = SimpleNamespace(
+        rollouts=rollouts, feedback_log=blocker / "feedback.jsonl", feedback_text=False,
+        metrics=SimpleNamespace(variant_ratings=histogram),
+    )  # fmt: skip
+    answer = {"model": "bot", "version": "1.1.0", "variant": CANDIDATE, "rollout": 3}
+    rollouts.remember("a1", answer)
+
+    def send(body: dict) -> int:
+        try:
+            return asyncio.run(feedback(server, None, LOCAL, body)).status_code  # type: ignore[arg-type]
+        except APIError as exc:
+            assert "\n" not in exc.message
+            return exc.status
+
+    assert send({"id": "a1", "rating": 0.0}) == 503
+    assert live.stats[CANDIDATE].window(300).ratings == (0.0,)  # counted though not logged
+    blocker.unlink()
+    assert send({"id": "a1", "rating": 0.0}) == 200  # sent again: logged, not counted twice
+    assert live.stats[CANDIDATE].window(300).ratings == (0.0,) and histogram.seen == [0.0]
+    assert send({"id": "a1", "rating": 1.0}) == 409
+    assert live.stats[CANDIDATE].window(300).ratings == (0.0,)
+    assert len(server.feedback_log.read_text().splitlines()) == 1
+
+
+@pytest.fixture
+def endpoint():
+    """A server answering GET /v1/rollouts with whatever JSON the test sets."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer: dict = {"body": None}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            data = json.dumps(answer["body"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", answer
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _served_report(rollout_id: int) -> dict:
+    clean = Window(3000, 0, (0.1, 0.2) * 1500, ())
+    found = report({"stable": clean, "candidate": clean})
+    return {"object": "list", "data": [{"model": "bot", "rollout": {"id": rollout_id},
+                                        "report": found}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ([1, 2], "no list of rollouts under 'data'"),
+        ({"data": {"a": 1}}, "no list of rollouts under 'data'"),
+        ({"data": [1]}, "a rollout that is not an object"),
+        ({"data": [{"rollout": 1}]}, "a rollout that is not an object"),
+        ({"data": [{"rollout": {"id": "ID"}}]}, "its rollout has no report"),
+        ({"data": [{"rollout": {"id": "ID"}, "report": {"variants": {}}}]}, "has no variants"),
+        ("no comparisons", "its report has no comparisons"),
+        ("bad variant", "variant 'stable' has no number 'requests'"),
+        ("bad verdict", "comparison 'rating' has no difference and interval"),
+    ],
+)
+def test_an_unexpected_server_answer_is_one_clear_line(registry, endpoint, body, words):
+    url, answer = endpoint
+    rollout = run("rollout", "start", "bot:1.1.0", "--env", "production", "--ab", "50/50")
+    rollout_id = int(rollout.split(":")[0].split()[1])
+    good = _served_report(rollout_id)
+    if body == "no comparisons":
+        del good["data"][0]["report"]["comparisons"]
+        body = good
+    elif body == "bad variant":
+        good["data"][0]["report"]["variants"]["stable"]["requests"] = "many"
+        body = good
+    elif body == "bad verdict":
+        good["data"][0]["report"]["comparisons"]["rating"] = {"ahead": None, "difference": 0.5}
+        body = good
+    answer["body"] = json.loads(json.dumps(body).replace('"ID"', str(rollout_id)))
+    for command in ("status", "report"):
+        result = CliRunner().invoke(
+            lfm, ["rollout", command, "bot", "--env", "production", "--endpoint", url]
+        )
+        assert result.exit_code == 1, result.output
+        error = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert len(error) == 1 and "unexpected shape" in error[0] and words in error[0], error
+        assert "Traceback" not in result.output
+
+
+def test_a_report_with_no_errors_says_so(registry, endpoint):
+    url, answer = endpoint
+    rollout = run("rollout", "start", "bot:1.1.0", "--env", "production", "--ab", "50/50")
+    answer["body"] = _served_report(int(rollout.split(":")[0].split()[1]))
+    out = run("rollout", "report", "bot", "--env", "production", "--endpoint", url)
+    assert "error_rate: no difference (no errors on either side)" in out
+    assert "not enough data" not in out.split("error_rate")[1].splitlines()[0]
