@@ -118,24 +118,10 @@ def main() -> int:
 
 
 def run(model: Path, work: Path) -> dict[str, Any]:
-    work.mkdir(parents=True, exist_ok=True)
+    """Both runs on the same pairs, and the figures side by side."""
     pairs = document_pairs(model, work)
-    (work / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    ours = train_with_lfm(model, work, pairs)
     s = SETTINGS
-    (work / "dpo.yaml").write_text(CONFIG.format(model=model, alpha=2 * s["r"], **s))
-    subprocess.run(
-        [sys.executable, "-m", "lfm.cli", "compile", "dpo.yaml", "-o", "bundle"],
-        cwd=work, env=ENV, check=True, capture_output=True,
-    )  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "bundle/train.py"], cwd=work, env=ENV, check=True)
-    lfm_wall = time.perf_counter() - started
-    output = work / "bundle" / "output"
-    scored = json.loads((output / "preference_eval.json").read_text())
-    summary = json.loads((output / "metrics.json").read_text())
-    steps = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    evals = [json.loads(line) for line in (output / "evals.jsonl").read_text().splitlines()]
-
     (work / "plain.py").write_text(PLAIN)
     started = time.perf_counter()
     done = subprocess.run(
@@ -145,42 +131,63 @@ def run(model: Path, work: Path) -> dict[str, Any]:
     )  # fmt: skip
     plain_wall = time.perf_counter() - started
     plain_runtime = json.loads(done.stdout.strip().splitlines()[-1])["train_runtime"]
-
     tokens_per_pair = pair_tokens(model, pairs)
     processed = s["steps"] * s["batch"]
+    ours["pairs_per_second"] = round(processed / ours["train_runtime"], 3)
+    ours["tokens_per_second"] = round(processed * tokens_per_pair / ours["train_runtime"], 1)
+    before, after = ours["before"], ours["after"]
     return {
         "model": model.name,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
         "settings": s,
-        "pairs": {"total": len(pairs), "held_out": scored["before"]["pairs"]},
+        "pairs": {"total": len(pairs), "held_out": before["pairs"]},
         "tokens_per_pair": round(tokens_per_pair, 1),
-        "lfm": {
-            "wall_seconds": round(lfm_wall, 1),
-            "train_runtime": round(summary["train_runtime"], 1),
-            "pairs_per_second": round(processed / summary["train_runtime"], 3),
-            "tokens_per_second": round(processed * tokens_per_pair / summary["train_runtime"], 1),
-            "before": scored["before"],
-            "after": scored["after"],
-            "last_train_reward_margin": steps[-1].get("rewards/margins"),
-            "held_out_dpo_reward": {
-                key: evals[-1].get(f"eval_rewards/{key}") for key in ("margins", "accuracies")
-            },
-            "held_out_dpo_loss": [e.get("eval_loss") for e in evals],
-        },
+        "lfm": ours,
         "plain_trl": {
             "wall_seconds": round(plain_wall, 1),
             "train_runtime": round(plain_runtime, 1),
             "pairs_per_second": round(processed / plain_runtime, 3),
             "tokens_per_second": round(processed * tokens_per_pair / plain_runtime, 1),
         },
-        "learned": scored["after"]["preference_accuracy"] > scored["before"]["preference_accuracy"]
-        and scored["after"]["mean_logp_margin"] > scored["before"]["mean_logp_margin"],
+        "learned": after["preference_accuracy"] > before["preference_accuracy"]
+        and after["mean_logp_margin"] > before["mean_logp_margin"],
+    }
+
+
+def train_with_lfm(model: Path, work: Path, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bundle a user compiles from the config, run as they run it; what it recorded."""
+    (work / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    s = SETTINGS
+    (work / "dpo.yaml").write_text(CONFIG.format(model=model, alpha=2 * s["r"], **s))
+    subprocess.run(
+        [sys.executable, "-m", "lfm.cli", "compile", "dpo.yaml", "-o", "bundle"],
+        cwd=work, env=ENV, check=True, capture_output=True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "bundle/train.py"], cwd=work, env=ENV, check=True)
+    wall = time.perf_counter() - started
+    output = work / "bundle" / "output"
+    scored = json.loads((output / "preference_eval.json").read_text())
+    summary = json.loads((output / "metrics.json").read_text())
+    steps = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    evals = [json.loads(line) for line in (output / "evals.jsonl").read_text().splitlines()]
+    return {
+        "wall_seconds": round(wall, 1),
+        "train_runtime": round(summary["train_runtime"], 1),
+        "before": scored["before"],
+        "after": scored["after"],
+        "last_train_reward_margin": steps[-1].get("rewards/margins"),
+        "held_out_dpo_reward": {
+            key: evals[-1].get(f"eval_rewards/{key}") for key in ("margins", "accuracies")
+        },
+        "held_out_dpo_loss": [e.get("eval_loss") for e in evals],
     }
 
 
 def document_pairs(model: Path, work: Path) -> list[dict[str, Any]]:
     """The tutorial's Q&A records as pairs: each answer chosen for its own question and
     rejected for the question half the dataset away."""
+    work.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "lfm.cli", "dataset", "create", "--source", str(DOCUMENTS),
          "--chunk-size", "256", "--chunk-overlap", "32", "--tokenizer", str(model),

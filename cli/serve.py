@@ -128,6 +128,7 @@ def serve_cmd(
     specs = [_adapter_spec(text) for text in adapters]
     if model is None and not specs:
         raise click.UsageError("give a MODEL, or --adapter NAME=REF (its base model is served)")
+    embeddings = _embedding_specs(embedding_models, ModelServer.valid_name)
     if threads:
         import torch
 
@@ -136,6 +137,8 @@ def serve_cmd(
     try:
         base, own = _what_to_serve(model, specs, base_of)
         specs = own + specs
+        # Before the base model loads: a mistake in --embedding costs no wait.
+        _check_embeddings(embeddings, [name for name, _ in specs], served_name or base)
         server = ModelServer(
             base,
             [AdapterSpec(name, ref) for name, ref in specs],
@@ -149,7 +152,7 @@ def serve_cmd(
         )
     except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    for name, reference in (_adapter_spec(text) for text in embedding_models):
+    for name, reference in embeddings:
         try:
             server.embeddings.load(name, reference)
         except (ValueError, OSError, RuntimeConfigError) as exc:
@@ -189,6 +192,44 @@ def _adapter_spec(text: str) -> tuple[str, str]:
             f"--adapter {text}: write NAME=REF, e.g. support=support_bot@production"
         )
     return name, reference
+
+
+def _embedding_specs(texts: tuple[str, ...], valid_name: Any) -> list[tuple[str, str]]:
+    """--embedding NAME=REF values: each written so, each NAME valid and given once."""
+    specs: list[tuple[str, str]] = []
+    for text in texts:
+        name, sep, reference = text.partition("=")
+        if not sep or not name or not reference:
+            raise click.UsageError(
+                f"--embedding {text}: write NAME=REF, e.g. retriever=retriever:1.0.0"
+            )
+        if not valid_name(name):
+            raise click.UsageError(
+                f"--embedding {text}: {name!r} is not a valid model name (letters, digits, "
+                "'.', '_' and '-', starting with a letter or digit, at most 128 characters)"
+            )
+        if name in (n for n, _ in specs):
+            raise click.UsageError(f"--embedding {name}=...: the name {name!r} is given twice")
+        specs.append((name, reference))
+    return specs
+
+
+def _check_embeddings(embeddings: list[tuple[str, str]], adapters: list[str], base: str) -> None:
+    """Each embedding model's name is its own, and its folder a sentence-transformers model."""
+    from lfm.serving.embeddings import resolve
+
+    base_name = Path(base.rstrip("/")).name or base  # as ModelServer names the base model
+    for name, reference in embeddings:
+        if name in adapters or name == base_name:
+            what = "an adapter" if name in adapters else "the base model"
+            raise click.UsageError(
+                f"--embedding {name}={reference}: {name!r} is already {what}'s name; pick "
+                "another NAME"
+            )
+        try:
+            resolve(name, reference)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _what_to_serve(

@@ -12,19 +12,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from .methods import Arg
+from .methods.base import Code
 from .requirements import constraints
 
 # TrainingArguments that only mean something for a causal language model.
 _GENERATION_ONLY = ("use_liger_kernel", "eval_steps")
 # Ranking losses draw negatives from the batch: a duplicate passage there is a false negative.
 NO_DUPLICATES = "no_duplicates"
+# Config loss names sentence-transformers 6 deprecated -> the class and arguments it recommends
+# instead (the same loss: MultipleNegativesRankingLoss ranking both ways, each direction its own
+# softmax).
+LOSS_CALLS: dict[str, tuple[str, tuple[Arg, ...]]] = {
+    "MultipleNegativesSymmetricRankingLoss": (
+        "MultipleNegativesRankingLoss",
+        (
+            Arg(
+                "directions",
+                Code('("query_to_doc", "doc_to_query")'),
+                "question -> passage and back",
+            ),
+            Arg("partition_mode", "per_direction", "a softmax per direction (the symmetric loss)"),
+        ),
+    ),
+}
 # sentence-transformers; matplotlib draws evaluate.py's base-vs-tuned chart.
 EMBEDDING_PACKAGES = ("matplotlib", "sentence-transformers")
 
 
 @dataclass(frozen=True)
 class EmbeddingPlan:
-    loss: str  # a class in sentence_transformers.losses
+    loss: str  # the config's name: a class in sentence_transformers.losses (or a LOSS_CALLS key)
     hard_negatives: int
     hard_negative_margin: float
     max_seq_length: int
@@ -40,6 +57,16 @@ class EmbeddingPlan:
             else "in-batch negatives only"
         )
         return f"question -> passage pairs; {self.loss} with {negatives}"
+
+    @property
+    def loss_class(self) -> str:
+        """The class train.py calls (not a deprecated one)."""
+        return LOSS_CALLS[self.loss][0] if self.loss in LOSS_CALLS else self.loss
+
+    @property
+    def loss_arguments(self) -> tuple[Arg, ...]:
+        """Keyword arguments after ``model`` in the loss call."""
+        return LOSS_CALLS[self.loss][1] if self.loss in LOSS_CALLS else ()
 
 
 def embedding_plan(cfg: dict[str, Any]) -> EmbeddingPlan:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DatasetError
+from .formats import to_record
 from .limits import MAX_JSONL_LINE_BYTES
 from .publish import write_chunks_atomic
 from .quality.pii import redact
@@ -219,11 +220,10 @@ def _turn(prompt: Any, text: str) -> Any:
 
 
 def _supervised(prompt: Any, text: str, target: str) -> dict[str, Any]:
+    """A prompt and its good answer as an SFT record of ``target`` (alpaca, chatml, messages,
+    sharegpt or completion), spelled as `lfm dataset convert` spells each."""
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-    if target == "chatml":
-        return {"messages": [*messages, {"role": "assistant", "content": text}]}
-    users = [m["content"] for m in messages if m["role"] == "user"]
-    return {"instruction": users[-1] if users else "", "output": text}
+    return to_record([*messages, {"role": "assistant", "content": text}], target)
 
 
 def _personal_data(record: dict[str, Any], mode: str, report: Conversion) -> dict[str, Any] | None:

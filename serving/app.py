@@ -173,6 +173,7 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
                 "lfm": {"source": adapter.source, "version": adapter.version, "rank": adapter.rank},
             }
         )
+    data += server.embeddings.listed()  # /v1/embeddings models: "lfm": {"kind": "embedding"}
     return JSONResponse({"object": "list", "data": data})
 
 

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .protocol import APIError
@@ -34,13 +37,39 @@ if TYPE_CHECKING:
 
 MAX_INPUTS = 2048  # OpenAI's limit on inputs per request
 MAX_CHARS = 32_768  # per input: far beyond any encoder's window, small enough to refuse abuse
+BATCH = 32  # inputs encoded together (one batch's token vectors in memory at a time)
+
+
+@dataclass(frozen=True)
+class _Served:
+    model: Any  # a SentenceTransformer
+    reference: str  # as given on the command line
+    loaded_at: float
+
+
+def resolve(name: str, reference: str) -> Path:
+    """The folder of ``reference`` (a folder or a registry reference), checked to be a
+    sentence-transformers model; a ValueError naming ``--embedding NAME=REF`` otherwise."""
+    from lfm.deploy import DeployError, resolve_model_reference
+
+    try:
+        resolved = resolve_model_reference(reference)
+    except DeployError as exc:
+        reason = str(exc).removeprefix(f"--model {reference}: ")
+        raise ValueError(f"--embedding {name}={reference}: {reason}") from None
+    if not (resolved.path / "modules.json").is_file():
+        raise ValueError(
+            f"--embedding {name}={reference}: {resolved.path} is not a sentence-transformers "
+            "model (no modules.json); train one with task: embedding"
+        )
+    return resolved.path
 
 
 class EmbeddingModels:
     """The embedding models a server answers /v1/embeddings for, by public name."""
 
     def __init__(self) -> None:
-        self._models: dict[str, Any] = {}
+        self._models: dict[str, _Served] = {}
         self._lock = threading.Lock()  # encode() is not safe to call from two threads at once
 
     def names(self) -> list[str]:
@@ -48,26 +77,48 @@ class EmbeddingModels:
 
     def load(self, name: str, reference: str) -> None:
         """Load ``reference`` (a folder or a registry reference) as ``name``."""
-        from lfm.deploy import DeployError, resolve_model_reference
         from sentence_transformers import SentenceTransformer
 
-        try:
-            resolved = resolve_model_reference(reference)
-        except DeployError as exc:
-            raise ValueError(f"--embedding {name}={reference}: {exc}") from None
-        if not (resolved.path / "modules.json").is_file():
-            raise ValueError(
-                f"--embedding {name}={reference}: {resolved.path} is not a sentence-transformers "
-                "model (no modules.json); train one with task: embedding"
-            )
-        self._models[name] = SentenceTransformer(str(resolved.path), device="cpu")
+        model = SentenceTransformer(str(resolve(name, reference)), device="cpu")
+        self._models[name] = _Served(model, reference, time.time())
+
+    def listed(self) -> list[dict[str, Any]]:
+        """/v1/models entries, one per embedding model."""
+        return [
+            {
+                "id": name,
+                "object": "model",
+                "created": int(served.loaded_at),
+                "owned_by": "lfm",
+                "root": served.reference,
+                "parent": None,
+                "lfm": {
+                    "kind": "embedding",
+                    "source": served.reference,
+                    "dimensions": served.model.get_embedding_dimension(),
+                },
+            }
+            for name, served in sorted(self._models.items())
+        ]
 
     def embed(self, name: str, texts: list[str]) -> tuple[list[list[float]], int]:
-        model = self._models[name]
+        """Each text's vector, and the tokens read (from the same tokenization: the attention
+        mask encode() returns beside each vector)."""
+        model = self._models[name].model
+        vectors: list[list[float]] = []
+        tokens = 0
         with self._lock:
-            tokens = model.tokenize(texts)["attention_mask"].sum().item()
-            vectors = model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
-        return [list(map(float, v)) for v in vectors], int(tokens)
+            for start in range(0, len(texts), BATCH):
+                outputs = model.encode(
+                    texts[start : start + BATCH],
+                    output_value=None,  # every output: the vector and the attention mask
+                    batch_size=BATCH,
+                    show_progress_bar=False,
+                )
+                for out in outputs:
+                    tokens += int(out["attention_mask"].sum())
+                    vectors.append([float(x) for x in out["sentence_embedding"].tolist()])
+        return vectors, tokens
 
 
 def parse(body: Any, served: list[str]) -> tuple[str, list[str], str]:

@@ -3,7 +3,9 @@
 The rule runs early (before the method rules) because it fixes the method: an embedding model
 trains every weight of its encoder (`method: full`). It also refuses what cannot make an
 embedding model: a generative base model, generation-only evaluation settings, a loss that
-needs negatives when none are mined, and an evaluation with no held-out documents.
+needs negatives when none are mined (or more than it takes), an evaluation with no held-out
+documents, a sweep (sweep.py drives generation training only, for now) and vLLM serving
+artifacts (`lfm serve BASE --embedding NAME=REF` serves an embedding model).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ EMBEDDING_SCORES = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 # Evaluation settings that score generated text: meaningless for an encoder.
 GENERATION_ONLY = ("metrics", "benchmarks", "custom_evaluations", "test_set")
 # Words in a hub id that mark an embedding model even within a generative family (Qwen3-Embedding).
+# Files only a sentence-transformers model folder has.
+ST_FILES = ("modules.json", "config_sentence_transformers.json")
 _ENCODER_WORDS = ("embed", "sentence", "minilm", "mpnet", "bge", "e5-", "gte-", "retriev")
 
 
@@ -31,13 +35,9 @@ def embedding_task(ctx: Context) -> None:
     _method_is_full(ctx)
     _base_model_is_an_encoder(ctx)
     _evaluation_is_retrieval(ctx)
-    loss = ctx.get("embedding", "loss")
-    if loss == "TripletLoss" and not ctx.get("embedding", "hard_negatives"):
-        ctx.error(
-            ("embedding", "hard_negatives"),
-            "TripletLoss needs a negative per pair, but hard_negatives is 0",
-            "set embedding.hard_negatives: 1, or use loss: MultipleNegativesRankingLoss",
-        )
+    _loss_fits_negatives(ctx)
+    _no_sweep(ctx)
+    _no_vllm_serving(ctx)
     if ctx.get("dataset", "source", "type") in ("documents", "rag_documents"):
         ctx.decide(
             ("dataset", "source", "include_metadata"),
@@ -54,6 +54,56 @@ def embedding_task(ctx: Context) -> None:
             "task: embedding is scored by sentence-transformers' InformationRetrievalEvaluator: "
             "the held-out documents' questions against every passage",
         )
+
+
+def _loss_fits_negatives(ctx: Context) -> None:
+    if ctx.get("embedding", "loss") != "TripletLoss":
+        return
+    negatives = ctx.get("embedding", "hard_negatives")
+    if not negatives:
+        ctx.error(
+            ("embedding", "hard_negatives"),
+            "TripletLoss needs a negative per pair, but hard_negatives is 0",
+            "set embedding.hard_negatives: 1, or use loss: MultipleNegativesRankingLoss",
+        )
+    elif negatives != 1:
+        # Mined negatives come as columns negative_1..negative_n; TripletLoss reads three.
+        ctx.error(
+            ("embedding", "hard_negatives"),
+            f"TripletLoss takes one negative per pair (anchor, positive, negative), but "
+            f"hard_negatives is {negatives}",
+            "set embedding.hard_negatives: 1, or use loss: MultipleNegativesRankingLoss "
+            "(it takes any number of hard negatives)",
+        )
+
+
+def _no_sweep(ctx: Context) -> None:
+    if ctx.user_set("sweep"):
+        ctx.error(
+            ("sweep",),
+            "sweeps apply to task: generation for now; this embedding config cannot run one",
+            "remove the sweep block, or set task: generation",
+        )
+
+
+def _no_vllm_serving(ctx: Context) -> None:
+    """deployment.target docker/kubernetes emits a vLLM generation server: not for an encoder."""
+    target = ctx.get("deployment", "target")
+    if target not in ("docker", "kubernetes"):
+        return
+    where = (
+        ("deployment", "serving")
+        if ctx.user_set("deployment", "serving")
+        else ("deployment", "target")
+    )
+    ctx.error(
+        where,
+        f"deployment.target {target} emits a vLLM generation server (Dockerfile.serve"
+        f"{', k8s/deployment.yaml' if target == 'kubernetes' else ''}), which cannot serve an "
+        "embedding model",
+        "serve it with `lfm serve BASE --embedding NAME=REF`; remove deployment.target (a "
+        "training image and Job: distributed.launcher: kubernetes)",
+    )
 
 
 def _drop_embedding_settings(ctx: Context) -> None:
@@ -94,6 +144,8 @@ def _method_is_full(ctx: Context) -> None:
 
 def _base_model_is_an_encoder(ctx: Context) -> None:
     base = str(ctx.get("base_model") or "")
+    if _sentence_transformers_folder(ctx, base):
+        return  # an encoder whatever its architecture (Qwen3-Embedding is a Qwen3 decoder)
     generative = _generative_architecture(ctx, base)
     if generative is None and not any(word in base.lower() for word in _ENCODER_WORDS):
         family = _family_from_config(ctx, base) or family_of(base)
@@ -105,6 +157,14 @@ def _base_model_is_an_encoder(ctx: Context) -> None:
             f"but {base!r} is {generative}, a generative model",
             "e.g. base_model: sentence-transformers/all-MiniLM-L6-v2, or task: generation",
         )
+
+
+def _sentence_transformers_folder(ctx: Context, base: str) -> bool:
+    """A local folder saved by sentence-transformers (modules.json or its config file)."""
+    if not is_local(base):
+        return False
+    folder = config_relative(base, ctx.config_dir)
+    return any((folder / name).is_file() for name in ST_FILES)
 
 
 def _generative_architecture(ctx: Context, base: str) -> str | None:

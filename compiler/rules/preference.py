@@ -19,6 +19,7 @@ PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto", "simpo")
 TRAINERS = {"dpo": "DPOTrainer", "orpo": "ORPOTrainer", "kto": "KTOTrainer", "simpo": "CPOTrainer"}
 METHODS = ("lora", "qlora", "dora", "full")
 PAIRED_ONLY = ("dpo", "orpo", "simpo")  # KTO also takes unpaired completions
+LABEL_SMOOTHED = ("sigmoid", "robust")  # the DPO losses that read label_smoothing
 LOSSES = {
     "dpo": ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "apo_zero", "apo_down",
             "sigmoid_norm"),
@@ -76,6 +77,7 @@ def preference_objective(ctx: Context) -> None:
     _settings(ctx, objective)
     _no_packing(ctx, objective)
     _evaluation(ctx, objective)
+    _what_trl_refuses(ctx, objective, method)
     reference = (
         "none"
         if objective in ("orpo", "simpo")
@@ -164,6 +166,37 @@ def _settings(ctx: Context, objective: str) -> None:
         meaning = _MEANING[key]
         reason = meaning[objective] if isinstance(meaning, dict) else meaning
         ctx.decide(("fine_tuning", "preference", key), value, RULE, reason)
+
+
+def _what_trl_refuses(ctx: Context, objective: str, method: str) -> None:
+    """What TRL's trainers would refuse only once train.py runs, refused here instead."""
+    batch = ctx.get("fine_tuning", "training", "batch_size")
+    if objective == "kto" and isinstance(batch, int) and batch < 2:
+        ctx.error(
+            ("fine_tuning", "training", "batch_size"),
+            f"objective kto needs at least 2 completions per device batch (its KL estimate "
+            f"pairs each completion with another's prompt), got {batch}",
+            "raise batch_size (with gradient_accumulation_steps for the same effective batch)",
+        )
+    targets = ctx.get("fine_tuning", "parameters", "target_modules")
+    if method != "full" and isinstance(targets, list) and "lm_head" in targets:
+        ctx.error(
+            ("fine_tuning", "parameters", "target_modules"),
+            f"objective {objective}: TRL computes the log-probabilities from lm_head's weight "
+            "directly, so an adapter on lm_head would never train",
+            "remove lm_head from target_modules",
+        )
+    loss = ctx.get("fine_tuning", "preference", "loss_type")
+    if (
+        objective == "dpo"
+        and ctx.user_set("fine_tuning", "preference", "label_smoothing")
+        and loss not in LABEL_SMOOTHED
+    ):
+        ctx.warn(
+            ("fine_tuning", "preference", "label_smoothing"),
+            f"loss_type {loss} does not read label_smoothing (only {', '.join(LABEL_SMOOTHED)} do)",
+            "remove label_smoothing, or use loss_type robust for noisy preferences",
+        )
 
 
 def _no_packing(ctx: Context, objective: str) -> None:

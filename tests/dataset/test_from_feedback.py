@@ -55,8 +55,8 @@ def test_kto_and_sft_targets(tmp_path: Path) -> None:
     sft = tmp_path / "sft.jsonl"
     from_feedback(source, sft, "alpaca")
     assert read(sft) == [
-        {"instruction": "Q1", "output": "Fine answer"},
-        {"instruction": "Q2", "output": "Better answer"},
+        {"instruction": "Q1", "input": "", "output": "Fine answer"},
+        {"instruction": "Q2", "input": "", "output": "Better answer"},
     ]
     chat = tmp_path / "chat.jsonl"
     from_feedback(log(tmp_path, line("Yes.", 1.0)), chat, "chatml", force=True)
@@ -109,7 +109,10 @@ def test_convert_pairs_to_kto_and_sft_but_not_back(tmp_path: Path) -> None:
     assert [r["label"] for r in read(kto)] == [True, False]
     sft = tmp_path / "sft.jsonl"
     convert_file(pairs, sft, "alpaca")
-    assert read(sft) == [{"instruction": "Q", "output": "good"}]
+    assert read(sft) == [{"instruction": "Q", "input": "", "output": "good"}]
+    sharegpt = tmp_path / "sharegpt.jsonl"
+    convert_file(pairs, sharegpt, "sharegpt")
+    assert read(sharegpt)[0]["conversations"][1] == {"from": "gpt", "value": "good"}
     with pytest.raises(DatasetError, match="unpaired records cannot be paired"):
         convert_file(kto, tmp_path / "back.jsonl", "preference")
     alpaca = tmp_path / "a.jsonl"

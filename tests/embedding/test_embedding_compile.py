@@ -109,6 +109,10 @@ def test_a_generative_hub_model_is_a_compile_error(write_config):
         (("split_ratio: 0.25", "split_ratio: 0"), "needs held-out documents, but split_ratio is 0 (an empty split)"),
         (("task: embedding", "task: embedding\n  embedding: {loss: TripletLoss, hard_negatives: 0}"), "TripletLoss needs a negative per pair"),
         (("recall@5: 0.0", "recall@50: 0.0"), "no score named 'recall@50' is measured"),
+        (("task: embedding", "task: embedding\n  embedding: {loss: TripletLoss, hard_negatives: 2}"), "TripletLoss takes one negative per pair (anchor, positive, negative), but hard_negatives is 2"),
+        (("task: embedding", "task: embedding\n  deployment: {target: docker}"), "deployment.target docker emits a vLLM generation server"),
+        (("task: embedding", "task: embedding\n  deployment:\n    target: kubernetes\n    serving: {port: 8000}"), "which cannot serve an embedding model; serve it with `lfm serve BASE --embedding NAME=REF`"),
+        (("task: embedding", "task: embedding\n  sweep:\n    parameters:\n      learning_rate: {type: loguniform, low: 1.0e-5, high: 1.0e-3}"), "sweeps apply to task: generation for now"),
     ],
 )  # fmt: skip
 def test_bad_embedding_configs_are_one_clear_error(write_config, change, message):
@@ -118,3 +122,47 @@ def test_bad_embedding_configs_are_one_clear_error(write_config, change, message
         message = "task: embedding trains every weight of the encoder (method: full), got 'lora'"
     found = _error(write_config, text)
     assert len(found) == 1 and message in found[0], found
+
+
+def test_a_training_job_without_vllm_serving_still_compiles(write_config):
+    text = CONFIG.replace(
+        "task: embedding", "task: embedding\n  distributed: {launcher: kubernetes}"
+    )
+    files = _compile(write_config, text).files
+    assert "Dockerfile" in files and "k8s/job.yaml" in files
+    assert "Dockerfile.serve" not in files and "k8s/deployment.yaml" not in files
+
+
+def test_a_sentence_transformers_folder_is_an_encoder_whatever_its_architecture(
+    write_config, tmp_path
+):
+    """Qwen3-Embedding: a Qwen3 decoder in config.json, saved by sentence-transformers."""
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3"})
+    )
+    for marker in ("modules.json", "config_sentence_transformers.json"):
+        (folder / marker).write_text("{}" if marker.startswith("config") else "[]")
+        analyze(write_config(CONFIG))
+        (folder / marker).unlink()
+    assert "Qwen3ForCausalLM" in _error(write_config, CONFIG)[0]
+
+
+def test_the_deprecated_symmetric_loss_is_emitted_as_its_replacement(write_config):
+    text = CONFIG.replace(
+        "task: embedding",
+        "task: embedding\n  embedding: {loss: MultipleNegativesSymmetricRankingLoss}",
+    )
+    train = _compile(write_config, text).files["train.py"]
+    assert "MultipleNegativesSymmetricRankingLoss(" not in train
+    assert "loss = losses.MultipleNegativesRankingLoss(\n        model,\n" in train
+    assert 'directions=("query_to_doc", "doc_to_query"),' in train
+    assert 'partition_mode="per_direction",' in train
+
+
+def test_the_serving_image_leaves_training_pairs_out(write_config):
+    """Dockerfile.serve copies the output folder: the pairs files train.py writes stay out."""
+    text = "model_config:\n  base_model: m\n  deployment: {target: docker}\n"
+    ignore = compile_config(write_config(text), "bundle").files["Dockerfile.serve.dockerignore"]
+    assert "**/*_pairs.jsonl" in ignore.splitlines()

@@ -66,3 +66,36 @@ def test_a_generation_model_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="not a sentence-transformers model"):
         EmbeddingModels().load("x", str(tmp_path))
+
+
+def test_embedding_counts_tokens_from_one_tokenization_without_deprecated_calls(
+    tiny_encoder, monkeypatch
+):
+    """encode() tokenizes each input once; the deprecated model.tokenize() is never called."""
+    models = EmbeddingModels()
+    models.load("retriever", str(tiny_encoder))
+    model = models._models["retriever"].model
+    texts = ["lists hold items", "keys", "a while loop repeats"]
+    expected = int(model.preprocess(texts)["attention_mask"].sum())
+    seen: list[str] = []
+    preprocess = model.preprocess
+
+    def counted(inputs, *args, **kwargs):
+        seen.extend(inputs)
+        return preprocess(inputs, *args, **kwargs)
+
+    def deprecated(*args, **kwargs):
+        raise AssertionError("model.tokenize is deprecated in sentence-transformers 6")
+
+    monkeypatch.setattr(model, "preprocess", counted)
+    monkeypatch.setattr(model, "tokenize", deprecated)
+    vectors, tokens = models.embed("retriever", texts)
+    assert sorted(seen) == sorted(texts)  # each input tokenized once
+    assert tokens == expected and len(vectors) == 3
+    reference = model.encode(texts, show_progress_bar=False)
+    assert [v for v in vectors] == [pytest.approx(list(map(float, r)), abs=1e-6) for r in reference]
+
+
+def test_embedding_models_are_listed_as_such():
+    models = EmbeddingModels()
+    assert models.listed() == []

@@ -28,8 +28,11 @@ model_config:
     compare_with_base: true
     run_after_training: true
     gates:
-      min_scores: {recall@10: 0.0}
+      min_scores: {recall@10: 1.0}
 """
+# Ten passages in all: recall@10 is 1.0 for any model, base and tuned, so this gate can never be
+# met (and must fail the evaluation).
+FAILING_GATE = "      min_improvement: {recall@10: 0.01}\n"
 
 
 def _run(script, cwd):
@@ -59,6 +62,7 @@ def test_train_evaluate_and_resume(tmp_path, tiny_encoder, monkeypatch):
     assert set(scores) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
     assert all(s["base"] is not None for s in scores.values())
     assert results["passed"] and results["gates"][0]["gate"] == "min_scores.recall@10"
+    assert scores["recall@10"]["value"] == scores["recall@10"]["base"] == 1.0
     assert {
         p["document"]
         for p in map(json.loads, (out / "heldout_pairs.jsonl").read_text().splitlines())
@@ -67,6 +71,21 @@ def test_train_evaluate_and_resume(tmp_path, tiny_encoder, monkeypatch):
     again = _run(tmp_path / "bundle" / "train.py", tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Resuming training from checkpoint" in again.stderr
+
+    # The same trained model under a gate it cannot meet: evaluate.py (what train.py's
+    # run_after_training runs, and fails with) exits 1 and records the failed gate.
+    (tmp_path / "failing.yaml").write_text(
+        CONFIG.replace("min_scores: {recall@10: 1.0}\n", FAILING_GATE.lstrip())
+    )
+    write_bundle(compile_config("failing.yaml", "failing").files, tmp_path / "failing")
+    shutil.copytree(out, tmp_path / "failing" / "output")
+    failed = _run(tmp_path / "failing" / "evaluate.py", tmp_path)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "error:" in failed.stderr and "recall@10" in failed.stderr
+    results = json.loads(
+        (tmp_path / "failing" / "output" / "eval" / "eval_results.json").read_text()
+    )
+    assert not results["evaluation_results"]["passed"]
 
 
 def test_the_registry_records_an_embedding_model_as_its_own_type(tmp_path, tiny_encoder):
@@ -112,8 +131,68 @@ def test_the_runtime_trains_mines_and_scores_in_process(tmp_path, tiny_encoder):
     assert set(after) == set(before) == set(retrieval.SCORE_KEYS)
     assert (tmp_path / "out" / "metrics.jsonl").read_text().strip()
     passed = retrieval.finish(
-        "tiny", after, before, gates.Gates(min_scores={"recall@10": 0.0}),
+        "tiny", after, before, gates.Gates(min_scores={"recall@10": 1.0}),
         model_path="out", base_model="tiny", data=data, output_dir=tmp_path / "eval",
     )  # fmt: skip
     results = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
     assert passed and results["evaluation_results"]["scores"]["mrr@10"]["base"] == before["mrr@10"]
+    # recall@10 of ten passages is 1.0 before and after: no improvement, a gate that fails.
+    failed = retrieval.finish(
+        "tiny", after, before, gates.Gates(min_improvement={"recall@10": 0.01}),
+        model_path="out", base_model="tiny", data=data, output_dir=tmp_path / "failed",
+    )  # fmt: skip
+    results = json.loads((tmp_path / "failed" / "eval_results.json").read_text())
+    assert not failed and not results["evaluation_results"]["passed"]
+
+
+def _data():
+    from lfm.runtime import embedding
+
+    pairs = [embedding.pair_from_record(r, i) for i, r in enumerate(pair_records())]
+    train, test = embedding.split_by_document(pairs, 0.4, seed=1)
+    passages = {embedding.passage_id(p.passage): p.passage for p in pairs}
+    return embedding.RetrievalData(tuple(train), tuple(test), passages)
+
+
+def test_a_model_saved_with_dot_similarity_is_scored_by_cosine_like_the_others(
+    tmp_path, tiny_encoder
+):
+    """The evaluator would name its keys after the model's own similarity ("dot_...")."""
+    from lfm.runtime import embedding_train
+    from lfm.runtime.evaluation import retrieval
+
+    cosine = embedding_train.load_encoder(str(tiny_encoder), base_dir=tmp_path, max_seq_length=32)
+    cosine.similarity_fn_name = "dot"
+    cosine.save(str(tmp_path / "dot"))
+    dot = embedding_train.load_encoder(str(tmp_path / "dot"), base_dir=tmp_path, max_seq_length=32)
+    assert dot.similarity_fn_name == "dot"
+    ir = retrieval.evaluator(_data(), batch_size=8)
+    found = retrieval.scores(dot, ir)
+    again = retrieval.scores(
+        embedding_train.load_encoder(str(tiny_encoder), base_dir=tmp_path, max_seq_length=32), ir
+    )
+    assert set(found) == set(retrieval.SCORE_KEYS) and found == pytest.approx(again)
+
+
+def test_the_evaluator_comes_from_sentence_transformers_current_path(tmp_path):
+    """Not the deprecated `sentence_transformers.evaluation` (it warns on import)."""
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    from conftest import pair_records\n"
+        "    from lfm.runtime import embedding\n"
+        "    from lfm.runtime.evaluation import retrieval\n"
+        "    pairs = [embedding.pair_from_record(r, i) for i, r in enumerate(pair_records())]\n"
+        "    train, test = embedding.split_by_document(pairs, 0.4, seed=1)\n"
+        "    passages = {embedding.passage_id(p.passage): p.passage for p in pairs}\n"
+        "    data = embedding.RetrievalData(tuple(train), tuple(test), passages)\n"
+        "    retrieval.evaluator(data, batch_size=8)\n"
+        "print([str(w.message) for w in caught if 'sentence_transformers.' in str(w.message)])\n"
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=here, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -122,3 +122,12 @@ def test_preference_settings_without_an_objective_are_ignored_with_a_warning(wri
     warnings = [d.message for d in analysis.diagnostics if d.level == "warning"]
     assert any("objective sft ignores them" in w for w in warnings), warnings
     assert "preference" not in analysis.resolved.config["fine_tuning"]
+
+
+def test_label_smoothing_a_loss_does_not_read_is_a_warning(write_config) -> None:
+    text = config("dpo", preference="loss_type: hinge, label_smoothing: 0.1")
+    warnings = [d.message for d in analyze(write_config(text)).diagnostics if d.level == "warning"]
+    assert any("loss_type hinge does not read label_smoothing" in w for w in warnings), warnings
+    robust = config("dpo", preference="loss_type: robust, label_smoothing: 0.1")
+    quiet = analyze(write_config(robust, "robust.yaml")).diagnostics
+    assert not any("label_smoothing" in d.message for d in quiet)

@@ -74,10 +74,12 @@ def test_dpo_trains_logs_rewards_and_scores_the_held_out_pairs(project: Path) ->
     assert scored["before"] != scored["after"]  # the adapter changed how the pairs are scored
     assert "held-out preference accuracy after training" in done.stderr + done.stdout
     reloaded(output)
-    # Run again: nothing left to train; the start's scores are kept, not the trained model's.
+    # Run again (nothing left to train): the start is scored once for these pairs, not again.
+    marked = {**scored, "before": {**scored["before"], "mean_logp_margin": 123.0}}
+    (output / "preference_eval.json").write_text(json.dumps(marked))
     train(path)
     again = json.loads((output / "preference_eval.json").read_text())
-    assert again["before"] == scored["before"]
+    assert again["before"]["mean_logp_margin"] == 123.0 and again["after"] == scored["after"]
 
 
 @pytest.mark.parametrize("objective", ["kto", "orpo", "simpo"])

@@ -34,7 +34,6 @@ from .sources import load_records
 PAIRED, UNPAIRED = "preference", "unpaired_preference"
 FORMATS = ("auto", PAIRED, UNPAIRED)
 EVAL_FILE = "preference_eval.json"
-EVAL_BATCH = 8
 # TRL's trainers by the names train.py calls them, and where TRL keeps them (ORPO and CPO,
 # whose SimPO loss lfm uses, live in trl.experimental since TRL 1.0).
 TRAINERS = {
@@ -198,41 +197,75 @@ def _split(examples: Dataset, ratio: float, seed: int) -> tuple[Dataset, Dataset
 
 
 def score_pairs(
-    model: Any, tokenizer: Any, pairs: Dataset | None, output_dir: PathLike, *, stage: str
+    trainer: Any,
+    tokenizer: Any,
+    pairs: Dataset | None,
+    output_dir: PathLike,
+    *,
+    stage: str,
+    max_length: int,
 ) -> dict[str, Any] | None:
-    """Score the held-out pairs with ``model`` and record them under ``stage`` ("before" or
-    "after") in preference_eval.json.
+    """Score the held-out pairs with the trainer's model, on its device, and record them under
+    ``stage`` ("before" or "after" training) in preference_eval.json.
 
     Preference accuracy: the share of pairs whose chosen completion the model finds more
     likely than the rejected one, per token (so length does not decide), and the mean margin
-    of those per-token log-probabilities. "before" is kept from the first run: a resumed run
-    does not score its half-trained model as the start."""
-    if pairs is None or len(pairs) == 0:
+    of those per-token log-probabilities; each sequence cut at ``max_length`` as TRL cuts it.
+    The main process scores; a model sharded across processes (ZeRO-3, FSDP) is not scored
+    here (TRL's held-out rewards in evals.jsonl still are). "before" is scored once for these
+    pairs: a restarted run's start is the same model, its checkpoint loaded only later."""
+    if pairs is None or len(pairs) == 0 or not is_main_process():
+        return None
+    if _sharded(trainer):
+        if stage == "before":
+            announce(
+                "held-out pairs not scored by train.py: the model is sharded across processes "
+                "(ZeRO-3 or FSDP); TRL's held-out rewards are in evals.jsonl"
+            )
         return None
     path = Path(output_dir) / EVAL_FILE
     found = _read(path)
-    if stage == "before" and "before" in found:
+    fingerprint = _fingerprint(pairs)
+    if stage == "before" and found.get("pairs_sha256") == fingerprint and "before" in found:
         return dict(found["before"])
-    margins = _margins(model, tokenizer, pairs)
+    margins = _margins(trainer.model, tokenizer, pairs, max_length)
     scores = {
         "pairs": len(margins),
         "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
         "mean_logp_margin": sum(margins) / len(margins),
     }
-    if is_main_process():
-        found[stage] = scores
-        if stage == "before":
-            found.pop("after", None)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        temporary.replace(path)
-        announce(
-            f"held-out preference accuracy {stage} training: "
-            f"{scores['preference_accuracy']:.3f} over {len(margins)} pairs "
-            f"(mean per-token log-prob margin {scores['mean_logp_margin']:+.4f})"
-        )
+    if stage == "before" or found.get("pairs_sha256") != fingerprint:
+        found = {"pairs_sha256": fingerprint}
+    found[stage] = scores
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    announce(
+        f"held-out preference accuracy {stage} training: "
+        f"{scores['preference_accuracy']:.3f} over {len(margins)} pairs "
+        f"(mean per-token log-prob margin {scores['mean_logp_margin']:+.4f})"
+    )
     return scores
+
+
+def _sharded(trainer: Any) -> bool:
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    if not getattr(trainer, "is_deepspeed_enabled", False):
+        return False
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    return bool(is_deepspeed_zero3_enabled())
+
+
+def _fingerprint(pairs: Dataset) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(json.dumps(pair, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -243,48 +276,70 @@ def _read(path: Path) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _margins(model: Any, tokenizer: Any, pairs: Dataset) -> list[float]:
+# Tokens scored in one forward pass: the logits of a batch take tokens x vocabulary floats (a
+# 2k-token pair on a 150k vocabulary is over a GB), so long sequences go a few at a time.
+EVAL_TOKENS = 8192
+
+
+def _margins(model: Any, tokenizer: Any, pairs: Dataset, max_length: int) -> list[float]:
     """Per pair, the chosen completion's mean log-probability per token minus the rejected
-    one's, in batches of EVAL_BATCH pairs."""
+    one's."""
     import torch
 
-    sequences = [
-        completion_tokens(tokenizer, pair["prompt"], pair[side])
-        for pair in pairs
-        for side in ("chosen", "rejected")
-    ]
+    sequences = []
+    for pair in pairs:
+        for side in ("chosen", "rejected"):
+            prompt, completion = completion_tokens(tokenizer, pair["prompt"], pair[side])
+            sequences.append((prompt, completion[: max(1, max_length - len(prompt))]))
     means: list[float] = []
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, len(sequences), 2 * EVAL_BATCH):
-                means += _mean_logps(model, sequences[start : start + 2 * EVAL_BATCH])
+            for batch in _batches(sequences):
+                means += _mean_logps(model, batch)
     finally:
         model.train(was_training)
     return [chosen - rejected for chosen, rejected in zip(means[::2], means[1::2], strict=True)]
 
 
+def _batches(sequences: list[tuple[list[int], list[int]]]) -> Any:
+    batch: list[tuple[list[int], list[int]]] = []
+    for sequence in sequences:
+        width = max([len(p) + len(c) for p, c in batch + [sequence]])
+        if batch and (len(batch) + 1) * width > EVAL_TOKENS:
+            yield batch
+            batch = []
+        batch.append(sequence)
+    if batch:
+        yield batch
+
+
 def _mean_logps(model: Any, batch: list[tuple[list[int], list[int]]]) -> list[float]:
-    """Mean log-probability per token of each completion after its prompt (right-padded)."""
+    """Mean log-probability per token of each completion after its prompt (right-padded); the
+    log-softmax is taken at the completion's positions only."""
     import torch
 
     width = max(len(prompt) + len(completion) for prompt, completion in batch)
     ids = torch.zeros((len(batch), width), dtype=torch.long)
     mask = torch.zeros_like(ids)
-    scored = torch.zeros((len(batch), width), dtype=torch.bool)
     for row, (prompt, completion) in enumerate(batch):
         whole = prompt + completion
         ids[row, : len(whole)] = torch.tensor(whole)
         mask[row, : len(whole)] = 1
-        scored[row, len(prompt) : len(whole)] = True
-    ids, mask, scored = ids.to(model.device), mask.to(model.device), scored.to(model.device)
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    logps = torch.log_softmax(logits, dim=-1).gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
-    targets = scored[:, 1:]  # position t predicts token t + 1
-    totals = (logps * targets).sum(dim=1)
-    counts = targets.sum(dim=1).clamp(min=1)
-    return (totals / counts).tolist()
+    device = next(model.parameters()).device
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+    means = []
+    for row, (prompt, completion) in enumerate(batch):
+        start, end = len(prompt), len(prompt) + len(completion)
+        if start == end:  # nothing left of the completion to score
+            means.append(0.0)
+            continue
+        # position t predicts token t + 1
+        logps = torch.log_softmax(logits[row, start - 1 : end - 1].float(), dim=-1)
+        targets = ids[row, start:end].to(logps.device)
+        means.append(float(logps.gather(1, targets.unsqueeze(1)).mean()))
+    return means
 
 
 def completion_tokens(tokenizer: Any, prompt: Any, completion: Any) -> tuple[list[int], list[int]]:

@@ -53,6 +53,9 @@ class CreateOptions:
         data.pop("workers")
         if not data["keep_passages"]:  # (absent: the cache keys of earlier datasets hold)
             data.pop("keep_passages")
+        else:
+            # 2: passages redacted for personal data too; a dataset kept before is rebuilt.
+            data["keep_passages"] = 2
         data.pop("sources")
         data["generation"].pop("cache_dir")
         return data

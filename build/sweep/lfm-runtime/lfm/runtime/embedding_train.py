@@ -25,7 +25,6 @@ from .errors import RuntimeConfigError
 from .launch import announce
 
 PathLike = str | os.PathLike[str]
-MODEL_KIND_FILE = "lfm_model_kind.json"  # {"kind": "embedding"}: what the registry records
 
 
 def load_encoder(name_or_path: str, *, base_dir: PathLike, max_seq_length: int) -> Any:
@@ -110,9 +109,7 @@ class Trainer(checkpoints.Trainer, SentenceTransformerTrainer):
 def save_outputs(trainer: Any, output_dir: PathLike) -> None:
     """Save the trained model (modules, pooling, tokenizer) to ``output_dir``."""
     out = Path(output_dir)
-    trainer.save_model(str(out))
-    if trainer.args.should_save:
-        (out / MODEL_KIND_FILE).write_text('{"kind": "embedding"}\n', encoding="utf-8")
+    trainer.save_model(str(out))  # modules.json: what the registry knows an embedding model by
     AlertCallback.raise_if_stopped(trainer, out)
     announce(
         f"done: the trained embedding model is in {out}/ (SentenceTransformer({str(out)!r})); "

@@ -1,10 +1,9 @@
 """Per-record quality checks, run in order; the first that fails names the removal reason.
 
-Order: length, personal data (redact or drop), language, toxicity, a malformed question,
-heuristic quality score,
-grounding in the source chunk, coherence (when scored). Domain relevance needs the whole document
-collection (:mod:`.relevance`) and duplicates need the records before (:mod:`.dedup`): both are
-judged later, in that order.
+Order: length, personal data (redact or drop; in the messages and in a kept passage), language,
+toxicity, a malformed question, heuristic quality score, grounding in the source chunk, coherence
+(when scored). Domain relevance needs the whole document collection (:mod:`.relevance`) and
+duplicates need the records before (:mod:`.dedup`): both are judged later, in that order.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from . import heuristics, pii, questions
 from .toxicity import Scorer
 
 PII_MODES = ("off", "redact", "drop")
+PASSAGE = "passage"  # metadata key of an embedding pair's source chunk (dataset create)
 # Removal reasons, in the order the checks run (the report lists every one, even at zero).
 REASONS = (
     "too_short",
@@ -126,7 +126,11 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
         return "too_long"
     if settings.pii != "off":
         redacted = [pii.redact(m["content"]) for m in item.messages]
-        for _, found in redacted:
+        # task: embedding keeps the source chunk beside the messages (metadata.passage): it is
+        # written out too, so it is redacted (or dropped on) and counted like them.
+        passage = (item.metadata or {}).get(PASSAGE)
+        kept = pii.redact(passage) if isinstance(passage, str) else None
+        for _, found in [*redacted, *([kept] if kept else [])]:
             for kind, n in found.items():
                 item.pii_found[kind] = item.pii_found.get(kind, 0) + n
         if item.pii_found:
@@ -135,6 +139,8 @@ def assess(item: Item, settings: QualitySettings, scorer: Scorer) -> str | None:
             item.messages = [
                 {**m, "content": text} for m, (text, _) in zip(item.messages, redacted, strict=True)
             ]
+            if kept is not None and item.metadata is not None:
+                item.metadata = {**item.metadata, PASSAGE: kept[0]}
     if settings.language and detect_language(item.text) not in (settings.language, None):
         return "wrong_language"
     _score(item, scorer if settings.toxicity_filter else None)

@@ -1,8 +1,9 @@
 """Retrieval scores for an embedding model: sentence-transformers' InformationRetrievalEvaluator.
 
 The held-out documents' questions search every passage; a question's one relevant passage is
-the chunk it was generated from. Scores (cosine similarity): recall@1, recall@5, recall@10,
-mrr@10 and ndcg@10. They go into eval_results.json in the same shape as a generation model's
+the chunk it was generated from. Scores (cosine similarity, whatever similarity a model was saved
+with, so that base and tuned are scored alike): recall@1, recall@5, recall@10, mrr@10 and
+ndcg@10. They go into eval_results.json in the same shape as a generation model's
 (results.build), so the same gates (min_scores, min_improvement, max_regression) apply.
 """
 
@@ -21,6 +22,7 @@ from . import gates as quality_gates
 from . import report, results
 
 PathLike = str | os.PathLike[str]
+SCORE_FUNCTION = "cosine"  # the evaluator's keys are "<name>_cosine_<score>"
 # lfm's score name -> the evaluator's key after "<name>_cosine_".
 SCORE_KEYS = {
     "recall@1": "recall@1",
@@ -33,7 +35,10 @@ SCORE_KEYS = {
 
 def evaluator(data: RetrievalData, *, batch_size: int, name: str = "heldout") -> Any:
     """InformationRetrievalEvaluator over the held-out questions and every passage."""
-    from sentence_transformers.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import (
+        InformationRetrievalEvaluator,
+    )
+    from sentence_transformers.util import cos_sim
 
     if not data.test:
         from ..errors import RuntimeConfigError
@@ -52,6 +57,10 @@ def evaluator(data: RetrievalData, *, batch_size: int, name: str = "heldout") ->
         map_at_k=[10],
         batch_size=batch_size,
         name=name,
+        # Without these the evaluator scores with each model's own similarity_fn_name (a model
+        # saved with "dot" would have "<name>_dot_..." keys, and base and tuned differ).
+        score_functions={SCORE_FUNCTION: cos_sim},
+        main_score_function=SCORE_FUNCTION,
         write_csv=False,
         show_progress_bar=False,
     )
@@ -60,7 +69,7 @@ def evaluator(data: RetrievalData, *, batch_size: int, name: str = "heldout") ->
 def scores(model: Any, ir_evaluator: Any) -> dict[str, float]:
     """The model's retrieval scores by lfm's names (recall@1, ..., mrr@10, ndcg@10)."""
     found = ir_evaluator(model)
-    prefix = f"{ir_evaluator.name}_cosine_"
+    prefix = f"{ir_evaluator.name}_{SCORE_FUNCTION}_"
     return {name: float(found[prefix + key]) for name, key in SCORE_KEYS.items()}
 
 
@@ -87,7 +96,7 @@ def finish(
         settings={
             "task": "embedding",
             "evaluator": "InformationRetrievalEvaluator",
-            "score_function": "cosine",
+            "score_function": SCORE_FUNCTION,
             "queries": len(data.test),
             "corpus": len(data.passages),
         },
