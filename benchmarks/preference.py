@@ -6,7 +6,8 @@ chosen and another question's answer as rejected (a fluent answer to the wrong q
 TRL's conversational form. 20% of the pairs are held out. lfm's run is the bundle a user gets
 from `lfm compile` (TRL's DPOTrainer with lfm's checkpoints, metrics and held-out scoring); the
 plain run is the TRL script a user would write by hand, with the same model, LoRA, DPOConfig
-values, pairs and split. Records for each: wall time, train_runtime, pairs and tokens per
+values, pairs and split (and the same fp32 precision: TRL's configs default to bf16, which a
+plain script would otherwise get on a CPU with bf16 support). Records for each: wall time, train_runtime, pairs and tokens per
 second; for lfm's, on the held-out pairs before and after training: preference accuracy and
 mean per-token log-probability margin (preference_eval.json), and TRL's evaluation of the DPO
 reward (margin and accuracy against the reference, 0 at the start by construction).
@@ -84,7 +85,7 @@ args = DPOConfig(
     per_device_eval_batch_size=int(batch), learning_rate=float(lr), lr_scheduler_type="constant",
     warmup_steps=0, logging_steps=1, save_steps=1000, eval_strategy="epoch", seed=42,
     report_to=[], beta=float(beta), loss_type=["sigmoid"], max_length=int(max_length),
-    disable_tqdm=True, use_cpu=True,
+    disable_tqdm=True, use_cpu=True, bf16=False, fp16=False,  # as the config's precision: fp32
 )
 peft_config = LoraConfig(r=int(r), lora_alpha=2 * int(r), lora_dropout=0.0,
                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
