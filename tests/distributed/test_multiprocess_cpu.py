@@ -169,3 +169,31 @@ def test_two_processes_train_together_like_one(project, one_process, strategy, l
     from peft import PeftConfig
 
     assert PeftConfig.from_pretrained(str(output)).r == 8
+
+
+@pytest.mark.slow
+def test_dpo_trains_in_two_processes(project):
+    """A preference objective under DDP: TRL's DPOTrainer in two processes, the reference the
+    adapter-disabled base in each, the held-out pairs scored by rank 0 alone."""
+    pytest.importorskip("trl")
+    shutil.copy(REPO / "examples/data/preference.jsonl", project / "pairs.jsonl")
+    config = CONFIG.format(name="dpo-ddp", batch=4, distributed="{strategy: ddp, gpus: 2}")
+    config = config.replace("    method: lora\n", "    method: lora\n    objective: dpo\n")
+    config = config.replace("./data.jsonl", "./pairs.jsonl").replace(
+        "format: alpaca", "format: preference"
+    )
+    config = config.replace("validation: {split_ratio: 0}", "validation: {split_ratio: 0.2}")
+    config = config.replace("max_steps: 12", "max_steps: 3")
+    (project / "dpo-ddp.yaml").write_text(config)
+    subprocess.run(
+        [sys.executable, "-m", "lfm.cli", "compile", "dpo-ddp.yaml", "-o", "dpo-ddp"],
+        cwd=project, env=ENV, check=True, capture_output=True,
+    )  # fmt: skip
+    bundle = project / "dpo-ddp"
+    assert "preference.DPOTrainer(" in (bundle / "train.py").read_text()
+    rank0, rank1 = launch(project, bundle, "torchrun")
+    assert "held-out preference accuracy before training" in rank0
+    assert "held-out preference accuracy" not in rank1  # rank 0 scores, once
+    scored = json.loads((bundle / "output" / "preference_eval.json").read_text())
+    assert scored["before"]["pairs"] == scored["after"]["pairs"] == 10
+    assert len(losses(bundle)) == 3 and (bundle / "output" / "adapter_model.safetensors").is_file()
