@@ -70,9 +70,13 @@ class TokenCounter:
             self._handle = None
 
     def _count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if not module.training or kwargs.get("input_ids") is None:
+        # input_ids by name, or first and positional (as TRL's ORPO and CPO trainers call it)
+        ids = kwargs.get("input_ids")
+        if ids is None and args and hasattr(args[0], "numel"):
+            ids = args[0]
+        if not module.training or ids is None:
             return
-        total = int(kwargs["input_ids"].numel())
+        total = int(ids.numel())
         self.total += total
         mask = kwargs.get("attention_mask")
         if mask is not None and getattr(mask, "dim", lambda: 0)() == 2:  # padded; packed has none
