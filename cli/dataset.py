@@ -446,6 +446,7 @@ def from_feedback_cmd(
     ]
     notes = [n for n in notes if n]
     click.echo(
-        f"wrote {done.records} {target} records from {done.lines} feedback lines to {output}"
+        f"wrote {done.records} {target} record{'s' * (done.records != 1)} from {done.lines} "
+        f"feedback line{'s' * (done.lines != 1)} to {output}"
         + (f" ({'; '.join(notes)})" if notes else "")
     )

@@ -97,3 +97,11 @@ def test_sft_formats_refuse_preference_records() -> None:
 
     with pytest.raises(RuntimeConfigError, match="set fine_tuning.objective"):
         formats.parse_record(PAIR, "preference", 0)
+
+
+def test_auto_detection_under_sft_names_the_objective() -> None:
+    from lfm.runtime import formats
+
+    for record in (PAIR, {"prompt": "Q", "completion": "A", "label": False}):
+        with pytest.raises(RuntimeConfigError, match="holds preference data.*set it to dpo"):
+            formats.detect_format(record)

@@ -86,6 +86,14 @@ def detect_format(record: Mapping[str, Any]) -> str:
         return "messages"
     if _present(record, "conversations"):
         return "sharegpt"
+    # Before alpaca: a KTO record's prompt and completion would read as an alpaca pair.
+    if (_present(record, "chosen") and _present(record, "rejected")) or (
+        _present(record, "completion") and _present(record, "label")
+    ):
+        raise RuntimeConfigError(
+            f"dataset record 0 holds preference data (keys: {_keys(record)}), and "
+            "fine_tuning.objective is sft: set it to dpo, orpo, kto or simpo to train on it"
+        )
     if _alpaca_keys(record) is not None:
         return "alpaca"
     if _present(record, "text"):
