@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lfm.registry import Registry, VersionRecord
 
 
-def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = (
         click.option("--uri", help="MLflow tracking server URL (with --backend mlflow)."),
         click.option(
@@ -42,7 +42,9 @@ def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> Iterator[Registry]:
+def opened_registry(
+    registry_path: str | None, backend: str | None, uri: str | None
+) -> Iterator[Registry]:
     """The registry, with its errors turned into one-line messages and exit status 1."""
     from lfm.registry import RegistryError, open_registry
 
@@ -59,8 +61,8 @@ def _opened(registry_path: str | None, backend: str | None, uri: str | None) -> 
             store.close()
 
 
-def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """RegistryErrors raised outside `_opened` (argument parsing) as one line too, and a
+def registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """RegistryErrors raised outside `opened_registry` (argument parsing) as one line too, and a
     missing registry extra (semver, platformdirs) as the command that installs it."""
 
     @functools.wraps(command)
@@ -108,8 +110,8 @@ def _registry_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     help="The bundle it was trained from [default: found above --model].",
 )
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE, repeatable (e.g. domain=medical).")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def register_cmd(
     model_dir: str,
     tags: tuple[str, ...],
@@ -122,7 +124,7 @@ def register_cmd(
     from lfm.registry.prepare import parse_tags, prepare
 
     request = prepare(model_dir, tags=parse_tags(tags), **lineage)
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         record, created = store.register(request)
     size = _size(record.size)
     if created:
@@ -144,8 +146,8 @@ def register_cmd(
     help="KEY=VALUE on tags, lineage or metrics (also !=, >=, <=, >, <); repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def list_cmd(
     name: str | None,
     model_type: str | None,
@@ -162,7 +164,7 @@ def list_cmd(
 
     wanted = parse_filters(filters)
     kind = normalize_type(model_type) if model_type else None
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         records = store.list_versions(check_name(name) if name else None)
     records = [
         r for r in records if (kind is None or r.type == kind) and all(f.matches(r) for f in wanted)
@@ -208,8 +210,8 @@ def _print_table(records: list[VersionRecord]) -> None:
 )
 @click.option("--link", is_flag=True, help="Hard-link files from the store instead of copying.")
 @click.option("--force", is_flag=True, help="Replace a non-empty destination.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def pull_cmd(
     reference: str,
     dest: str | None,
@@ -223,7 +225,7 @@ def pull_cmd(
     from lfm.registry import parse_reference
 
     ref = parse_reference(reference)
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         record = store.get(ref, with_files=False)
         target = Path(dest) if dest else Path(f"{record.name}-{record.version}")
         record = store.pull(f"{record.name}:{record.version}", target, link=link, force=force)
@@ -242,8 +244,8 @@ def pull_cmd(
     help="Refuse unless the version's evaluation gates all passed.",
 )
 @click.option("--reason", default="", help="Why, for the history.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def promote_cmd(
     reference: str,
     env: str,
@@ -254,7 +256,7 @@ def promote_cmd(
     uri: str | None,
 ) -> None:
     """Point an environment at NAME:VERSION (the previous one is kept for rollback)."""
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         move = store.promote(reference, env, require_gates=require_gates, reason=reason)
         if move is None:
             record = store.get(reference, with_files=False)
@@ -269,8 +271,8 @@ def promote_cmd(
 @click.option("--name", "name_opt", help="The model (same as NAME).")
 @click.option("--env", default="production", show_default=True, help="The environment.")
 @click.option("--version", "version", help="Roll back to this version [default: the previous one].")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def rollback_cmd(
     name_arg: str | None,
     name_opt: str | None,
@@ -288,7 +290,7 @@ def rollback_cmd(
     name = name_arg or name_opt
     if not name:
         raise click.UsageError("missing NAME (or --name)")
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         move = store.rollback(check_name(name), env, check_version(version) if version else None)
     click.echo(f"{move.name}@{env} -> {move.to_version} (rolled back from {move.from_version})")
 
@@ -297,8 +299,8 @@ def rollback_cmd(
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--verify", is_flag=True, help="Also check every stored file's sha256.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def show_cmd(
     reference: str,
     as_json: bool,
@@ -310,7 +312,7 @@ def show_cmd(
     """A version's lineage, metrics, files, environments and history."""
     from lfm.registry.show import render_record
 
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         record = store.get(reference)
         moves = store.history(record.name)
         problems = store.verify(f"{record.name}:{record.version}") if verify else []
@@ -338,13 +340,13 @@ def registry_group() -> None:
 @registry_group.command("audit")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def audit_cmd(
     name: str | None, as_json: bool, registry_path: str | None, backend: str | None, uri: str | None
 ) -> None:
     """Every change (register, promote, rollback): who, when, what, from and to."""
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         entries = store.audit(name)
     if as_json:
         click.echo(json.dumps([e.__dict__ for e in entries], indent=2, sort_keys=True))
@@ -356,11 +358,11 @@ def audit_cmd(
 
 
 @registry_group.command("verify")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def verify_cmd(registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Check every stored file of every version against its sha256."""
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         problems = store.verify()
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -371,11 +373,11 @@ def verify_cmd(registry_path: str | None, backend: str | None, uri: str | None) 
 
 @registry_group.command("gc")
 @click.option("--grace", default=3600, show_default=True, help="Keep anything younger (seconds).")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def gc_cmd(grace: int, registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Delete stored files no version uses (left by interrupted registers)."""
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         if not hasattr(store, "gc"):
             raise click.ClickException(
                 "gc is for the embedded registry; MLflow manages its own store"
@@ -385,8 +387,8 @@ def gc_cmd(grace: int, registry_path: str | None, backend: str | None, uri: str 
 
 
 @registry_group.command("where")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def where_cmd(registry_path: str | None, backend: str | None, uri: str | None) -> None:
     """Print which registry the other commands would use."""
     from lfm.registry.location import settings

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .registry import _opened, _registry_errors, _registry_options
+from .registry import opened_registry, registry_errors, registry_options
 
 ENDPOINT_HELP = "A server following NAME@ENV (e.g. http://127.0.0.1:8000): its per-variant metrics."
 
@@ -72,8 +72,8 @@ def rollout_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="The draw for requests that send no sticky key.")  # fmt: skip
 @click.option("--reason", default="", help="Why, for the audit log.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def start_cmd(
     reference: str,
     env: str,
@@ -117,7 +117,7 @@ def start_cmd(
         strategy, shares = rollouts.BLUE_GREEN, (1.0,)
     increase = rollouts.parse_share(max_error_rate_increase, "--max-error-rate-increase")
     guards = Guards(increase, max_p95_ratio, max_rating_drop, min_requests, window_s=window)
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         rollout = rollouts.start(
             store, reference, env, strategy, shares, hold_s=hold, guards=guards, seed=seed,
             reason=reason,
@@ -135,8 +135,8 @@ def start_cmd(
 @_env_option
 @_server_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def status_cmd(
     name: str,
     env: str,
@@ -150,7 +150,7 @@ def status_cmd(
     """The rollout of NAME@ENV (running, or the last one), and what a server measured."""
     from lfm.registry import rollouts
 
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         store.get(name, with_files=False)  # an unknown name is its own error
         rollout = rollouts.latest(store, name, env)
     if rollout is None:
@@ -179,8 +179,8 @@ def status_cmd(
 @click.argument("name")
 @_env_option
 @click.option("--reason", default="promoted by hand", show_default=True, help="Why.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def promote_cmd(
     name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
     uri: str | None,
@@ -193,8 +193,8 @@ def promote_cmd(
 @click.argument("name")
 @_env_option
 @click.option("--reason", default="aborted by hand", show_default=True, help="Why.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def abort_cmd(
     name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
     uri: str | None,
@@ -206,7 +206,7 @@ def abort_cmd(
 def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -> None:
     from lfm.registry import rollouts
 
-    with _opened(*registry) as store:
+    with opened_registry(*registry) as store:
         store.get(name, with_files=False)
         rollout = rollouts.running(store, name, env)
         if rollout is None:
@@ -225,8 +225,8 @@ def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -
 @_env_option
 @_server_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_registry_options
-@_registry_errors
+@registry_options
+@registry_errors
 def report_cmd(
     name: str,
     env: str,
@@ -243,7 +243,7 @@ def report_cmd(
 
     if not endpoint:
         raise click.UsageError("--endpoint is required: the report is what a server measured")
-    with _opened(registry_path, backend, uri) as store:
+    with opened_registry(registry_path, backend, uri) as store:
         store.get(name, with_files=False)
         rollout = rollouts.running(store, name, env)
     if rollout is None:

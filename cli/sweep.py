@@ -21,7 +21,7 @@ from .common import (
     trust_code_option,
     warn_about_edits,
 )
-from .registry import _opened, _registry_options
+from .registry import opened_registry, registry_options
 
 
 @click.command("sweep")
@@ -42,7 +42,7 @@ from .registry import _opened, _registry_options
     help="Register the best trial's model in the registry as the config's NAME:VERSION, "
     "its swept values as tags.",
 )
-@_registry_options
+@registry_options
 @trust_code_option
 @allow_http_option
 @friendly_errors
@@ -137,7 +137,7 @@ def register_best(
     retry = f"register it later with: lfm register {trial_dir} --bundle {bundle_dir}"
     try:
         request = prepare(trial_dir, bundle_dir=bundle_dir, tags=tags)
-        with _opened(*where) as store:
+        with opened_registry(*where) as store:
             record, created = store.register(request)
     except (RegistryError, click.ClickException) as exc:
         message = exc.message if isinstance(exc, click.ClickException) else str(exc)

@@ -28,6 +28,7 @@ from datasets import Dataset
 
 from . import checkpoints
 from .errors import RuntimeConfigError
+from .formats import _keys, _present  # the same reading of a record's keys as SFT data's
 from .launch import announce, is_main_process
 from .sources import load_records
 
@@ -161,14 +162,6 @@ def _is_message(value: Any) -> bool:
         and isinstance(value.get("role"), str)
         and isinstance(value.get("content"), str)
     )
-
-
-def _present(record: Mapping[str, Any], key: str) -> bool:
-    return record.get(key) is not None  # Arrow fills keys missing from a row with None
-
-
-def _keys(record: Mapping[str, Any]) -> str:
-    return ", ".join(sorted(k for k, v in record.items() if v is not None)) or "none"
 
 
 def _bad(record: Mapping[str, Any], index: int, fmt: str, detail: str) -> RuntimeConfigError:
