@@ -391,10 +391,11 @@ def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: boo
     from lfm.dataset.convert import convert_file
 
     try:
-        count = convert_file(Path(path), Path(output), target, source_fmt=source_fmt, force=force)
+        done = convert_file(Path(path), Path(output), target, source_fmt=source_fmt, force=force)
     except DatasetError as exc:
         raise _fail(exc) from None
-    click.echo(f"wrote {count} {target} records to {Path(output)}")
+    dropped = f" ({done.duplicates} duplicate(s) dropped)" if done.duplicates else ""
+    click.echo(f"wrote {done.written} {target} records to {Path(output)}{dropped}")
 
 
 @dataset_group.command("from-feedback")

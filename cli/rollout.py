@@ -13,6 +13,7 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -43,8 +44,12 @@ def rollout_group() -> None:
 
 
 @rollout_group.command("start")
-@click.argument("reference", metavar="NAME:VERSION")
+@click.argument("reference", metavar="[NAME:VERSION]", required=False)
 @_env_option
+@click.option("--from", "from_bundle", metavar="BUNDLE", type=click.Path(file_okay=False),
+              help="A compiled bundle whose config declares the rollout (deployment.rollout): "
+              "its strategy, steps, hold and guard rails, and NAME:VERSION unless given; the "
+              "options given here override it.")  # fmt: skip
 @click.option("--canary", metavar="PERCENT", help="Start a canary at this share, e.g. 10%.")
 @click.option("--steps", metavar="P1,P2,..",
               help="A canary's every step, the first included, e.g. 5,25,100: instead of "
@@ -75,8 +80,9 @@ def rollout_group() -> None:
 @registry_options
 @registry_errors
 def start_cmd(
-    reference: str,
+    reference: str | None,
     env: str,
+    from_bundle: str | None,
     canary: str | None,
     steps: str | None,
     ab: str | None,
@@ -94,20 +100,35 @@ def start_cmd(
     uri: str | None,
 ) -> None:
     """Start rolling NAME:VERSION out in ENV against the version ENV points at now. ENV moves
-    only when the rollout is promoted."""
+    only when the rollout is promoted.
+
+    With --from BUNDLE the rollout is the one the bundle's config declares, for the bundle's
+    model and version unless NAME:VERSION is given; options given here override it."""
     from lfm.registry import rollouts
     from lfm.registry.rollouts import Guards
 
+    declared = rollouts.declared_in(from_bundle) if from_bundle else None
+    if reference is None:
+        if declared is None:
+            raise click.UsageError("give NAME:VERSION, or --from BUNDLE to roll that bundle out")
+        reference = declared.reference
     chosen = [flag for flag, given in (("--canary", canary or steps), ("--ab", ab),
                                         ("--blue-green", blue_green)) if given]  # fmt: skip
-    if len(chosen) != 1:
+    if not chosen and declared is not None and declared.strategy is None:
+        raise click.ClickException(
+            f"--from {from_bundle}: its config declares no rollout (deployment.rollout); give "
+            "the strategy here (--canary, --ab or --blue-green), or declare one and recompile"
+        )
+    if len(chosen) > 1 or (not chosen and declared is None):
         raise click.UsageError("choose one strategy: --canary PERCENT, --ab A/B or --blue-green")
     if canary and steps:
         raise click.UsageError(
             f"--canary {canary} and --steps {steps}: give one (--steps lists every step, the "
             "first included)"
         )
-    if canary or steps:
+    if declared is not None and declared.strategy is not None and not chosen:
+        strategy, shares = declared.strategy, declared.steps
+    elif canary or steps:
         strategy = rollouts.CANARY
         first = rollouts.parse_share(canary, "--canary") if canary else 0.0
         shares = rollouts.canary_steps(first, steps)
@@ -117,6 +138,14 @@ def start_cmd(
         strategy, shares = rollouts.BLUE_GREEN, (1.0,)
     increase = rollouts.parse_share(max_error_rate_increase, "--max-error-rate-increase")
     guards = Guards(increase, max_p95_ratio, max_rating_drop, min_requests, window_s=window)
+    if declared is not None:  # the bundle's values, but for the options given here
+        given = _given_options()
+        hold = hold if "hold" in given else declared.hold_s
+        seed = seed if "seed" in given else declared.seed
+        guards = replace(declared.guards, **{
+            field: getattr(guards, field) for option, field in GUARD_OPTIONS.items()
+            if option in given
+        })  # fmt: skip
     with opened_registry(registry_path, backend, uri) as store:
         rollout = rollouts.start(
             store, reference, env, strategy, shares, hold_s=hold, guards=guards, seed=seed,
@@ -128,6 +157,22 @@ def start_cmd(
         f"{rollout.candidate} at {plan}; servers following {rollout.name}@{env} start it within "
         "their --follow-interval"
     )
+
+
+# `lfm rollout start`'s guard-rail options -> Guards' fields.
+GUARD_OPTIONS = {
+    "max_error_rate_increase": "max_error_rate_increase", "max_p95_ratio": "max_p95_ratio",
+    "max_rating_drop": "max_rating_drop", "min_requests": "min_requests", "window": "window_s",
+}  # fmt: skip
+
+
+def _given_options() -> set[str]:
+    """The options of the running command given on its command line (or by environment)."""
+    ctx = click.get_current_context()
+    return {
+        name for name in ctx.params
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    }  # fmt: skip
 
 
 @rollout_group.command("status")
@@ -168,6 +213,11 @@ def status_cmd(
     click.echo(f"  started {rollout.started_at} by {rollout.who}")
     if rollout.ended_at:
         click.echo(f"  ended {rollout.ended_at}: {rollout.reason}")
+    if rollout.keeps_previous:
+        click.echo(
+            f"  {rollout.stable} stays loaded beside it: lfm rollout switch-back {name} --env "
+            f"{env} goes back to it at once; lfm rollout finish {name} --env {env} unloads it"
+        )
     if endpoint:
         if live is None:
             click.echo(f"  {endpoint}: not running this rollout")
@@ -210,7 +260,14 @@ def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -
         store.get(name, with_files=False)
         rollout = rollouts.running(store, name, env)
         if rollout is None:
-            raise click.ClickException(f"no rollout of {name}@{env} is running")
+            kept = rollouts.keeping(store, name, env)
+            hint = (
+                f" (the blue-green rollout {kept.id} was promoted and keeps {kept.stable} "
+                f"loaded: lfm rollout switch-back {name} --env {env} goes back to it)"
+                if kept is not None and status == rollouts.ABORTED
+                else ""
+            )
+            raise click.ClickException(f"no rollout of {name}@{env} is running{hint}")
         ended = rollouts.end(store, rollout, status, reason)
     if ended is None:
         raise click.ClickException(f"the rollout of {name}@{env} ended meanwhile")
@@ -218,6 +275,48 @@ def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -
         raise click.ClickException(f"rollout {ended.id} {ended.status}: {ended.reason}")
     where = ended.candidate if status == "promoted" else f"{ended.stable} (unchanged)"
     click.echo(f"rollout {ended.id} {status}: {name}@{env} -> {where}")
+
+
+@rollout_group.command("switch-back")
+@click.argument("name")
+@_env_option
+@click.option("--reason", default="switched back by hand", show_default=True, help="Why.")
+@registry_options
+@registry_errors
+def switch_back_cmd(
+    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    uri: str | None,
+) -> None:  # fmt: skip
+    """After a blue-green rollout of NAME@ENV was promoted: ENV back to the old version, which
+    its servers kept loaded, so they switch back at once (within their --follow-interval),
+    without loading anything."""
+    from lfm.registry import rollouts
+
+    with opened_registry(registry_path, backend, uri) as store:
+        store.get(name, with_files=False)
+        back = rollouts.switch_back(store, name, env, reason)
+    click.echo(f"rollout {back.id} switched back: {name}@{env} -> {back.stable}")
+
+
+@rollout_group.command("finish")
+@click.argument("name")
+@_env_option
+@click.option("--reason", default="finished by hand", show_default=True, help="Why.")
+@registry_options
+@registry_errors
+def finish_cmd(
+    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    uri: str | None,
+) -> None:  # fmt: skip
+    """After a blue-green rollout of NAME@ENV was promoted: its servers unload the old version
+    they kept to switch back to. ENV stays on the new one."""
+    from lfm.registry import rollouts
+
+    with opened_registry(registry_path, backend, uri) as store:
+        store.get(name, with_files=False)
+        done = rollouts.finish(store, name, env, reason)
+    click.echo(f"rollout {done.id} finished: {name}@{env} stays at {done.candidate}; "
+               f"servers unload {done.stable}")  # fmt: skip
 
 
 @rollout_group.command("report")

@@ -74,7 +74,8 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
     multiple=True,
     metavar="NAME=REF",
     help="Also answer POST /v1/embeddings for NAME: a sentence-transformers model trained with "
-    "task: embedding (a folder or name:version). Repeatable.",
+    "task: embedding (a folder or name:version). Repeatable; without MODEL, the server serves "
+    "embedding models alone.",
 )
 @click.option(
     "--feedback-log",
@@ -107,7 +108,8 @@ def serve_cmd(
 ) -> None:
     """Serve MODEL (a model folder, a training output, a registry reference, or a bundle's
     config) with an OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models,
-    and vLLM's /v1/load_lora_adapter and /v1/unload_lora_adapter for hot swaps."""
+    and vLLM's /v1/load_lora_adapter and /v1/unload_lora_adapter for hot swaps. With
+    --embedding NAME=REF and no MODEL: embedding models alone, on /v1/embeddings."""
     import uvicorn
     from lfm.runtime.endpoints import loopback_host
     from lfm.runtime.errors import RuntimeConfigError
@@ -126,14 +128,33 @@ def serve_cmd(
             "LFM_SERVE_API_KEYS), or serve on 127.0.0.1"
         )
     specs = [_adapter_spec(text) for text in adapters]
-    if model is None and not specs:
-        raise click.UsageError("give a MODEL, or --adapter NAME=REF (its base model is served)")
     embeddings = _embedding_specs(embedding_models, ModelServer.valid_name)
+    if model is None and not specs and not embeddings:
+        raise click.UsageError(
+            "give a MODEL, --adapter NAME=REF (its base model is served), or --embedding "
+            "NAME=REF (embedding models alone)"
+        )
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     _log_requests()  # from the start: the adapters loaded at startup are lines too
+    alone = _embedding_model(model, served_name) if model is not None and not specs else None
+    if alone:  # MODEL is itself an embedding model: served alone, under its own name
+        if not ModelServer.valid_name(alone[0]):
+            raise click.UsageError(
+                f"{model}: {alone[0]!r} is not a valid model name; name it with --served-name"
+            )
+        embeddings.insert(0, alone)
+        model = served_name = None
+    if model is None and not specs:
+        if served_name:
+            raise click.UsageError(
+                "--served-name names the base model, and there is none: with --embedding alone "
+                "each NAME is its model's name"
+            )
+        _serve_embeddings_only(embeddings, keys, host, port)
+        return
     try:
         base, own = _what_to_serve(model, specs, base_of)
         specs = own + specs
@@ -152,11 +173,7 @@ def serve_cmd(
         )
     except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    for name, reference in embeddings:
-        try:
-            server.embeddings.load(name, reference)
-        except (ValueError, OSError, RuntimeConfigError) as exc:
-            raise click.ClickException(str(exc)) from None
+    _load_embeddings(server.embeddings, embeddings)
     names = ", ".join(a.name for a in server.adapters.live()) or "none"
     click.echo(
         f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
@@ -164,6 +181,37 @@ def serve_cmd(
         err=True,
     )
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+def _serve_embeddings_only(
+    embeddings: list[tuple[str, str]], keys: Any, host: str, port: int
+) -> None:
+    """--embedding without a MODEL: a server of embedding models alone (no generative model
+    loads; the generation routes answer that this server has none)."""
+    import uvicorn
+    from lfm.serving.embedding_server import EmbeddingServer, create_embedding_app
+
+    _check_embeddings(embeddings, [], None)
+    server = EmbeddingServer(keys)
+    _load_embeddings(server.embeddings, embeddings)
+    click.echo(
+        f"serving embedding models {', '.join(server.embeddings.names())} at "
+        f"http://{host}:{port}/v1/embeddings"
+        + ("" if keys.enabled else " (no API keys: this machine only)"),
+        err=True,
+    )
+    uvicorn.run(create_embedding_app(server), host=host, port=port, log_level="warning")
+
+
+def _load_embeddings(models: Any, embeddings: list[tuple[str, str]]) -> None:
+    """Each --embedding NAME=REF into ``models`` (an EmbeddingModels); a failure is one message."""
+    from lfm.runtime.errors import RuntimeConfigError
+
+    for name, reference in embeddings:
+        try:
+            models.load(name, reference)
+        except (ValueError, OSError, RuntimeConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _default_feedback_log() -> Path:
@@ -214,11 +262,14 @@ def _embedding_specs(texts: tuple[str, ...], valid_name: Any) -> list[tuple[str,
     return specs
 
 
-def _check_embeddings(embeddings: list[tuple[str, str]], adapters: list[str], base: str) -> None:
+def _check_embeddings(
+    embeddings: list[tuple[str, str]], adapters: list[str], base: str | None
+) -> None:
     """Each embedding model's name is its own, and its folder a sentence-transformers model."""
     from lfm.serving.embeddings import resolve
 
-    base_name = Path(base.rstrip("/")).name or base  # as ModelServer names the base model
+    # As ModelServer names the base model (None: embedding models alone, no base model).
+    base_name = (Path(base.rstrip("/")).name or base) if base else None
     for name, reference in embeddings:
         if name in adapters or name == base_name:
             what = "an adapter" if name in adapters else "the base model"
@@ -251,8 +302,31 @@ def _what_to_serve(
     return str(resolved.path), []
 
 
-def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
-    """A bundle's config: its base model, and its trained adapter once training wrote it."""
+def _embedding_model(model: str, served_name: str | None) -> tuple[str, str] | None:
+    """(name, reference) when MODEL is an embedding model: a task: embedding config (its
+    trained output), a sentence-transformers folder or a registered one; None otherwise."""
+    if Path(model).suffix in CONFIG_SUFFIXES and Path(model).is_file():
+        settings, _, output = _config_output(model)
+        if settings.get("task") != "embedding":
+            return None
+        if not (output / "modules.json").is_file():
+            raise click.ClickException(
+                f"{output} holds no trained embedding model yet: run the bundle's train.py first"
+            )
+        return served_name or settings["name"], str(output)
+    from lfm.deploy import DeployError, resolve_model_reference
+
+    try:
+        resolved = resolve_model_reference(model)
+    except DeployError:
+        return None  # a hub id, or a mistake that serving it as a generative model names
+    if resolved.kind == "model" and (resolved.path / "modules.json").is_file():
+        return served_name or resolved.name, model
+    return None
+
+
+def _config_output(config: str) -> tuple[dict[str, Any], str, Path]:
+    """A bundle's config: (its resolved settings, its base model, where its train.py writes)."""
     from lfm.compiler.pipeline import analyze, compile_analysis, default_bundle_dir
 
     analysis = analyze(config)
@@ -263,6 +337,12 @@ def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
     # Where the bundle's train.py writes (the plan knows: relative to the bundle, or absolute).
     bundle = default_bundle_dir(analysis)
     output = bundle / Path(compile_analysis(analysis, bundle).plan.training.output_dir).expanduser()
+    return settings, base, output
+
+
+def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
+    """A bundle's config: its base model, and its trained adapter once training wrote it."""
+    settings, base, output = _config_output(config)
     if (output / "adapter_config.json").is_file():
         return base, [(settings["name"], str(output))]
     click.echo(f"note: {output} holds no trained adapter yet: serving the base model", err=True)

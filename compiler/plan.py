@@ -161,6 +161,7 @@ class EvaluationPlan:
     gates: tuple[Arg, ...]  # Gates(...), only the gates that are set
     adapters: tuple[str, ...]  # hybrid methods: every adapter's folder, each evaluated
     model_id: str
+    held_out_pairs: bool = False  # a preference objective: score the pairs train.py held out
 
 
 @dataclass(frozen=True)
@@ -463,4 +464,7 @@ def _evaluation_plan(
         ),
         adapters=tuple(a.name for a in method.adapters) if len(method.adapters) > 1 else (),
         model_id=f"{cfg['name']}_v{cfg['version']}",
+        held_out_pairs=cfg["fine_tuning"].get("objective", "sft") != "sft"
+        and bool(cfg["dataset"]["validation"]["split_ratio"])
+        and cfg["dataset"]["preprocessing"]["format"] != "unpaired_preference",
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .plan_distributed import DistributedPlan
+from .plan_rollout import RolloutPlan, ServingVariant, rollout_plan
 from .requirements import constraints
 from .rules.data import DOCUMENT_TYPES
 from .schema import default_of
@@ -60,11 +61,16 @@ class ServingPlan:
     memory: str
     gpus: int
     autoscaling: Autoscaling | None
+    # vLLM's --runner: "pooling" serves an embedding model (task: embedding) on /v1/embeddings;
+    # None lets vLLM pick (a generator for the models lfm trains with task: generation).
+    runner: str | None = None
 
     @property
     def args(self) -> tuple[str, ...]:
         """`vllm serve` arguments, identical in Dockerfile.serve and the Deployment."""
         args = [self.model, "--host", "0.0.0.0", "--port", str(self.port)]
+        if self.runner:
+            args += ["--runner", self.runner]
         if self.lora_modules:
             args += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank)]
             args += ["--lora-modules", *(f"{name}={path}" for name, path in self.lora_modules)]
@@ -107,10 +113,20 @@ class DeploymentPlan:
     output_in_bundle: str | None  # the output folder, kept out of the training image
     training_job: TrainingJobPlan | None
     serving: ServingPlan | None
+    rollout: RolloutPlan | None = None  # deployment.rollout, when declared
 
     @property
     def kubernetes(self) -> bool:
         return self.target == "kubernetes"
+
+    @property
+    def variants(self) -> tuple[ServingVariant, ...]:
+        """The vLLM Deployments, each with its Service: one, or a rollout's stable and
+        candidate (the stable one keeps the name a bundle without a rollout gives it)."""
+        if self.rollout is not None and self.rollout.variants:
+            return self.rollout.variants
+        kube = self.kube
+        return (ServingVariant(kube.app, "server", kube.serve_image, kube.version_label, 100),)
 
 
 def dns_name(text: str) -> str:
@@ -201,6 +217,7 @@ def serving_plan(
     copies: tuple[tuple[str, str], ...],
     max_model_len: int | None,
     autoscaling: bool,
+    runner: str | None = None,
 ) -> ServingPlan:
     serving = deployment.get("serving", {})
     resources = deployment.get("resources", {})
@@ -227,6 +244,7 @@ def serving_plan(
         )
         if scaling
         else None,
+        runner=runner,
     )
 
 
@@ -253,7 +271,17 @@ def deployment_plan(
         serving=_bundle_serving(cfg, derived, output_dir, base_model)
         if "serving_kind" in derived
         else None,
+        rollout=_rollout(cfg, derived) if derived.get("rollout") else None,
     )
+
+
+def _rollout(cfg: dict[str, Any], derived: dict[str, Any]) -> RolloutPlan:
+    kube = kube_plan(cfg)
+    on_kubernetes = cfg["deployment"].get("target") == "kubernetes" and "serving_kind" in derived
+    return rollout_plan(
+        cfg["deployment"]["rollout"], app=kube.app, serve_image=kube.serve_image,
+        version_label=kube.version_label, on_kubernetes=on_kubernetes,
+    )  # fmt: skip
 
 
 def _training_job(
@@ -305,6 +333,10 @@ def _bundle_serving(
         )
     source = posixpath.join(output, "merged") if params.get("merge_on_save") else output
     target = f"{MODELS_DIR}/{dns_name(cfg['name'])}"
+    runner = derived.get("serving_runner")
+    # An embedding model's context is its own (sentence-transformers' max_seq_length, which
+    # vLLM reads from the folder); the dataset's max_length is a generation setting.
+    max_model_len = None if runner == "pooling" else cfg["dataset"]["preprocessing"]["max_length"]
     return serving_plan(
         cfg.get("deployment", {}),
         kind=kind,
@@ -313,6 +345,7 @@ def _bundle_serving(
         lora_modules=(),
         max_lora_rank=None,
         copies=((source, target),),
-        max_model_len=cfg["dataset"]["preprocessing"]["max_length"],
+        max_model_len=max_model_len,
         autoscaling=bool(derived.get("autoscaling")),
+        runner=runner,
     )

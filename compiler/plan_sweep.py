@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .methods import Arg
+from .plan_preference import CONFIGS as PREFERENCE_CONFIGS
 from .rules.sweep import EMBEDDED_STORAGE, EVAL_LOSS
 from .rules.sweep_space import TRAINING_TARGETS, peft_attribute
 
@@ -71,9 +72,10 @@ def sweep_plan(cfg: dict[str, Any], derived: dict[str, Any], method_class: str) 
     swept = derived["sweep_parameters"]
     timeout = sweep.get("timeout_minutes")
     method = (str(cfg["fine_tuning"]["method"]), dict(cfg["fine_tuning"].get("parameters") or {}))
+    objective = cfg["fine_tuning"].get("objective", "sft")
     return SweepPlan(
         parameters=tuple(
-            _parameter(path, spec, method_class, method) for path, spec in swept.items()
+            _parameter(path, spec, method_class, method, objective) for path, spec in swept.items()
         ),
         objective=sweep["objective"],
         direction=sweep["direction"],
@@ -98,11 +100,18 @@ def fingerprint(cfg: dict[str, Any]) -> str:
 
 
 def _parameter(
-    path: str, spec: dict[str, Any], method_class: str, method: tuple[str, dict[str, Any]]
+    path: str,
+    spec: dict[str, Any],
+    method_class: str,
+    method: tuple[str, dict[str, Any]],
+    objective: str = "sft",
 ) -> SweptParameter:
     section, name = path.split(".")[-2:]
     if section == "training":
         targets = tuple(("TrainingArguments", attr) for attr in TRAINING_TARGETS[name])
+    elif section == "preference":
+        # TRL's config (DPOConfig, ...) takes each preference setting by the same name.
+        targets = ((PREFERENCE_CONFIGS[objective][1], name),)
     else:
         # The PEFT config's own name for it (LoHa/LoKr: lora_alpha is `alpha`); the sweep
         # rules let through only parameters that have one.

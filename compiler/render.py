@@ -42,6 +42,9 @@ TEMPLATES = {
     "k8s/deployment.yaml": "k8s/deployment.yaml.jinja",
     "k8s/service.yaml": "k8s/service.yaml.jinja",
     "k8s/hpa.yaml": "k8s/hpa.yaml.jinja",
+    "k8s/deployment-candidate.yaml": "k8s/deployment-candidate.yaml.jinja",
+    "k8s/service-candidate.yaml": "k8s/service-candidate.yaml.jinja",
+    "k8s/httproute.yaml": "k8s/httproute.yaml.jinja",
 }
 # Artifacts emitted only when the config asks for them; the others always are.
 WHEN: dict[str, Callable[[Plan], bool]] = {
@@ -63,6 +66,10 @@ WHEN: dict[str, Callable[[Plan], bool]] = {
         and p.deployment.serving is not None
         and p.deployment.serving.autoscaling is not None
     ),
+    # A declared rollout on Kubernetes: the candidate beside the stable one, weighted.
+    "k8s/deployment-candidate.yaml": lambda p: _rolls_out_on_kubernetes(p),
+    "k8s/service-candidate.yaml": lambda p: _rolls_out_on_kubernetes(p),
+    "k8s/httproute.yaml": lambda p: _rolls_out_on_kubernetes(p),
 }
 
 
@@ -73,6 +80,10 @@ def _job_kind(plan: Plan) -> str | None:
 
 def _serves_on_kubernetes(plan: Plan) -> bool:
     return plan.deployment.kubernetes and plan.deployment.serving is not None
+
+
+def _rolls_out_on_kubernetes(plan: Plan) -> bool:
+    return _serves_on_kubernetes(plan) and len(plan.deployment.variants) == 2
 
 
 # task: embedding writes its scripts on sentence-transformers (the other artifacts are shared).

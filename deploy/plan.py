@@ -73,6 +73,9 @@ def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> Depl
         lora: tuple[tuple[str, str], ...] = ((app, f"{MODELS_DIR}/{app}"),)
     else:
         served, lora, rank = f"{MODELS_DIR}/{app}", (), None
+    # A sentence-transformers folder (task: embedding) is served by vLLM's pooling runner on
+    # /v1/embeddings, at the model's own sequence limit rather than the training length.
+    embedding = model.kind == "model" and (model.path / "modules.json").is_file()
     max_length = model.settings.get("dataset", {}).get("preprocessing", {}).get("max_length")
     serving = serving_plan(
         deployment,
@@ -82,8 +85,9 @@ def deploy_plan(model: ResolvedModel, target: str, replicas: int | None) -> Depl
         lora_modules=lora,
         max_lora_rank=rank,
         copies=tuple(copies),
-        max_model_len=max_length,
+        max_model_len=None if embedding else max_length,
         autoscaling=bool(deployment.get("auto_scaling")),
+        runner="pooling" if embedding else None,
     )
     kube = kube_plan({"name": model.name, "version": model.version, "deployment": deployment})
     return DeployPlan(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import db
-from .environments import PROMOTE, Guard, check_known_env, check_promotion_gates
+from .environments import PROMOTE, ROLLBACK_TO, Guard, check_known_env, check_promotion_gates
 from .errors import RegistryError
 from .identity import now, who
 from .references import Reference, parse_reference
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 CANARY, AB, BLUE_GREEN = "canary", "ab", "blue-green"
 STRATEGIES = (CANARY, AB, BLUE_GREEN)
 RUNNING, PROMOTED, ROLLED_BACK, ABORTED = "running", "promoted", "rolled-back", "aborted"
+SWITCHED_BACK = "switched-back"  # a promoted blue-green, switched back to its old version
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -73,6 +75,9 @@ class Rollout:
     ended_at: str | None = None
     reason: str = ""
     history: tuple[dict[str, Any], ...] = field(default=())
+    # A promoted blue-green keeps its old version loaded beside the new one, for an instant
+    # `switch_back`, until it is finished (`finish`): True until then.
+    keeps_previous: bool = False
 
     @property
     def weight(self) -> float:
@@ -174,6 +179,13 @@ def start(
                 f"a {running.strategy} rollout of {ref.name}@{env} is running already "
                 f"({running.stable} -> {running.candidate}): promote or abort it first"
             )
+        kept = _keeping(conn, ref.name, env)
+        if kept is not None:
+            raise RegistryError(
+                f"the blue-green rollout {kept.id} of {ref.name}@{env} keeps {kept.stable} loaded "
+                f"to switch back to: finish it first (lfm rollout finish {ref.name} --env {env}) "
+                "or switch back (lfm rollout switch-back)"
+            )
         cursor = conn.execute(
             "INSERT INTO rollouts (name, env, status, data) VALUES (?, ?, ?, ?)",
             (ref.name, env, RUNNING, "{}"),
@@ -266,7 +278,8 @@ def end(
                     f"{pointer or 'no version'} meanwhile (the rollout was against "
                     f"{current.stable}); it stays there. Asked to promote: {reason}"
                 )
-        ended = replace(current, status=status, ended_at=at, reason=reason)
+        keeps = status == PROMOTED and current.strategy == BLUE_GREEN
+        ended = replace(current, status=status, ended_at=at, reason=reason, keeps_previous=keeps)
         _save(conn, ended)
         action = {PROMOTED: "rollout-promote", ROLLED_BACK: "rollout-rollback"}
         text = f"{current.stable} -> {current.candidate} {status}: {reason}"
@@ -278,6 +291,72 @@ def end(
                 Guard(ended.stable, None),
             )  # fmt: skip
     return ended
+
+
+def keeping(store: Registry, name: str, env: str) -> Rollout | None:
+    """The promoted blue-green rollout of NAME@ENV that keeps its old version loaded, or None."""
+    return _keeping(_conn(store), name, env)
+
+
+def _keeping(conn: sqlite3.Connection, name: str, env: str) -> Rollout | None:
+    row = conn.execute(
+        "SELECT data FROM rollouts WHERE name = ? AND env = ? ORDER BY id DESC LIMIT 1",
+        (name, env),
+    ).fetchone()
+    newest = Rollout.from_dict(json.loads(row["data"])) if row else None
+    return newest if newest is not None and newest.keeps_previous else None
+
+
+def switch_back(store: Registry, name: str, env: str, reason: str) -> Rollout:
+    """A promoted blue-green back to its old version, which its servers kept loaded: the
+    environment moves back (from the candidate only), the servers swap the two at their next
+    look, without loading anything."""
+    registry = _embedded(store)
+    at, user = now(), who()
+    with db.transaction(_conn(store)) as conn:
+        kept = _keeping(conn, name, env)
+        if kept is None:
+            raise RegistryError(_nothing_kept(conn, name, env))
+        pointer = _pointer(conn, name, env)
+        if pointer != kept.candidate:
+            raise RegistryError(
+                f"{name}@{env} points at {pointer or 'no version'}, not at {kept.candidate} "
+                f"that rollout {kept.id} switched to: it was moved meanwhile; finish the rollout "
+                f"(lfm rollout finish {name} --env {env}) and move it by hand"
+            )
+        back = replace(kept, status=SWITCHED_BACK, keeps_previous=False, reason=reason)
+        _save(conn, back)
+        text = f"{kept.candidate} -> {kept.stable} switched back: {reason}"
+        _audit(conn, "rollout-switch-back", back, at, user, text)
+        registry._move_in(
+            conn, name, env, ROLLBACK_TO, kept.stable, f"rollout {kept.id}: {reason}",
+            Guard(kept.candidate, None),
+        )  # fmt: skip
+    return back
+
+
+def finish(store: Registry, name: str, env: str, reason: str) -> Rollout:
+    """A promoted blue-green's old version may go: its servers unload it at their next look."""
+    at, user = now(), who()
+    with db.transaction(_conn(store)) as conn:
+        kept = _keeping(conn, name, env)
+        if kept is None:
+            raise RegistryError(_nothing_kept(conn, name, env))
+        done = replace(kept, keeps_previous=False)
+        _save(conn, done)
+        text = f"{kept.stable} unloaded, {kept.candidate} stays: {reason}"
+        _audit(conn, "rollout-finish", done, at, user, text)
+    return done
+
+
+def _nothing_kept(conn: sqlite3.Connection, name: str, env: str) -> str:
+    running = _running(conn, name, env)
+    if running is not None:
+        return (
+            f"the {running.strategy} rollout {running.id} of {name}@{env} is still running: "
+            "abort it to go back to its stable version"
+        )
+    return f"no promoted blue-green rollout of {name}@{env} keeps an old version loaded"
 
 
 def _pointer(conn: sqlite3.Connection, name: str, env: str) -> str | None:
@@ -342,3 +421,62 @@ def ab_split(text: str) -> float:
     if abs(a + b - 1) > 1e-6:
         raise RegistryError(f"--ab {text!r}: the two shares must add up to 100")
     return b
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A rollout declared in a compiled bundle: its lock's resolved ``deployment.rollout``."""
+
+    reference: str  # NAME:VERSION of the bundle's model, the candidate
+    strategy: str | None  # None: the bundle declares no rollout (the caller gives one)
+    steps: tuple[float, ...]
+    hold_s: float
+    seed: int
+    guards: Guards
+
+
+# The config spells blue-green as its other enums are spelled.
+CONFIG_STRATEGIES = {"canary": CANARY, "ab": AB, "blue_green": BLUE_GREEN}
+GUARD_FIELDS = {  # the config's guard_rails key -> Guards' field
+    "max_error_rate_increase": "max_error_rate_increase", "max_p95_ratio": "max_p95_ratio",
+    "max_rating_drop": "max_rating_drop", "min_requests": "min_requests", "window": "window_s",
+}  # fmt: skip
+
+
+def declared_in(bundle: str | Path) -> Declared:
+    """The rollout the bundle's config declares (read from its lfm.lock.json, where `lfm
+    compile` resolved its defaults): its strategy is None when it declares none."""
+    from .lineage import read_json
+
+    lock_path = Path(bundle) / "lfm.lock.json"
+    if not lock_path.is_file():
+        raise RegistryError(f"--from {bundle}: not a compiled bundle (it has no lfm.lock.json)")
+    lock = read_json(lock_path, "lock file")
+    config = lock.get("model_config") if isinstance(lock, dict) else None
+    deployment = config.get("deployment") if isinstance(config, dict) else None
+    block = deployment.get("rollout") if isinstance(deployment, dict) else None
+    try:
+        if not isinstance(block, dict):
+            return Declared(f"{lock['name']}:{lock['version']}", None, (), 300.0, 0, Guards())
+        strategy = CONFIG_STRATEGIES[block["strategy"]]
+        if strategy == CANARY:
+            steps = tuple(parse_share(str(s), "step") for s in block["steps"])
+        elif strategy == AB:
+            steps = (ab_split(block["split"]),)
+        else:
+            steps = (1.0,)
+        rails = dict(block.get("guard_rails") or {})
+        if "max_error_rate_increase" in rails:
+            rails["max_error_rate_increase"] = parse_share(
+                rails["max_error_rate_increase"], "max_error_rate_increase"
+            )
+        guards = Guards(**{GUARD_FIELDS[k]: v for k, v in rails.items()})
+        return Declared(
+            f"{lock['name']}:{lock['version']}", strategy, steps, float(block.get("hold", 300)),
+            int(block.get("seed", 0)), guards,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RegistryError(
+            f"--from {bundle}: its deployment.rollout is not what lfm compile writes ({exc!r}): "
+            "recompile the bundle"
+        ) from None

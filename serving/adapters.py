@@ -118,6 +118,31 @@ class Adapters:
             self._retire(old)
         return moved
 
+    def set_aside(self, current: str, name: str, aside: str) -> Adapter:
+        """Like :meth:`rename`, but what was under ``name`` stays loaded as ``aside`` instead of
+        draining (a promoted blue-green keeps its old version for an instant switch back)."""
+        with self._lock:
+            if current not in self._live or name not in self._live:
+                raise KeyError(current if current not in self._live else name)
+            adapter, old = self._live.pop(current), self._live[name]
+            self._live[name] = replace(adapter, name=name, source=old.source)
+            self._live[aside] = replace(old, name=aside)
+            return self._live[name]
+
+    def bring_back(self, aside: str, name: str) -> Adapter:
+        """The adapter set aside as ``aside`` takes ``name`` again at once; what was under
+        ``name`` drains."""
+        with self._lock:
+            adapter = self._live.pop(aside, None)
+            if adapter is None:
+                raise KeyError(aside)
+            old = self._live.get(name)
+            back = replace(adapter, name=name, source=old.source if old else adapter.source)
+            self._live[name] = back
+        if old:
+            self._retire(old)
+        return back
+
     def unload(self, name: str) -> Adapter:
         with self._lock:
             adapter = self._live.pop(name, None)

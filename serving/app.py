@@ -29,10 +29,11 @@ from .auth import Caller
 from .embeddings import embeddings_endpoint
 from .engine import Event, Job
 from .protocol import APIError, Request, answer, bad, chunk, new_id, parse, usage
-from .rollout import CANDIDATE, CANDIDATE_SUFFIX, VariantRoute
+from .rollout import CANDIDATE, VariantRoute, hidden
 from .rollout_api import acquire, feedback, record, rollouts, stable_instead, sticky_key
 
 if TYPE_CHECKING:
+    from .embedding_server import EmbeddingServer
     from .server import ModelServer
 
 logger = logging.getLogger("lfm.serving")
@@ -72,7 +73,7 @@ def create_app(server: ModelServer) -> Starlette:
     )
 
 
-def _middleware(server: ModelServer) -> list[Middleware]:
+def _middleware(server: ModelServer | EmbeddingServer) -> list[Middleware]:
     """Without keys every caller is admin, so only this machine may call, by name too: a web
     page's script cannot reach it through DNS rebinding (another name for 127.0.0.1)."""
     if server.keys.enabled:
@@ -99,7 +100,7 @@ def _lifespan(server: ModelServer) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-def _authorize(server: ModelServer, request: HTTPRequest, role: str) -> Caller:
+def _authorize(server: ModelServer | EmbeddingServer, request: HTTPRequest, role: str) -> Caller:
     caller = server.keys.caller(request.headers.get("authorization"))
     if caller is None:
         raise APIError(
@@ -146,7 +147,9 @@ async def _ready(server: ModelServer, request: HTTPRequest, caller: None) -> Res
     return JSONResponse({"status": "not ready"}, status_code=503)
 
 
-async def _metrics(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
+async def _metrics(
+    server: ModelServer | EmbeddingServer, request: HTTPRequest, caller: Caller
+) -> Response:
     return PlainTextResponse(
         server.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )
@@ -159,7 +162,7 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
          "root": server.base.reference, "parent": None},
     ]  # fmt: skip
     for adapter in server.adapters.live():
-        if CANDIDATE_SUFFIX in adapter.name:  # a rollout's candidate answers under its name
+        if hidden(adapter.name):  # a rollout's other versions answer under its name
             continue
         data.append(
             {

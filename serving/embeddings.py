@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import APIError
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from .auth import Caller
-    from .server import ModelServer
+    from .metrics import Metrics
 
 MAX_INPUTS = 2048  # OpenAI's limit on inputs per request
 MAX_CHARS = 32_768  # per input: far beyond any encoder's window, small enough to refuse abuse
@@ -121,6 +121,13 @@ class EmbeddingModels:
         return vectors, tokens
 
 
+class EmbeddingHost(Protocol):
+    """What /v1/embeddings needs of a server: a ModelServer, or an EmbeddingServer alone."""
+
+    embeddings: EmbeddingModels
+    metrics: Metrics
+
+
 def parse(body: Any, served: list[str]) -> tuple[str, list[str], str]:
     """(model, inputs, encoding_format) from a request body; a bad one is an APIError 400."""
     if not isinstance(body, Mapping):
@@ -163,15 +170,28 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
 
 
 async def embeddings_endpoint(
-    server: ModelServer, request: HTTPRequest, caller: Caller | None
+    server: EmbeddingHost, request: HTTPRequest, caller: Caller | None
 ) -> Response:
-    """The route app.py registers: parse, embed in a worker thread, answer."""
+    """The route app.py registers: parse, embed in a worker thread, answer, count."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
 
     from .app import _json
 
-    models: EmbeddingModels = server.embeddings
-    name, texts, encoding = parse(await _json(request), models.names())
+    started = time.monotonic()
+    models, metrics = server.embeddings, server.metrics
+    served = models.names()
+    body = await _json(request)
+    # Only a served name is a label: each new string a client sends would be a new time series.
+    asked = body.get("model") if isinstance(body, Mapping) else None
+    label = asked if isinstance(asked, str) and asked in served else "unknown"
+    try:
+        name, texts, encoding = parse(body, served)
+    except APIError as exc:
+        metrics.requests.labels(label, "embeddings", str(exc.status)).inc()
+        raise
     vectors, tokens = await run_in_threadpool(models.embed, name, texts)
+    metrics.requests.labels(name, "embeddings", "200").inc()
+    metrics.latency.labels(name, "embeddings").observe(time.monotonic() - started)
+    metrics.prompt_tokens.labels(name).inc(tokens)
     return JSONResponse(response(name, vectors, tokens, encoding))

@@ -33,9 +33,16 @@ if TYPE_CHECKING:  # not at run time: `lfm serve` runs without the registry extr
 
 STABLE, CANDIDATE = "stable", "candidate"
 CANDIDATE_SUFFIX = "#candidate"
+PREVIOUS_SUFFIX = "#previous"  # a promoted blue-green's old version, kept for a switch back
 MAX_EVENTS = 20_000  # per variant: the window's bound, whatever the traffic
 MAX_ANSWERS = 100_000  # answer ids remembered for feedback
 MAX_TEXTS = 1_000  # of those, the newest whose prompt and answer are kept (--feedback-text)
+
+
+def hidden(name: str) -> bool:
+    """A name the server gives a rollout's other versions (``NAME#candidate``, ``NAME#previous``):
+    not for clients to ask for or see listed (a client's names cannot hold a ``#``)."""
+    return "#" in name
 
 
 def share_of(rollout_id: int, key: str) -> float:
@@ -138,6 +145,8 @@ class Rollouts:
         # Feedback per answer id: "pending" while one is being recorded, "done" once it is
         # (one feedback per answer: see :meth:`claim_feedback`).
         self._feedback: dict[str, str] = {}
+        # Public name -> the promoted blue-green rollout whose old version is kept beside it.
+        self._kept: dict[str, int] = {}
 
     def get(self, public: str) -> Live | None:
         with self._lock:
@@ -154,6 +163,18 @@ class Rollouts:
     def drop(self, public: str) -> Live | None:
         with self._lock:
             return self._live.pop(public, None)
+
+    def keep(self, public: str, rollout_id: int) -> None:
+        with self._lock:
+            self._kept[public] = rollout_id
+
+    def kept(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._kept)
+
+    def unkeep(self, public: str) -> None:
+        with self._lock:
+            self._kept.pop(public, None)
 
     def route(self, model: str, key: str | None) -> VariantRoute | None:
         """Which variant answers a request for ``model``; None when no rollout applies."""

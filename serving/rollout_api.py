@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from .adapters import Adapter
 from .auth import Caller
 from .protocol import APIError, bad
-from .rollout import CANDIDATE, CANDIDATE_SUFFIX, STABLE, VariantRoute
+from .rollout import CANDIDATE, STABLE, VariantRoute, hidden
 
 if TYPE_CHECKING:
     from .server import ModelServer
@@ -47,8 +47,8 @@ def sticky_key(http: HTTPRequest, body: Any) -> str | None:
 
 def acquire(server: ModelServer, model: str, key: str | None) -> tuple[Adapter | None, VariantRoute | None]:  # fmt: skip
     """The adapter that answers a request for ``model`` (held until released), and the rollout
-    route it took, if any. A candidate's own name is not for clients."""
-    if CANDIDATE_SUFFIX in model:
+    route it took, if any. A candidate's (or a kept old version's) own name is not for clients."""
+    if hidden(model):
         return None, None
     route = server.rollouts.route(model, key)
     if route is None:

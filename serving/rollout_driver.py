@@ -8,7 +8,9 @@ served as ``NAME@ENV``, read the registry's rollout of that environment and act 
   stable at once, then records the rollback (and why) in the registry; the environment stays.
   A canary or blue-green whose step held ``hold_s`` with enough requests moves on; its last
   step promotes: the environment moves to the candidate, which takes the public name as it is
-  (no reload), and the old version drains.
+  (no reload), and the old version drains; a blue-green's old version stays loaded instead (as
+  ``NAME#previous``) until the rollout is finished or switched back (`lfm rollout finish|
+  switch-back`): a switch back gives it the public name again at once, without a load.
 - One ended elsewhere (`lfm rollout promote|abort`, another replica's verdict): the same.
 
 Several servers may follow the same environment; each judges on its own traffic and the
@@ -28,6 +30,7 @@ from lfm.registry import RegistryError
 from lfm.registry.rollouts import (
     PROMOTED,
     ROLLED_BACK,
+    SWITCHED_BACK,
     Rollout,
     advance,
     end,
@@ -37,7 +40,7 @@ from lfm.registry.rollouts import (
 
 from .engine import Event, Job, Sampling
 from .guardrails import judge
-from .rollout import CANDIDATE, STABLE, Live
+from .rollout import CANDIDATE, PREVIOUS_SUFFIX, STABLE, Live
 
 if TYPE_CHECKING:
     from lfm.registry import Registry
@@ -51,7 +54,7 @@ WARM_PROMPT = "Hello"
 
 def tick(server: ModelServer, following: dict[str, str]) -> None:
     """One look at the registry for every followed name (``public -> NAME@ENV``)."""
-    if not following and not server.rollouts.all():
+    if not following and not server.rollouts.all() and not server.rollouts.kept():
         return
     from lfm.registry import open_registry
 
@@ -69,11 +72,17 @@ def tick(server: ModelServer, following: dict[str, str]) -> None:
         for live in server.rollouts.all():  # no longer followed (unloaded, loaded by hand)
             if live.public not in following:
                 _retire(server, live, None)
+        for public in server.rollouts.kept():
+            if public not in following:
+                _let_previous_go(server, public)
     finally:
         store.close()
 
 
 def _one(server: ModelServer, store: Registry, public: str, name: str, env: str) -> None:
+    kept = server.rollouts.kept().get(public)
+    if kept is not None:
+        _settle_previous(server, store, public, name, env, kept)
     live = server.rollouts.get(public)
     current = running(store, name, env)
     if live is not None and (current is None or current.id != live.rollout.id):
@@ -191,11 +200,47 @@ def _finish(server: ModelServer, store: Registry, live: Live, status: str, reaso
 def _retire(server: ModelServer, live: Live, ended: Rollout | None) -> None:
     """The rollout is over here: a promoted candidate takes the public name, else it drains."""
     server.rollouts.drop(live.public)
+    if ended is not None and ended.status == PROMOTED and live.ready and ended.keeps_previous:
+        previous = live.public + PREVIOUS_SUFFIX
+        adapter = server.adapters.set_aside(live.candidate_name, live.public, previous)
+        server.rollouts.keep(live.public, ended.id)
+        server.metrics.swaps.labels(live.public, "replace").inc()
+        logger.info(
+            "rollout %s: %s now serves %s; %s stays loaded to switch back to", ended.id,
+            live.public, adapter.version, ended.stable,
+        )  # fmt: skip
+        return
     if ended is not None and ended.status == PROMOTED and live.ready:
         server.promote_candidate(live.candidate_name, live.public)
         return
     if server.adapters.get(live.candidate_name) is not None:
         server.unload_adapter(live.candidate_name, None)
+
+
+def _settle_previous(
+    server: ModelServer, store: Registry, public: str, name: str, env: str, kept: int
+) -> None:
+    """A promoted blue-green whose old version this server keeps: switched back, it takes the
+    public name again at once (before the follower compares versions, so nothing reloads);
+    finished (or superseded), it is unloaded; still kept, nothing happens."""
+    newest = latest(store, name, env)
+    if newest is not None and newest.id == kept and newest.keeps_previous:
+        return
+    if newest is not None and newest.id == kept and newest.status == SWITCHED_BACK:
+        server.rollouts.unkeep(public)
+        back = server.adapters.bring_back(public + PREVIOUS_SUFFIX, public)
+        server.metrics.swaps.labels(public, "replace").inc()
+        logger.info("rollout %s switched back: %s serves %s again", kept, public, back.version)
+        return
+    _let_previous_go(server, public)
+
+
+def _let_previous_go(server: ModelServer, public: str) -> None:
+    server.rollouts.unkeep(public)
+    previous = public + PREVIOUS_SUFFIX
+    if server.adapters.get(previous) is not None:
+        server.unload_adapter(previous, None)
+        logger.info("%s: the version kept to switch back to is unloaded", public)
 
 
 def _epoch(stamp: str) -> float:

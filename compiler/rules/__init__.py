@@ -20,7 +20,7 @@ from .data import (
     output_dir_in_ignore_files,
     portable_paths,
 )
-from .deployment import autoscaling_bounds, images_pinned, serving_kind
+from .deployment import autoscaling_bounds, images_pinned, rollout_declared, serving_kind
 from .distributed import fsdp_wrap_layer, global_batch, launcher, process_layout
 from .distributed_checks import (
     checkpointing_with_sharding,
@@ -117,6 +117,7 @@ RULES: tuple[Rule, ...] = (
     serving_kind,
     autoscaling_bounds,
     images_pinned,
+    rollout_declared,
     sweep_enabled,
     sweep_parameters,
     sweep_runs_one_process,

@@ -109,3 +109,83 @@ def images_pinned(ctx: Context) -> None:
             )
         elif tag is not None and not IMAGE_TAG.fullmatch(tag):
             ctx.error(path, f"{reference}: {tag!r} is not an image tag", "e.g. :1.2.0")
+
+
+# The rollout block's defaults are the `lfm rollout start` options' (not in the schema: a
+# schema default would give every config a rollout).
+ROLLOUT_DEFAULTS = (
+    (("hold",), 300, "each step holds 5 minutes, as `lfm rollout start --hold`"),
+    (("seed",), 0, "the draw for requests without a sticky key, as `lfm rollout start --seed`"),
+    (("guard_rails", "min_requests"), 20, "as `lfm rollout start --min-requests`"),
+    (("guard_rails", "window"), 300, "as `lfm rollout start --window`"),
+    (("guard_rails", "max_error_rate_increase"), "5%", "as `--max-error-rate-increase`"),
+    (("guard_rails", "max_p95_ratio"), 2, "as `lfm rollout start --max-p95-ratio`"),
+    (("guard_rails", "max_rating_drop"), 0.1, "as `lfm rollout start --max-rating-drop`"),
+)
+CANARY_STEPS = [10, 50, 100]
+STRATEGY_NAMES = {"canary": "a canary", "ab": "an A/B", "blue_green": "a blue-green"}
+
+
+def rollout_declared(ctx: Context) -> None:
+    """A declared rollout: its strategy's settings checked and its defaults filled, so that
+    `lfm rollout start --from BUNDLE` and the Kubernetes manifests read one resolved block."""
+    if not ctx.user_set("deployment", "rollout") or not isinstance(
+        ctx.get("deployment", "rollout"), dict
+    ):
+        return
+    here = ("deployment", "rollout")
+    strategy = ctx.get(*here, "strategy")
+    for path, value, why in ROLLOUT_DEFAULTS:
+        if not ctx.user_set(*here, *path):
+            ctx.decide((*here, *path), value, "rollout_declared", why)
+    _rollout_strategy(ctx, here, strategy)
+    if ctx.get("deployment", "target") == "kubernetes":
+        _rollout_on_kubernetes(ctx, here)
+    ctx.derive("rollout", strategy, "rollout_declared", "deployment.rollout is set")
+
+
+def _rollout_strategy(ctx: Context, here: tuple[str, ...], strategy: str | None) -> None:
+    steps, split = ctx.get(*here, "steps"), ctx.get(*here, "split")
+    called = STRATEGY_NAMES.get(str(strategy), str(strategy))
+    if strategy != "canary" and steps is not None:
+        ctx.error((*here, "steps"), f"steps are a canary's; {called} rollout has none",
+                  "remove steps, or set strategy: canary")  # fmt: skip
+    if strategy != "ab" and split is not None:
+        ctx.error((*here, "split"), f"split is an A/B test's; {called} rollout has none",
+                  "remove split, or set strategy: ab")  # fmt: skip
+    if strategy == "canary":
+        if steps is None:
+            ctx.decide((*here, "steps"), list(CANARY_STEPS), "rollout_declared",
+                       "a canary's default steps, as `lfm rollout start --canary 10%`")  # fmt: skip
+        elif isinstance(steps, list) and steps != sorted(steps):
+            ctx.error((*here, "steps"), f"a canary's steps must not go down: {steps}",
+                      "e.g. [10, 50, 100]")  # fmt: skip
+    if strategy == "ab":
+        if split is None:
+            ctx.error(
+                here, "an A/B rollout needs its split", 'e.g. split: "50/50" (stable/candidate)'
+            )
+        elif isinstance(split, str):
+            parts = [float(p) for p in split.split("/") if p.replace(".", "", 1).isdigit()]
+            if len(parts) == 2 and (abs(sum(parts) - 100) > 1e-6 or 0 in parts):
+                ctx.error((*here, "split"),
+                          f"split {split!r}: the two shares must each be more than 0 and add up to 100",
+                          'e.g. "50/50" or "90/10"')  # fmt: skip
+
+
+def _rollout_on_kubernetes(ctx: Context, here: tuple[str, ...]) -> None:
+    """The vLLM manifests run the stable version beside this one: they need its version (the
+    stable image's tag) and the Gateway whose HTTPRoute weights the two."""
+    if "serving_kind" not in ctx.derived:
+        return  # no vLLM manifests (serving_kind said why): the registry rollout still applies
+    stable = ctx.get(*here, "stable_version")
+    if stable is None:
+        ctx.error(here, "a rollout on Kubernetes needs stable_version: the version serving now",
+                  "e.g. stable_version: \"1.2.0\" (its image is the serving image tagged 1.2.0)")  # fmt: skip
+    elif stable == ctx.get("version"):
+        ctx.error((*here, "stable_version"),
+                  f"stable_version {stable} is this config's own version: nothing to roll out",
+                  "give the version serving now; this config's version is the candidate")  # fmt: skip
+    if ctx.get(*here, "gateway") is None:
+        ctx.error(here, "a rollout on Kubernetes needs gateway: the Gateway its HTTPRoute attaches to",
+                  "e.g. gateway: inference-gateway (a Gateway in the same namespace)")  # fmt: skip

@@ -4,8 +4,8 @@ The rule runs early (before the method rules) because it fixes the method: an em
 trains every weight of its encoder (`method: full`). It also refuses what cannot make an
 embedding model: a generative base model, generation-only evaluation settings, a loss that
 needs negatives when none are mined (or more than it takes), an evaluation with no held-out
-documents, a sweep (sweep.py drives generation training only, for now) and vLLM serving
-artifacts (`lfm serve BASE --embedding NAME=REF` serves an embedding model).
+documents and a sweep (sweep.py drives generation training only, for now). Its serving image
+and manifests run vLLM's embedding server (`--runner pooling`) on the trained encoder.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def embedding_task(ctx: Context) -> None:
     _evaluation_is_retrieval(ctx)
     _loss_fits_negatives(ctx)
     _no_sweep(ctx)
-    _no_vllm_serving(ctx)
+    _serving_embeds(ctx)
     if ctx.get("dataset", "source", "type") in ("documents", "rag_documents"):
         ctx.decide(
             ("dataset", "source", "include_metadata"),
@@ -86,23 +86,21 @@ def _no_sweep(ctx: Context) -> None:
         )
 
 
-def _no_vllm_serving(ctx: Context) -> None:
-    """deployment.target docker/kubernetes emits a vLLM generation server: not for an encoder."""
-    target = ctx.get("deployment", "target")
-    if target not in ("docker", "kubernetes"):
+def _serving_embeds(ctx: Context) -> None:
+    """deployment.target docker/kubernetes: vLLM serves the trained encoder on /v1/embeddings.
+
+    The encoder is a whole model (method: full), so the deployment rules copy the output folder
+    into the serving image; `--runner pooling` makes vLLM load it as a pooling model (its
+    pooling and normalization read from the folder's modules.json) rather than a generator.
+    """
+    if ctx.get("deployment", "target") not in ("docker", "kubernetes"):
         return
-    where = (
-        ("deployment", "serving")
-        if ctx.user_set("deployment", "serving")
-        else ("deployment", "target")
-    )
-    ctx.error(
-        where,
-        f"deployment.target {target} emits a vLLM generation server (Dockerfile.serve"
-        f"{', k8s/deployment.yaml' if target == 'kubernetes' else ''}), which cannot serve an "
-        "embedding model",
-        "serve it with `lfm serve BASE --embedding NAME=REF`; remove deployment.target (a "
-        "training image and Job: distributed.launcher: kubernetes)",
+    ctx.derive(
+        "serving_runner",
+        "pooling",
+        "embedding_task",
+        "task: embedding: vLLM serves the sentence-transformers encoder on /v1/embeddings "
+        "(--runner pooling; pooling and normalization from its modules.json)",
     )
 
 

@@ -20,7 +20,33 @@ SCORES_OF_METRIC = {
     "latency": ("latency_p50_ms", "latency_p95_ms", "tokens_per_second"),
 }
 GENERATIVE = ("bleu", "chrf", "rouge", "exact_match", "f1", "rag_accuracy", "latency")
+# What a preference objective's held-out pairs are scored by (runtime/evaluation/pairs.py).
+PAIR_SCORES = ("preference_accuracy", "mean_logp_margin")
 CUSTOM_DIR = "evaluations"
+
+
+def scores_held_out_pairs(ctx: Context) -> bool:
+    """evaluate.py scores the held-out pairs: a preference objective whose split held some out
+    (unpaired KTO records hold out no pairs)."""
+    return (
+        (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+        and bool(ctx.get("dataset", "validation", "split_ratio"))
+        and ctx.get("dataset", "preprocessing", "format") != "unpaired_preference"
+    )
+
+
+def scored_metrics(ctx: Context) -> list[str]:
+    """The metrics evaluate.py computes. A preference objective's held-out split is pairs, not
+    answers: without a test_set only metrics the user wrote count (rules/preference.py refuses
+    them, and drops the default perplexity)."""
+    preference = (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+    if (
+        preference
+        and not ctx.get("evaluation", "test_set")
+        and not ctx.user_set("evaluation", "metrics")
+    ):
+        return []
+    return list(ctx.get("evaluation", "metrics") or [])
 
 
 def _is_path(entry: str) -> bool:
@@ -50,9 +76,15 @@ def evaluation_enabled(ctx: Context) -> None:
 def evaluation_data(ctx: Context) -> None:
     if not ctx.derived.get("evaluation") or ctx.get("task") == "embedding":
         return  # (an embedding model's held-out documents: rules/embedding.py)
-    metrics = ctx.get("evaluation", "metrics") or []
+    metrics = scored_metrics(ctx)
     test_set = ctx.get("evaluation", "test_set")
-    if metrics and not test_set and not ctx.get("dataset", "validation", "split_ratio"):
+    preference = (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+    if (
+        metrics
+        and not test_set
+        and not preference  # (its held-out split is pairs: rules/preference.py)
+        and not ctx.get("dataset", "validation", "split_ratio")
+    ):
         ctx.error(
             ("evaluation", "metrics"),
             "evaluation.metrics need data to score, but dataset.validation.split_ratio is 0 and "
@@ -92,15 +124,22 @@ def evaluation_gates(ctx: Context) -> None:
     if not ctx.derived.get("evaluation"):
         return
     gates = ctx.get("evaluation", "gates") or {}
-    metrics = ctx.get("evaluation", "metrics") or []
+    metrics = scored_metrics(ctx)
     # (An embedding model's metrics are its score names: rules/embedding.py.)
     known = [score for m in metrics for score in SCORES_OF_METRIC.get(m, (m,))]
+    known += list(PAIR_SCORES) if scores_held_out_pairs(ctx) else []
     known += list(ctx.get("evaluation", "benchmarks") or [])
     known += [custom_name(e) for e in ctx.get("evaluation", "custom_evaluations") or []]
     if "max_perplexity" in gates and "perplexity" not in metrics:
+        pairs_only = scores_held_out_pairs(ctx) and not ctx.get("evaluation", "test_set")
         ctx.error(
             ("evaluation", "gates", "max_perplexity"),
             "the max_perplexity gate needs perplexity in evaluation.metrics",
+            # A preference objective's held-out split is pairs: perplexity needs a test_set.
+            "set evaluation.test_set (question/answer records) for perplexity, or gate "
+            f"{' or '.join(PAIR_SCORES)} instead"
+            if pairs_only
+            else None,
         )
     for kind in ("min_scores", "min_improvement", "max_regression"):
         for name in gates.get(kind) or {}:

@@ -13,6 +13,7 @@ from typing import Any
 from lfm.runtime.formats import PREFERENCE_FORMATS
 
 from ..resolve import Context
+from .evaluation import PAIR_SCORES, scores_held_out_pairs
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto", "simpo")
 # Each objective's TRL trainer, as the emitted train.py names it.
@@ -211,17 +212,38 @@ def _no_packing(ctx: Context, objective: str) -> None:
 
 
 def _evaluation(ctx: Context, objective: str) -> None:
-    """evaluate.py scores answers to questions; the held-out split here is preference records,
-    which train.py scores itself (preference_eval.json)."""
+    """evaluate.py scores the held-out pairs (preference accuracy and log-prob margin) with the
+    fine-tuned model and its base; the metrics that score answers need a test_set of
+    question/answer records, since the held-out split is preference records."""
     if not ctx.derived.get("evaluation"):
         return
     evaluation = ctx.get("evaluation") or {}
-    if not any(evaluation.get(k) for k in ("test_set", "custom_evaluations", "benchmarks")):
-        ctx.error(
-            ("evaluation",),
-            f"objective {objective}: evaluate.py scores answers to questions, and the held-out "
-            "split is preference records (train.py reports their preference accuracy in "
-            "preference_eval.json)",
-            "give evaluation.test_set (question/answer records) or benchmarks, or remove the "
-            "evaluation block",
-        )
+    path = ("evaluation", "metrics")
+    if not evaluation.get("test_set"):
+        if ctx.user_set(*path) and evaluation.get("metrics"):
+            ctx.error(
+                path,
+                f"objective {objective}: {', '.join(evaluation['metrics'])} score answers to "
+                "questions, and the held-out split is preference records (scored by "
+                f"{' and '.join(PAIR_SCORES)})",
+                "give evaluation.test_set (question/answer records), or remove evaluation.metrics",
+            )
+        else:
+            ctx.decide(path, [], RULE, "the held-out split is preference records: evaluate.py "
+                       f"scores them by {' and '.join(PAIR_SCORES)}, not perplexity")  # fmt: skip
+    if scores_held_out_pairs(ctx) or any(
+        evaluation.get(k) for k in ("test_set", "custom_evaluations", "benchmarks")
+    ):
+        return
+    why = (
+        "dataset.validation.split_ratio is 0"
+        if not ctx.get("dataset", "validation", "split_ratio")
+        else "unpaired_preference records hold out no pairs"
+    )
+    ctx.error(
+        ("evaluation",),
+        f"objective {objective}: evaluate.py has nothing to score: it scores held-out pairs, "
+        f"and {why}",
+        "set dataset.validation.split_ratio (e.g. 0.1) with prompt/chosen/rejected pairs, give "
+        "evaluation.test_set or benchmarks, or remove the evaluation block",
+    )

@@ -17,7 +17,7 @@ from ..diagnostics import did_you_mean, dotted
 from ..methods import METHODS
 from ..resolve import Context, Decision, _record_config_and_defaults
 from ..schema import load_schema
-from .evaluation import SCORES_OF_METRIC, custom_name
+from .evaluation import PAIR_SCORES, SCORES_OF_METRIC, custom_name, scores_held_out_pairs
 from .sweep_space import SWEEP, check_range, check_sweepable, resolve_name
 
 EVAL_LOSS = "eval_loss"
@@ -118,6 +118,7 @@ def sweep_objective(ctx: Context) -> None:
             "objective eval_loss needs a holdout split, but dataset.validation.split_ratio is 0",
             "set dataset.validation.split_ratio (e.g. 0.1)",
         )
+    _loss_scale_swept(ctx, metric)
     direction = ctx.get(*SWEEP, "direction")
     if direction == "auto":
         lower = metric in LOWER_IS_BETTER
@@ -135,6 +136,22 @@ def sweep_objective(ctx: Context) -> None:
         )
     _pruner(ctx, metric)
     _epochs_with_max_steps(ctx)
+
+
+def _loss_scale_swept(ctx: Context, metric: str) -> None:
+    """A preference loss is a function of its own settings (DPO's is -log sigmoid(beta *
+    margin)): trials with different values are not scored by eval_loss on one yardstick."""
+    if metric != EVAL_LOSS:
+        return
+    swept = [p for p in ctx.derived.get("sweep_parameters", {}) if ".preference." in p]
+    if swept:
+        ctx.warn(
+            (*SWEEP, "objective"),
+            f"eval_loss is computed with {', '.join(p.rsplit('.', 1)[-1] for p in swept)} "
+            "itself, so trials with different values are not compared on one yardstick",
+            "add an evaluation block and use objective: preference_accuracy (the held-out "
+            "pairs, scored after each trial)",
+        )
 
 
 def _epochs_with_max_steps(ctx: Context) -> None:
@@ -159,6 +176,7 @@ def _measured(ctx: Context) -> list[str]:
         known += [s for m in metrics for s in SCORES_OF_METRIC.get(m, ())]
         known += [custom_name(e) for e in ctx.get("evaluation", "custom_evaluations") or []]
         known += list(ctx.get("evaluation", "benchmarks") or [])
+        known += list(PAIR_SCORES) if scores_held_out_pairs(ctx) else []
     return known
 
 

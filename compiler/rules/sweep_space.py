@@ -1,8 +1,9 @@
 """`sweep.parameters`: each swept name resolved to a real config parameter, each range checked.
 
 A parameter is sweepable when train.py can set it per trial on an object it builds anyway:
-TrainingArguments (the training fields below) or the method's PEFT config (a numeric field of
-`fine_tuning.parameters` the chosen method writes into it). Anything else (the dataset, the
+TrainingArguments (the training fields below), the method's PEFT config (a numeric field of
+`fine_tuning.parameters` the chosen method writes into it) or, for a preference objective,
+TRL's config (a numeric setting of `fine_tuning.preference` the objective reads: beta, ...). Anything else (the dataset, the
 model, the method itself) changes the script's structure, so it is not searched here: sweep
 separate configs instead.
 """
@@ -16,6 +17,7 @@ from ..diagnostics import did_you_mean
 from ..methods import METHODS
 from ..resolve import Context
 from ..schema import model_config_schema
+from .preference import DEFAULTS as PREFERENCE_DEFAULTS
 
 SWEEP = ("sweep",)
 # Training field -> the TrainingArguments attributes train.py sets from it.
@@ -74,11 +76,25 @@ def peft_attribute(method: str, params: dict[str, Any], name: str) -> str | None
     return found[0] if len(adapters) == 1 and len(found) == 1 else None
 
 
-def sweepable(method: str, params: dict[str, Any] | None = None) -> list[tuple[str, ...]]:
+def preference_settings(objective: str) -> list[str]:
+    """The objective's numeric settings, each an attribute of its TRL config by the same name
+    (beta; simpo_gamma; label_smoothing; KTO's weights). loss_type is not searched: it
+    changes what the loss means, and so what eval_loss compares."""
+    return [
+        name
+        for name in PREFERENCE_DEFAULTS.get(objective, {})
+        if (schema_node(("fine_tuning", "preference", name)) or {}).get("type") == "number"
+    ]
+
+
+def sweepable(
+    method: str, params: dict[str, Any] | None = None, objective: str = "sft"
+) -> list[tuple[str, ...]]:
     """Every config path the chosen method's train.py can take per trial: the training fields,
-    and the numeric method parameters its PEFT config receives (given the other parameters,
-    e.g. adapter_type)."""
+    the numeric method parameters its PEFT config receives (given the other parameters, e.g.
+    adapter_type), and a preference objective's numeric settings."""
     paths: list[tuple[str, ...]] = [("fine_tuning", "training", name) for name in TRAINING_TARGETS]
+    paths += [("fine_tuning", "preference", name) for name in preference_settings(objective)]
     chosen = METHODS.get(method)
     if chosen is not None:
         for name in chosen.parameters:
@@ -94,12 +110,16 @@ def method_parameters(ctx: Context) -> dict[str, Any]:
     return dict(ctx.get("fine_tuning", "parameters") or {})
 
 
+def objective_of(ctx: Context) -> str:
+    return str(ctx.get("fine_tuning", "objective") or "sft")
+
+
 def resolve_name(ctx: Context, name: str) -> tuple[str, ...] | None:
     """A swept key -> its config path: the dotted path itself, or the one sweepable (else the
     one existing) parameter whose path ends with it. Reports an error and returns None when
     it names nothing, or several."""
     method = str(ctx.get("fine_tuning", "method"))
-    candidates = sweepable(method, method_parameters(ctx))
+    candidates = sweepable(method, method_parameters(ctx), objective_of(ctx))
     parts = tuple(name.split("."))
     leaves = _all_leaves(model_config_schema())
     for pool in (candidates, leaves):
@@ -123,9 +143,20 @@ def resolve_name(ctx: Context, name: str) -> tuple[str, ...] | None:
 def check_sweepable(ctx: Context, name: str, path: tuple[str, ...]) -> bool:
     method = str(ctx.get("fine_tuning", "method"))
     params = method_parameters(ctx)
-    if path in sweepable(method, params):
+    objective = objective_of(ctx)
+    if path in sweepable(method, params, objective):
         return True
     dotted = ".".join(path)
+    if path[:2] == ("fine_tuning", "preference"):
+        numeric = preference_settings(objective)
+        ctx.error(
+            (*SWEEP, "parameters", name),
+            f"sweep parameter {dotted} is not a numeric setting of objective {objective}",
+            f"{objective}'s: {', '.join(numeric)}"
+            if numeric
+            else "set fine_tuning.objective (dpo, orpo, kto or simpo) to sweep its settings",
+        )
+        return False
     if path[:2] == ("fine_tuning", "parameters") and path[-1] not in METHODS[method].parameters:
         ctx.error(
             (*SWEEP, "parameters", name),
@@ -137,13 +168,13 @@ def check_sweepable(ctx: Context, name: str, path: tuple[str, ...]) -> bool:
         ctx.error(
             (*SWEEP, "parameters", name),
             f"sweep parameter {dotted} is not used by adapter_type {params['adapter_type']!r}",
-            "sweepable: " + ", ".join(".".join(p) for p in sweepable(method, params)),
+            "sweepable: " + ", ".join(".".join(p) for p in sweepable(method, params, objective)),
         )
         return False
     ctx.error(
         (*SWEEP, "parameters", name),
         f"{dotted} cannot be swept: train.py does not set it per trial",
-        "sweepable: " + ", ".join(".".join(p) for p in sweepable(method, params)),
+        "sweepable: " + ", ".join(".".join(p) for p in sweepable(method, params, objective)),
     )
     return False
 

@@ -18,6 +18,7 @@ from typing import Any
 from .. import training
 from . import benchmarks as lm_benchmarks
 from . import gates as quality_gates
+from . import pairs as preference_pairs
 from . import report, results, scoring
 from .evalset import EvalSet
 from .model_eval import GenerationSettings, load_for_eval
@@ -49,6 +50,8 @@ class EvalPlan:
     num_fewshot: int | None = None
     benchmark_limit: int | None = None
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    # A preference objective: the held-out pairs, scored by preference accuracy and margin.
+    pairs: preference_pairs.PairSet | None = None
     # QLoRA: the BitsAndBytesConfig train.py loaded the base with; every model evaluated (the
     # base too) is loaded with it, so the model scored is the one that was trained.
     quantization_config: Any = None
@@ -68,7 +71,7 @@ class EvalPlan:
 
     def datasets(self) -> list[dict[str, Any]]:
         sets = ([self.evalset] if self.evalset else []) + list(self.custom_sets)
-        return [s.describe() for s in sets]
+        return [s.describe() for s in sets] + ([self.pairs.describe()] if self.pairs else [])
 
 
 def score_model(
@@ -104,6 +107,10 @@ def score_model(
     if plan.evalset is not None and plan.metrics:
         scores.metrics, scores.answers = scoring.score_and_answers(
             loaded, plan.evalset, plan.metrics, plan.settings
+        )
+    if plan.pairs is not None:
+        scores.metrics.update(
+            preference_pairs.score_pairs(loaded.model, loaded.tokenizer, plan.pairs)
         )
     del loaded
     training.release_memory()

@@ -52,7 +52,10 @@ def test_multi_turn_chat_does_not_fit_alpaca():
 
 def test_cli_convert_round_trip(tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps(to_record(CHAT, "alpaca")) + "\n" for _ in range(3)))
+    records = [
+        to_record(CHAT[:2] + [{**CHAT[2], "content": f"answer {i}"}], "alpaca") for i in range(3)
+    ]
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
     runner = CliRunner()
     chat = tmp_path / "chat.jsonl"
     done = runner.invoke(

@@ -105,7 +105,7 @@ def test_convert_pairs_to_kto_and_sft_but_not_back(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"prompt": "Q", "chosen": "good", "rejected": "bad"}) + "\n")
     kto = tmp_path / "kto.jsonl"
-    assert convert_file(pairs, kto, "unpaired_preference") == 2
+    assert convert_file(pairs, kto, "unpaired_preference").written == 2
     assert [r["label"] for r in read(kto)] == [True, False]
     sft = tmp_path / "sft.jsonl"
     convert_file(pairs, sft, "alpaca")
@@ -119,3 +119,28 @@ def test_convert_pairs_to_kto_and_sft_but_not_back(tmp_path: Path) -> None:
     alpaca.write_text(json.dumps({"instruction": "Q", "output": "A"}) + "\n")
     with pytest.raises(DatasetError, match="no rejected answer"):
         convert_file(alpaca, tmp_path / "p.jsonl", "preference")
+
+
+def test_convert_drops_exact_duplicates_and_says_how_many(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"prompt": "Q", "chosen": "good", "rejected": "bad"},
+        {"prompt": "Q", "chosen": "good", "rejected": "bad"},  # the same pair again
+        {"prompt": "Q", "chosen": "good", "rejected": "worse"},
+    ]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kto = tmp_path / "kto.jsonl"
+    # Unpaired: "good" labelled true three times, once kept; "bad" and "worse" once each.
+    done = convert_file(pairs, kto, "unpaired_preference")
+    assert (done.written, done.duplicates) == (3, 3)
+    assert sorted(r["completion"] for r in read(kto)) == ["bad", "good", "worse"]
+    from click.testing import CliRunner
+    from lfm.cli import lfm
+
+    sft = tmp_path / "sft.json"  # a JSON array: duplicates dropped there too
+    shown = CliRunner().invoke(
+        lfm, ["dataset", "convert", str(pairs), "--to", "alpaca", "-o", str(sft)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "wrote 1 alpaca records" in shown.output and "(2 duplicate(s) dropped)" in shown.output
+    assert json.loads(sft.read_text()) == [{"instruction": "Q", "input": "", "output": "good"}]

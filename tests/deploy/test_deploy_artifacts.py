@@ -47,6 +47,7 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
         "seed_phase3_distributed.json",
         "kubernetes_deployment.yaml",
         "sweep_kubernetes.yaml",
+        "embedding.yaml",  # task: embedding: vLLM's pooling runner on /v1/embeddings
     )
     return {name: compiled(REPO / "examples" / name, tmp) for name in names}
 
@@ -173,6 +174,29 @@ def test_vllm_serves_the_trained_adapter_with_a_rank_that_fits(bundles):
     # The Dockerfile.serve runs the same server command.
     serve = (bundles["seed_unified.json"] / "Dockerfile.serve").read_text()
     assert f"CMD {json.dumps(args)}" in serve
+
+
+def test_vllm_serves_the_trained_encoder_on_v1_embeddings(bundles):
+    """task: embedding: the whole trained folder, loaded by vLLM's pooling runner (not as a
+    generator), with its own context length (no --max-model-len from the dataset)."""
+    bundle = bundles["embedding.yaml"]
+    deployment = YAML(typ="safe").load(bundle / "k8s/deployment.yaml")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[0] == "/models/embedding"
+    assert args[args.index("--runner") + 1] == "pooling"
+    assert args[args.index("--served-model-name") + 1] == "embedding"
+    assert "--enable-lora" not in args and "--max-model-len" not in args
+    assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in {e["name"] for e in container["env"]}
+    serve = (bundle / "Dockerfile.serve").read_text()
+    assert f"CMD {json.dumps(args)}" in serve
+    assert 'COPY --chown=lfm:lfm ["output/", "/models/embedding/"]' in serve
+    # The training image installs the pinned sentence-transformers train.py imports.
+    requirements = (bundle / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("sentence-transformers==") for line in requirements)
+    assert "COPY requirements.txt ./" in (bundle / "Dockerfile").read_text()
+    emitted = {path.name for path in (bundle / "k8s").glob("*.yaml")}
+    assert {"job.yaml", "pvc.yaml", "deployment.yaml", "service.yaml"} <= emitted
 
 
 def test_the_token_is_referenced_never_written(bundles):

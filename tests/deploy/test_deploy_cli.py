@@ -200,6 +200,24 @@ def test_a_whole_model_is_served_by_name(adapter, tmp_path):
     assert (out / "model/config.json").is_file() and not (out / "base").exists()
 
 
+def test_an_embedding_model_is_served_by_the_pooling_runner(adapter, tmp_path):
+    """A sentence-transformers folder (modules.json, as task: embedding writes it): vLLM's
+    pooling runner, at the model's own sequence limit; a generative model gets neither."""
+    model = tmp_path / "retriever"
+    shutil.copytree(adapter.parent.parent / "tiny-model", model)
+    (model / "modules.json").write_text("[]")
+    out = tmp_path / "out"
+    assert deploy("--model", str(model), "-o", str(out)).exit_code == 0
+    args = YAML(typ="safe").load(out / "k8s/deployment.yaml")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert args[args.index("--runner") + 1] == "pooling" and "--max-model-len" not in args
+    generative = tmp_path / "generative"
+    base = adapter.parent.parent / "tiny-model"
+    assert deploy("--model", str(base), "-o", str(generative)).exit_code == 0
+    assert "--runner" not in (generative / "k8s/deployment.yaml").read_text()
+
+
 def test_a_base_model_not_on_this_machine_is_an_error_and_base_names_another(adapter, tmp_path):
     """The adapter was trained on another machine: its base path is not here. The deployment
     is not written (no image without the base, no host path in a manifest) until --base says

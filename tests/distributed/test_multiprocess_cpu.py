@@ -197,3 +197,68 @@ def test_dpo_trains_in_two_processes(project):
     scored = json.loads((bundle / "output" / "preference_eval.json").read_text())
     assert scored["before"]["pairs"] == scored["after"]["pairs"] == 10
     assert len(losses(bundle)) == 3 and (bundle / "output" / "adapter_model.safetensors").is_file()
+
+
+def compile_preference(
+    project: Path, name: str, strategy: str, method: str = "lora", objective: str = "dpo"
+) -> Path:
+    """The job of test_dpo_trains_in_two_processes, under ``strategy`` (and ``objective``)."""
+    shutil.copy(REPO / "examples/data/preference.jsonl", project / "pairs.jsonl")
+    config = CONFIG.format(name=name, batch=4, distributed=f"{{strategy: {strategy}, gpus: 2}}")
+    config = config.replace(
+        "    method: lora\n", f"    method: {method}\n    objective: {objective}\n"
+    )
+    if method == "full":
+        config = config.replace(
+            "    parameters: {r: 8, lora_alpha: 16, lora_dropout: 0.0, target_modules: [q_proj, v_proj]}\n",
+            "",
+        )
+    config = config.replace("./data.jsonl", "./pairs.jsonl").replace(
+        "format: alpaca", "format: preference"
+    )
+    config = config.replace("validation: {split_ratio: 0}", "validation: {split_ratio: 0.2}")
+    config = config.replace("max_steps: 12", "max_steps: 3")
+    (project / f"{name}.yaml").write_text(config)
+    done = subprocess.run(
+        [sys.executable, "-m", "lfm.cli", "compile", f"{name}.yaml", "-o", name],
+        cwd=project, env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return project / name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("strategy", "method", "objective"),
+    [
+        ("deepspeed_zero2", "lora", "dpo"),
+        ("deepspeed_zero2", "full", "dpo"),
+        ("deepspeed_zero3", "lora", "dpo"),
+        ("deepspeed_zero3", "full", "dpo"),
+        ("deepspeed_zero3", "full", "kto"),  # KTO's frozen reference, partitioned as well
+        ("deepspeed_zero2", "lora", "orpo"),  # no reference model at all
+    ],
+)
+def test_preference_trains_under_deepspeed(project, strategy, method, objective):
+    """Preference objectives under DeepSpeed in two processes: with LoRA the reference is the
+    adapter-disabled base inside the DeepSpeed engine; with full fine-tuning TRL prepares the
+    frozen reference copy for DeepSpeed itself (partitioned under ZeRO-3)."""
+    pytest.importorskip("trl")
+    pytest.importorskip("deepspeed")
+    name = f"{objective}-{strategy}-{method}"
+    bundle = compile_preference(project, name, strategy, method, objective)
+    rank0, rank1 = launch(project, bundle, "torchrun")
+    steps = losses(bundle)
+    assert len(steps) == 3 and all(loss == loss for loss in steps), steps  # no NaN
+    output = bundle / "output"
+    if method == "lora":
+        assert (output / "adapter_model.safetensors").is_file()
+        assert not (output / "ref").exists()  # the reference: the adapter disabled, no copy
+    else:
+        assert list(output.glob("model*.safetensors")), sorted(p.name for p in output.iterdir())
+    assert "held-out preference accuracy" not in rank1  # rank 0 scores, once
+    if strategy == "deepspeed_zero2":
+        scored = json.loads((output / "preference_eval.json").read_text())
+        assert scored["before"]["pairs"] == scored["after"]["pairs"] == 10
+    else:  # sharded: train.py says why it does not score
+        assert "model is sharded across processes" in rank0

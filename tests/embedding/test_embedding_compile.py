@@ -110,8 +110,6 @@ def test_a_generative_hub_model_is_a_compile_error(write_config):
         (("task: embedding", "task: embedding\n  embedding: {loss: TripletLoss, hard_negatives: 0}"), "TripletLoss needs a negative per pair"),
         (("recall@5: 0.0", "recall@50: 0.0"), "no score named 'recall@50' is measured"),
         (("task: embedding", "task: embedding\n  embedding: {loss: TripletLoss, hard_negatives: 2}"), "TripletLoss takes one negative per pair (anchor, positive, negative), but hard_negatives is 2"),
-        (("task: embedding", "task: embedding\n  deployment: {target: docker}"), "deployment.target docker emits a vLLM generation server"),
-        (("task: embedding", "task: embedding\n  deployment:\n    target: kubernetes\n    serving: {port: 8000}"), "which cannot serve an embedding model; serve it with `lfm serve BASE --embedding NAME=REF`"),
         (("task: embedding", "task: embedding\n  sweep:\n    parameters:\n      learning_rate: {type: loguniform, low: 1.0e-5, high: 1.0e-3}"), "sweeps apply to task: generation for now"),
     ],
 )  # fmt: skip
@@ -122,6 +120,24 @@ def test_bad_embedding_configs_are_one_clear_error(write_config, change, message
         message = "task: embedding trains every weight of the encoder (method: full), got 'lora'"
     found = _error(write_config, text)
     assert len(found) == 1 and message in found[0], found
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_a_deployment_target_serves_the_encoder_with_vllms_pooling_runner(write_config, target):
+    text = CONFIG.replace(
+        "task: embedding", f"task: embedding\n  deployment:\n    target: {target}\n"
+        "    serving: {port: 8080}"
+    )  # fmt: skip
+    files = _compile(write_config, text).files
+    assert "Dockerfile" in files and "Dockerfile.serve" in files
+    cmd = '"/models/retriever", "--host", "0.0.0.0", "--port", "8080", "--runner", "pooling"'
+    assert cmd in files["Dockerfile.serve"] and "--max-model-len" not in files["Dockerfile.serve"]
+    assert ("k8s/deployment.yaml" in files) == (target == "kubernetes")
+    lock = json.loads(files["lfm.lock.json"])
+    assert "derived.serving_runner" in json.dumps(lock)
+    # A generation bundle's vLLM picks its runner itself: no --runner there.
+    plain = "model_config:\n  base_model: m\n  deployment: {target: docker}\n"
+    assert "--runner" not in compile_config(write_config(plain), "b").files["Dockerfile.serve"]
 
 
 def test_a_training_job_without_vllm_serving_still_compiles(write_config):

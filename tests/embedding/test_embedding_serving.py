@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from lfm.serving.embeddings import EmbeddingModels, embeddings_endpoint, parse
+from lfm.serving.metrics import Metrics
 from lfm.serving.protocol import APIError
 
 
@@ -20,7 +21,7 @@ def client(tiny_encoder):
 
     models = EmbeddingModels()
     models.load("retriever", str(tiny_encoder))
-    server = SimpleNamespace(embeddings=models)
+    server = SimpleNamespace(embeddings=models, metrics=Metrics(lambda: 0, lambda: 0))
 
     async def endpoint(request):  # as app.py's route wrapper: an APIError is a JSON answer
         try:

@@ -131,3 +131,63 @@ def test_label_smoothing_a_loss_does_not_read_is_a_warning(write_config) -> None
     robust = config("dpo", preference="loss_type: robust, label_smoothing: 0.1")
     quiet = analyze(write_config(robust, "robust.yaml")).diagnostics
     assert not any("label_smoothing" in d.message for d in quiet)
+
+
+def _errors(write_config, text: str, name: str) -> list[str]:
+    with pytest.raises(CompileError) as caught:
+        analyze(write_config(text, name))
+    return [d.message for d in caught.value.diagnostics if d.level == "error"]
+
+
+def test_evaluate_py_scores_the_held_out_pairs_and_gates_name_their_scores(write_config) -> None:
+    text = config("dpo") + (
+        "  evaluation:\n"
+        "    gates: {min_scores: {preference_accuracy: 0.6}, "
+        "min_improvement: {mean_logp_margin: 0.0}}\n"
+    )
+    analysis = analyze(write_config(text))
+    decided = {d.path: d for d in analysis.resolved.decisions}
+    metrics = decided["model_config.evaluation.metrics"]
+    assert metrics.value == [] and "preference records" in metrics.reason  # no perplexity
+    evaluate_py = compile_config(write_config(text), "b").files["evaluate.py"]
+    found = calls(evaluate_py)
+    spec = found["evaluation.held_out_pair_set"]
+    assert spec["max_length"] == 512 and spec["base_dir"] == "BUNDLE_DIR"
+    pair_call = next(
+        node
+        for node in ast.walk(ast.parse(evaluate_py))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "evaluation.held_out_pair_set"
+    )
+    pair_spec = calls(ast.unparse(pair_call.args[0]))["data.DatasetSpec"]
+    train_spec = calls(compile_config(write_config(text), "c").files["train.py"])
+    assert pair_spec == train_spec["data.DatasetSpec"]  # the records and split train.py used
+    assert found["evaluation.EvalPlan"]["pairs"] == "pairs"
+    assert found["evaluation.EvalPlan"]["metrics"] == []
+    assert found["evaluation.Gates"]["min_scores"] == {"preference_accuracy": 0.6}
+    assert "evaluation.holdout_set" not in found  # the SFT holdout reader never sees pairs
+
+
+def test_a_test_set_keeps_its_metrics_beside_the_pairs(write_config) -> None:
+    text = config("dpo") + (
+        "  evaluation:\n    test_set: ./qa.jsonl\n    metrics: [perplexity, f1]\n"
+        "    gates: {max_perplexity: 50, min_scores: {preference_accuracy: 0.5}}\n"
+    )
+    found = calls(compile_config(write_config(text), "b").files["evaluate.py"])
+    assert found["evaluation.EvalPlan"]["metrics"] == ["perplexity", "f1"]
+    assert "evaluation.file_set" in found and "evaluation.held_out_pair_set" in found
+
+
+def test_an_evaluation_with_nothing_to_score_is_refused(write_config) -> None:
+    no_split = config("dpo").replace("split_ratio: 0.1", "split_ratio: 0")
+    errors = _errors(write_config, no_split + "  evaluation: {}\n", "split.yaml")
+    assert any("nothing to score" in e and "split_ratio is 0" in e for e in errors), errors
+    metrics = config("dpo") + "  evaluation: {metrics: [perplexity]}\n"
+    errors = _errors(write_config, metrics, "metrics.yaml")
+    assert any("perplexity score answers to questions" in e for e in errors), errors
+    # KTO's unpaired records hold out no pairs: benchmarks are still something to score.
+    kto = config("kto", fmt="unpaired_preference") + "  evaluation: {}\n"
+    errors = _errors(write_config, kto, "kto.yaml")
+    assert any("unpaired_preference records hold out no pairs" in e for e in errors), errors
+    with_benchmark = kto.replace("evaluation: {}", "evaluation: {benchmarks: [hellaswag]}")
+    compiled = compile_config(write_config(with_benchmark, "kto2.yaml"), "b").files
+    assert "held_out_pair_set" not in compiled["evaluate.py"]

@@ -69,21 +69,60 @@ def test_unpaired_records_load_for_kto_and_are_refused_for_dpo(tmp_path: Path) -
 def test_bad_records_are_named_with_their_problem(row: dict, message: str) -> None:
     with pytest.raises(RuntimeConfigError, match=message) as caught:
         preference.check_record(row, "preference", 7)
-    assert str(caught.value).startswith("dataset record 7 is not valid preference data")
+    # Counted from 1, as the lines of the JSONL file are.
+    assert str(caught.value).startswith("dataset record 8 (line 8 of a JSONL file")
+    assert "is not valid preference data" in str(caught.value)
 
 
 def test_a_bad_record_in_a_file_is_named(tmp_path: Path) -> None:
     spec = write(tmp_path, [PAIR, PAIR, {**PAIR, "rejected": "4"}])
-    with pytest.raises(RuntimeConfigError, match="dataset record 2 .*the same"):
+    with pytest.raises(RuntimeConfigError, match="dataset record 3 .*the same"):
         preference.load_pairs(spec, paired=True)
-    with pytest.raises(RuntimeConfigError, match="record 0 is not preference data"):
+    with pytest.raises(RuntimeConfigError, match="record 1 .* is not preference data"):
         preference.load_pairs(write(tmp_path, [{"prompt": "Q", "chosen": "A"}]), paired=True)
+
+
+@pytest.mark.parametrize(
+    ("row", "fmt", "hint"),
+    [
+        (
+            {"instruction": "Q", "output": "A"},
+            "preference",
+            "looks like supervised data (instruction and output), not preference data: set "
+            "dataset.preprocessing.format: alpaca and fine_tuning.objective: sft",
+        ),
+        (
+            {"prompt": "Q", "completion": "A", "label": True},
+            "preference",
+            "looks like KTO's unpaired form ('prompt', 'completion' and 'label' (true or false)): "
+            "set dataset.preprocessing.format: unpaired_preference and fine_tuning.objective: kto",
+        ),
+        (PAIR, "unpaired_preference", "looks like a pair"),
+        ({"messages": [{"role": "user", "content": "Q"}]}, "preference", "format: messages"),
+    ],
+)
+def test_a_record_of_another_shape_says_which_format_it_is(row: dict, fmt: str, hint: str) -> None:
+    with pytest.raises(RuntimeConfigError) as caught:
+        preference.check_record(row, fmt, 0)
+    message = str(caught.value)
+    assert hint in message, message
+    # A sentence, not a trailing list of keys.
+    assert "It has " in message and message.endswith(".") and "found keys" not in message
+
+
+def test_a_bad_value_names_no_keys(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeConfigError) as caught:
+        preference.check_record({**PAIR, "chosen": "5"}, "preference", 0)
+    assert str(caught.value) == (
+        "dataset record 1 (line 1 of a JSONL file without blank lines) is not valid preference "
+        "data: chosen and rejected are the same: nothing to prefer"
+    )
 
 
 def test_kto_labels_must_be_booleans(tmp_path: Path) -> None:
     rows = [{"prompt": "Q", "completion": "A", "label": True}, {"prompt": "Q", "completion": "B",
             "label": "yes"}]  # fmt: skip
-    with pytest.raises(RuntimeConfigError, match="record 1 .*'label' must be true"):
+    with pytest.raises(RuntimeConfigError, match="record 2 .*'label' must be true"):
         preference.load_pairs(write(tmp_path, rows), paired=False)
 
 
@@ -105,3 +144,13 @@ def test_auto_detection_under_sft_names_the_objective() -> None:
     for record in (PAIR, {"prompt": "Q", "completion": "A", "label": False}):
         with pytest.raises(RuntimeConfigError, match="holds preference data.*set it to dpo"):
             formats.detect_format(record)
+
+
+def test_evaluate_reads_the_same_held_out_pairs_as_train(tmp_path: Path) -> None:
+    rows = [{**PAIR, "prompt": f"Q{i}"} for i in range(8)]
+    spec = write(tmp_path, rows)
+    _, _, trained = preference.load_pairs(spec, paired=False)  # KTO: trains unpaired
+    assert preference.held_out_pairs(spec)["prompt"] == trained["prompt"]
+    unpaired = [{"prompt": f"Q{i}", "completion": "A", "label": i % 2 == 0} for i in range(4)]
+    with pytest.raises(RuntimeConfigError, match="no held-out pairs .*records are unpaired"):
+        preference.held_out_pairs(write(tmp_path, unpaired))

@@ -37,19 +37,21 @@ def lfm(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def bundle(project: Path, objective: str, max_steps: int) -> Path:
-    """examples/dpo.yaml with another objective (its own settings chosen by lfm) and a few steps."""
-    text = (REPO / "examples" / "dpo.yaml").read_text()
-    text = text.replace("name: dpo\n", f"name: {objective}\n")
+def bundle(project: Path, objective: str, max_steps: int, extra: str = "", name: str = "") -> Path:
+    """examples/dpo.yaml with another objective (its own settings chosen by lfm) and a few
+    steps; ``extra`` is appended to the config (an evaluation block), ``name`` names it."""
+    name = name or objective
+    text = (REPO / "examples" / "dpo.yaml").read_text() + extra
+    text = text.replace("name: dpo\n", f"name: {name}\n")
     text = text.replace("objective: dpo", f"objective: {objective}")
     if objective != "dpo":  # the example's DPO settings; the others take their defaults
         text = text.replace("      beta: 0.1                      # how far", "      # beta:")
         text = text.replace("    preference:\n", "")
     text = text.replace("      epochs: 3\n", f"      epochs: 3\n      max_steps: {max_steps}\n")
-    config = project / "examples" / f"{objective}.yaml"
+    config = project / "examples" / f"{name}.yaml"
     config.write_text(text)
-    lfm(project, "compile", str(config), "-o", f"build/{objective}")
-    return project / "build" / objective
+    lfm(project, "compile", str(config), "-o", f"build/{name}")
+    return project / "build" / name
 
 
 def train(path: Path) -> subprocess.CompletedProcess:
@@ -72,6 +74,8 @@ def test_dpo_trains_logs_rewards_and_scores_the_held_out_pairs(project: Path) ->
     assert scored["before"]["pairs"] == scored["after"]["pairs"] == 10  # 20% of 48 pairs
     assert scored["before"] != scored["after"]  # the adapter changed how the pairs are scored
     assert "held-out preference accuracy after training" in done.stderr + done.stdout
+    # The reference is the adapter-disabled base: no copy of the adapter saved beside it.
+    assert not (output / "ref").exists() and not list(output.glob("checkpoint-*/ref"))
     reloaded(output)
     # Run again (nothing left to train): the start is scored once for these pairs, not again.
     marked = {**scored, "before": {**scored["before"], "mean_logp_margin": 123.0}}
@@ -93,6 +97,46 @@ def test_kto_orpo_and_simpo_train_and_save_adapters_that_reload(
     assert len(steps) == 2 and "rewards/chosen" in steps[-1]
     assert all(step["tokens"] > 0 for step in steps)  # counted however TRL calls the model
     reloaded(path / "output")
+
+
+EVALUATION = """
+  evaluation:
+    run_after_training: true
+    gates:
+      min_improvement: {mean_logp_margin: -100.0}
+      min_scores: {preference_accuracy: %s}
+"""
+
+
+@pytest.mark.parametrize("bound", [0.0, 1.01])  # one gate always passes, one never can
+def test_evaluate_py_scores_the_held_out_pairs_against_the_base(
+    project: Path, bound: float
+) -> None:
+    """evaluate.py (run by train.py after training) scores the pairs train.py held out, with the
+    base model and the adapter: the same numbers train.py recorded before and after training,
+    in eval_results.json like any metric, held to the gates."""
+    path = bundle(project, "dpo", 3, EVALUATION % bound, name=f"dpo-eval-{bound}")
+    done = subprocess.run(
+        [sys.executable, "train.py"], cwd=path, env=ENV, capture_output=True, text=True
+    )
+    output = path / "output"
+    results = json.loads((output / "eval" / "eval_results.json").read_text())
+    results = results["evaluation_results"]
+    trained = json.loads((output / "preference_eval.json").read_text())
+    scores = results["scores"]
+    assert set(scores) == {"preference_accuracy", "mean_logp_margin"}  # no perplexity of pairs
+    for name in scores:
+        assert scores[name]["base"] == pytest.approx(trained["before"][name], abs=1e-6)
+        assert scores[name]["value"] == pytest.approx(trained["after"][name], abs=1e-6)
+    assert results["datasets"][0]["examples"] == trained["after"]["pairs"] == 10
+    gates = {gate["gate"]: gate["passed"] for gate in results["gates"]}
+    assert gates["min_improvement.mean_logp_margin"] is True
+    assert gates["min_scores.preference_accuracy"] is (bound == 0.0)
+    # A failed gate fails train.py, with the gate named on one line and no traceback.
+    assert done.returncode == (0 if bound == 0.0 else 1), done.stderr[-3000:]
+    if bound:
+        assert "error: evaluation gates failed: min_scores.preference_accuracy" in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 def reloaded(output: Path) -> None:

@@ -66,10 +66,12 @@ def registry(models, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
 
 @pytest.fixture
 def production(registry, monkeypatch) -> dict[str, str]:
-    """bot@production at 1.0.0 and no rollout running, whatever the test before did."""
+    """bot@production at 1.0.0, no rollout running and no blue-green's old version kept,
+    whatever the test before did."""
     for key, value in registry.items():
         monkeypatch.setenv(key, value)
     CliRunner().invoke(lfm, ["rollout", "abort", "bot", "--env", "production"])
+    CliRunner().invoke(lfm, ["rollout", "finish", "bot", "--env", "production"])
     _lfm("promote", "bot:1.0.0", "--env", "production")
     return registry
 

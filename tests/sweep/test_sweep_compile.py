@@ -281,3 +281,74 @@ def test_storage_urls_with_passwords_are_rejected_unshown(
     shown = [(d.message, d.hint or "") for d in caught.value.diagnostics if d.level == "error"]
     assert any(expected in m + h for m, h in shown), shown
     assert not any("hunter2" in m + h for m, h in shown)
+
+
+PREFERENCE = """\
+  fine_tuning:
+    method: lora
+    objective: {objective}
+  dataset:
+    source: {{type: local, path: ./pairs.jsonl}}
+    preprocessing: {{format: preference}}
+    validation: {{split_ratio: 0.1}}
+"""
+
+
+def preference_sweep(objective: str, sweep: str, evaluation: str = "") -> str:
+    head = BASE.split("  dataset:")[0] + PREFERENCE.format(objective=objective) + evaluation
+    return head + "  sweep:\n" + "".join(f"    {line}\n" for line in sweep.splitlines())
+
+
+def test_a_preference_objective_sweeps_its_own_settings_on_trls_config(write_config) -> None:
+    text = preference_sweep(
+        "simpo",
+        "parameters:\n"
+        "  beta: {type: uniform, low: 1.0, high: 3.0}\n"
+        "  simpo_gamma: {type: uniform, low: 0.3, high: 1.0}\n"
+        "  learning_rate: {type: loguniform, low: 1.0e-5, high: 1.0e-3}\n"
+        "objective: preference_accuracy\n",
+        evaluation="  evaluation: {}\n",
+    )
+    compiled = compile_config(write_config(text), "bundle")
+    sweep = compiled.files["sweep.py"]
+    assert '"fine_tuning.preference.beta": (("CPOConfig", "beta"),),' in sweep
+    assert '"fine_tuning.preference.simpo_gamma": (("CPOConfig", "simpo_gamma"),),' in sweep
+    assert 'objective="preference_accuracy"' in sweep
+    decided = {d.path: d.value for d in compiled.analysis.resolved.decisions}
+    assert decided["model_config.sweep.direction"] == "maximize"
+    assert "trial.configure(args)" in compiled.files["train.py"]  # on the CPOConfig
+
+
+def test_preference_settings_outside_their_objective_are_refused(write_config) -> None:
+    gamma = preference_sweep(
+        "dpo", "parameters:\n  simpo_gamma: {type: uniform, low: 0.3, high: 1}\n"
+    )
+    assert hints(write_config, gamma) == [
+        (
+            "sweep parameter fine_tuning.preference.simpo_gamma is not a numeric setting of "
+            "objective dpo",
+            "dpo's: beta, label_smoothing",
+        )
+    ]
+    sft = sweep_config(
+        "parameters:\n  fine_tuning.preference.beta: {type: uniform, low: 0.1, high: 1}\n"
+    )
+    [(message, hint)] = hints(write_config, sft)
+    assert "objective sft" in message and "set fine_tuning.objective" in str(hint)
+
+
+def hints(write_config, text: str) -> list[tuple[str, str | None]]:
+    with pytest.raises(CompileError) as caught:
+        analyze(write_config(text))
+    return [(d.message, d.hint) for d in caught.value.diagnostics if d.level == "error"]
+
+
+def test_eval_loss_over_a_swept_beta_is_a_warning(write_config) -> None:
+    text = preference_sweep("dpo", "parameters:\n  beta: {type: uniform, low: 0.05, high: 0.5}\n")
+    warnings = [d.message for d in analyze(write_config(text)).diagnostics if d.level == "warning"]
+    assert any("eval_loss is computed with beta itself" in w for w in warnings), warnings
+    lr = preference_sweep(
+        "dpo", "parameters:\n  learning_rate: {type: uniform, low: 0.001, high: 0.01}\n"
+    )
+    quiet = analyze(write_config(lr)).diagnostics
+    assert not any("yardstick" in d.message for d in quiet)

@@ -105,6 +105,47 @@ def test_a_short_sweep_runs_end_to_end(project: Path) -> None:
     print(f"2 short trials in {elapsed:.0f} s")
 
 
+def test_a_dpo_sweep_searches_beta_by_held_out_preference_accuracy(project: Path) -> None:
+    """A preference objective's own setting swept: each trial's DPOConfig gets its beta, and
+    evaluate.py scores each trial's held-out pairs (preference_accuracy, maximized)."""
+    text = (REPO / "examples" / "dpo.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: dpo\n", "name: dpo-sweep\n")
+    text = text.replace("      epochs: 3\n", "      epochs: 3\n      max_steps: 2\n")
+    text += (
+        "  evaluation: {}\n"
+        "  sweep:\n"
+        "    parameters:\n"
+        "      beta: {type: categorical, choices: [0.05, 0.5]}\n"
+        "    sampler: grid\n"
+        "    objective: preference_accuracy\n"
+        "    n_trials: 2\n"
+    )
+    config = project / "examples" / "dpo-sweep.yaml"
+    config.write_text(text, encoding="utf-8")
+    run(sys.executable, "-m", "lfm.cli", "sweep", str(config), cwd=project)
+    sweep_dir = project / "build" / "dpo-sweep" / "output" / "sweep"
+    report = json.loads((sweep_dir / "report.json").read_text())
+    assert report["objective"] == "preference_accuracy" and report["direction"] == "maximize"
+    assert [t["state"] for t in report["trials"]] == ["complete", "complete"]
+    betas = sorted(t["values"]["fine_tuning.preference.beta"] for t in report["trials"])
+    assert betas == [0.05, 0.5]
+    for trial in report["trials"]:
+        folder = sweep_dir / f"trial-{trial['number']:04d}"
+        scored = json.loads((folder / "eval" / "eval_results.json").read_text())
+        accuracy = scored["evaluation_results"]["scores"]["preference_accuracy"]["value"]
+        assert trial["value"] == pytest.approx(accuracy)
+    # The trial's beta reached TRL's DPOConfig (saved with the best trial's adapter).
+    best = report["best"]["number"]
+    args = torch_load_args(sweep_dir / f"trial-{best:04d}" / "training_args.bin")
+    assert args.beta == report["best"]["values"]["fine_tuning.preference.beta"]
+
+
+def torch_load_args(path: Path):
+    import torch
+
+    return torch.load(path, weights_only=False)
+
+
 @pytest.mark.slow  # nine CPU trainings: minutes on a two-core machine
 def test_eight_trials_beat_the_config_and_prune(project: Path) -> None:
     start = time.monotonic()

@@ -100,3 +100,38 @@ def test_an_attribute_the_config_does_not_have_is_an_error(tmp_path: Path) -> No
     )
     with pytest.raises(RuntimeConfigError, match="LoHaConfig: it has no field 'lora_alpha'"):
         run.configure(config)
+
+
+class _Pruning:
+    """An Optuna trial whose pruner always says prune."""
+
+    number = 3
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[float, int]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.reported.append((value, step))
+
+    def should_prune(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("step", "max_steps", "pruned"), [(2, 6, True), (6, 6, False), (9, 6, False)]
+)
+def test_an_evaluation_at_the_last_step_is_never_pruned(
+    step: int, max_steps: int, pruned: bool
+) -> None:
+    """Pruning saves the training still to come; at the last (or only) evaluation there is
+    none, so the trial is complete with that evaluation's loss, not reported as pruned."""
+    from lfm.runtime.trials import PruningCallback
+
+    trial = _Pruning()
+    callback = PruningCallback(trial)
+    state = SimpleNamespace(global_step=step, max_steps=max_steps)
+    control = SimpleNamespace(should_training_stop=False)
+    callback.on_evaluate(None, state, control, metrics={"eval_loss": 0.5})
+    assert trial.reported == [(0.5, 1)]  # reported to the study either way
+    assert (callback.pruned_at is not None) is pruned
+    assert control.should_training_stop is pruned

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -14,16 +16,25 @@ from .jsonl import read_records
 from .publish import write_chunks_atomic
 
 
+@dataclass(frozen=True)
+class Converted:
+    written: int  # records written
+    duplicates: int  # records left out: the same as one already written, once converted
+
+
 def convert_file(
     source: Path, output: Path, target: str, *, source_fmt: str = "auto", force: bool = False
-) -> int:
+) -> Converted:
     """Write ``source``'s records to ``output`` in ``target`` format (a JSON array for ``.json``,
-    JSON Lines otherwise); the number of records written. Nothing is written on an error."""
+    JSON Lines otherwise), each distinct record once (as from-feedback writes them: a repeated
+    example only weighs more in training). Nothing is written on an error."""
     if output.exists() and not force:
         raise DatasetError(f"{output} exists; pass --force to replace it")
     if output.resolve() == source.resolve():
         raise DatasetError("write the converted file to a new path, not over its input")
-    written = 0
+    written = duplicates = 0
+    # Digests, not the records: a large input stays streamed.
+    seen: set[bytes] = set()
 
     def converted() -> Iterator[dict]:
         records = read_records(source)
@@ -38,16 +49,22 @@ def convert_file(
             yield from convert(whole, source_fmt, target)
 
     def lines() -> Iterator[str]:  # streamed: a large JSON Lines input is never held whole
-        nonlocal written
+        nonlocal written, duplicates
         for record in converted():
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            digest = hashlib.sha256(line.encode("utf-8")).digest()
+            if digest in seen:
+                duplicates += 1
+                continue
+            seen.add(digest)
             written += 1
-            yield json.dumps(record, ensure_ascii=False, sort_keys=True)
+            yield line
 
     if output.suffix == ".json":
         write_chunks_atomic(output, _json_array(lines()))
     else:
         write_chunks_atomic(output, (f"{line}\n" for line in lines()))
-    return written
+    return Converted(written, duplicates)
 
 
 def _json_array(lines: Iterable[str]) -> Iterator[str]:

@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from . import checkpoints
 from .errors import RuntimeConfigError
-from .formats import _keys, _present  # the same reading of a record's keys as SFT data's
+from .formats import _alpaca_keys, _keys, _present  # records' keys, read as SFT data's are
 from .launch import announce, is_main_process
 from .sources import load_records
 
@@ -47,8 +47,33 @@ _EXPECTED = {
     PAIRED: "'prompt', 'chosen' and 'rejected'",
     UNPAIRED: "'prompt', 'completion' and 'label' (true or false)",
 }
+# What a record of another shape is, and what to set for it (see _looks_like).
+_OTHER_SHAPES = {
+    PAIRED: f"a pair ({_EXPECTED[PAIRED]}): set dataset.preprocessing.format: {PAIRED}",
+    UNPAIRED: f"KTO's unpaired form ({_EXPECTED[UNPAIRED]}): set dataset.preprocessing.format: "
+    f"{UNPAIRED} and fine_tuning.objective: kto",
+    "sft": "supervised data ({}), not preference data: set dataset.preprocessing.format: {} and "
+    "fine_tuning.objective: sft, or give prompt/chosen/rejected pairs",
+}
 
 PathLike = str | os.PathLike[str]
+# The adapter TRL adds to a PEFT model as the reference: a copy of the adapter as it starts.
+REFERENCE_ADAPTER = "ref"
+
+
+class _AdapterDisabledReference:
+    """The reference is the base with the adapter disabled. TRL 1.x copies a PEFT model's
+    adapter into a second one, "ref", in case it was pretrained; lfm's adapter is new (zero
+    at the start: the same as no adapter), so the copy would only cost memory, double every
+    checkpoint and leave a ``ref/`` adapter beside the trained one. Without it TRL computes
+    the reference with the adapter disabled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        model: Any = getattr(self, "model", None)
+        adapters = getattr(model, "peft_config", None)
+        if isinstance(adapters, dict) and REFERENCE_ADAPTER in adapters:
+            model.delete_adapter(REFERENCE_ADAPTER)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,7 +86,8 @@ def __getattr__(name: str) -> Any:
 
     trl_class = getattr(importlib.import_module(TRAINERS[name]), name)
     doc = f"TRL's {name}, with lfm's checkpoint handling (atomic checkpoints, metrics first)."
-    trainer = type(name, (checkpoints.Trainer, trl_class), {"__doc__": doc})
+    bases = (_AdapterDisabledReference, checkpoints.Trainer, trl_class)
+    trainer = type(name, bases, {"__doc__": doc})
     globals()[name] = trainer
     return trainer
 
@@ -75,6 +101,35 @@ def load_pairs(
     """``(train, eval, held_out_pairs)``: what the trainer trains and evaluates on (unpaired
     for KTO), and the held-out pairs scored before and after training (None without a split,
     or when the records are unpaired)."""
+    fmt, train, held_out = _checked_split(spec, base_dir)
+    if paired and fmt == UNPAIRED:
+        raise RuntimeConfigError(
+            "dataset: this objective learns from pairs (prompt, chosen, rejected), and the "
+            "records are unpaired (prompt, completion, label); use objective kto, or pair them"
+        )
+    if paired or fmt == UNPAIRED:
+        return train, held_out, held_out if fmt == PAIRED else None
+    return unpair(train), unpair(held_out) if held_out is not None else None, held_out
+
+
+def held_out_pairs(spec: Any, *, base_dir: PathLike | None = None) -> Dataset:
+    """The pairs train.py held out (same records, same seeded split): what evaluate.py scores."""
+    fmt, _, pairs = _checked_split(spec, base_dir)
+    if pairs is None or fmt != PAIRED:
+        raise RuntimeConfigError(
+            "evaluation: there are no held-out pairs to score ("
+            + (
+                "dataset.validation.split_ratio is 0"
+                if spec.holdout_ratio == 0
+                else "the records are unpaired: prompt, completion, label"
+            )
+            + "); give evaluation.test_set or benchmarks instead"
+        )
+    return pairs
+
+
+def _checked_split(spec: Any, base_dir: PathLike | None) -> tuple[str, Dataset, Dataset | None]:
+    """``(format, train, held_out)``: every record checked, then split as written."""
     records = load_records(spec, base_dir)
     if len(records) == 0:
         raise RuntimeConfigError("dataset: no records")
@@ -84,17 +139,9 @@ def load_pairs(
             f"dataset.preprocessing.format {fmt!r} is not preference data; use {PAIRED} or "
             f"{UNPAIRED}"
         )
-    if paired and fmt == UNPAIRED:
-        raise RuntimeConfigError(
-            "dataset: this objective learns from pairs (prompt, chosen, rejected), and the "
-            "records are unpaired (prompt, completion, label); use objective kto, or pair them"
-        )
     rows = [check_record(record, fmt, index) for index, record in enumerate(records)]
-    examples = Dataset.from_list(rows)
-    train, held_out = _split(examples, spec.holdout_ratio, spec.seed)
-    if paired or fmt == UNPAIRED:
-        return train, held_out, held_out if fmt == PAIRED else None
-    return unpair(train), unpair(held_out) if held_out is not None else None, held_out
+    train, held_out = _split(Dataset.from_list(rows), spec.holdout_ratio, spec.seed)
+    return fmt, train, held_out
 
 
 def detect_format(record: Mapping[str, Any]) -> str:
@@ -103,8 +150,9 @@ def detect_format(record: Mapping[str, Any]) -> str:
     if _present(record, "completion") and _present(record, "label"):
         return UNPAIRED
     raise RuntimeConfigError(
-        f"dataset.preprocessing.format 'auto': record 0 is not preference data (keys: "
-        f"{_keys(record)}); expected {_EXPECTED[PAIRED]}, or {_EXPECTED[UNPAIRED]}"
+        f"dataset.preprocessing.format 'auto': {_record_name(0)} is not preference data. It has "
+        f"{_keys(record)}; a pair has {_EXPECTED[PAIRED]}, and an unpaired completion "
+        f"{_EXPECTED[UNPAIRED]}." + _shape_hint(record, None)
     )
 
 
@@ -150,7 +198,7 @@ def _part(record: Mapping[str, Any], key: str, index: int, fmt: str, prompt: boo
     if isinstance(value, list) and value and all(_is_message(m) for m in value):
         return [{"role": m["role"], "content": m["content"]} for m in value]
     if value is None:
-        raise _bad(record, index, fmt, f"{key!r} is missing")
+        raise _bad(record, index, fmt, f"{key!r} is missing", keys=True)
     raise _bad(
         record, index, fmt, f"{key!r} must be a string or a list of {{'role', 'content'}} messages"
     )
@@ -164,11 +212,51 @@ def _is_message(value: Any) -> bool:
     )
 
 
-def _bad(record: Mapping[str, Any], index: int, fmt: str, detail: str) -> RuntimeConfigError:
-    return RuntimeConfigError(
-        f"dataset record {index} is not valid {fmt} data: {detail} (found keys: "
-        f"{_keys(record)}; expected {_EXPECTED[fmt]})"
-    )
+def _bad(
+    record: Mapping[str, Any], index: int, fmt: str, detail: str, keys: bool = False
+) -> RuntimeConfigError:
+    """A record's problem; a missing key also says what the record has, and what it looks like
+    when that is another format."""
+    message = f"{_record_name(index)} is not valid {fmt} data: {detail}"
+    if keys:
+        has = f"It has {_keys(record)}; {fmt} records have {_EXPECTED[fmt]}."
+        message += f". {has}{_shape_hint(record, fmt)}"
+    return RuntimeConfigError(message)
+
+
+def _record_name(index: int) -> str:
+    """Records are counted from 1, as lines are: the line of a JSONL file (blank lines aside,
+    which the reader skips), as the JSON errors of dataset.source name it."""
+    return f"dataset record {index + 1} (line {index + 1} of a JSONL file without blank lines)"
+
+
+def _looks_like(record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(format, its keys) of the shape ``record`` has, or None when it has none lfm knows."""
+    if _present(record, "chosen") and _present(record, "rejected"):
+        return PAIRED, ""
+    if _present(record, "completion") and _present(record, "label"):
+        return UNPAIRED, ""
+    alpaca = _alpaca_keys(record)
+    if alpaca is not None:
+        return "alpaca", " and ".join(alpaca)
+    for key, fmt in (
+        ("messages", "messages"),
+        ("conversations", "sharegpt"),
+        ("text", "completion"),
+    ):
+        if _present(record, key):
+            return fmt, key
+    return None
+
+
+def _shape_hint(record: Mapping[str, Any], fmt: str | None) -> str:
+    found = _looks_like(record)
+    if found is None or found[0] == fmt:
+        return ""
+    shape, keys = found
+    if shape in (PAIRED, UNPAIRED):
+        return f" This record looks like {_OTHER_SHAPES[shape]}."
+    return f" This record looks like {_OTHER_SHAPES['sft'].format(keys, shape)}."
 
 
 def _split(examples: Dataset, ratio: float, seed: int) -> tuple[Dataset, Dataset | None]:
@@ -221,12 +309,7 @@ def score_pairs(
     fingerprint = _fingerprint(pairs)
     if stage == "before" and found.get("pairs_sha256") == fingerprint and "before" in found:
         return dict(found["before"])
-    margins = _margins(trainer.model, tokenizer, pairs, max_length)
-    scores = {
-        "pairs": len(margins),
-        "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
-        "mean_logp_margin": sum(margins) / len(margins),
-    }
+    scores = pair_scores(trainer.model, tokenizer, pairs, max_length)
     if stage == "before" or found.get("pairs_sha256") != fingerprint:
         found = {"pairs_sha256": fingerprint}
     found[stage] = scores
@@ -236,10 +319,21 @@ def score_pairs(
     temporary.replace(path)
     announce(
         f"held-out preference accuracy {stage} training: "
-        f"{scores['preference_accuracy']:.3f} over {len(margins)} pairs "
+        f"{scores['preference_accuracy']:.3f} over {scores['pairs']} pairs "
         f"(mean per-token log-prob margin {scores['mean_logp_margin']:+.4f})"
     )
     return scores
+
+
+def pair_scores(model: Any, tokenizer: Any, pairs: Dataset, max_length: int) -> dict[str, Any]:
+    """``{"pairs", "preference_accuracy", "mean_logp_margin"}`` of ``model`` on ``pairs``: what
+    train.py records before and after training, and evaluate.py reports for each model."""
+    margins = _margins(model, tokenizer, pairs, max_length)
+    return {
+        "pairs": len(margins),
+        "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
+        "mean_logp_margin": sum(margins) / len(margins),
+    }
 
 
 def _sharded(trainer: Any) -> bool:

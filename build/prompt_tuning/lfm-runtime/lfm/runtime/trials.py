@@ -155,7 +155,10 @@ class PruningCallback(TrainerCallback):
         self.evaluations += 1
         self.last = (state.global_step, float(loss))
         self.trial.report(float(loss), self.evaluations)
-        if self.trial.should_prune():
+        # At the last step there is no training left to save: the trial is complete, its
+        # value this evaluation's, whatever the pruner would say.
+        finished = state.max_steps > 0 and state.global_step >= state.max_steps
+        if not finished and self.trial.should_prune():
             self.pruned_at = self.evaluations
             announce(
                 f"trial {self.trial.number} pruned at evaluation {self.evaluations} "

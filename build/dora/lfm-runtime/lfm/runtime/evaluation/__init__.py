@@ -8,6 +8,7 @@ sacrebleu, lm-eval) only when used.
 - :mod:`.model_eval`: loading base/adapter/full models, perplexity, timed generation
 - :mod:`.scoring`: the configured metrics for one model on one set
 - :mod:`.benchmarks`: lm-evaluation-harness tasks
+- :mod:`.pairs`: a preference objective's held-out pairs (preference accuracy, log-prob margin)
 - :mod:`.results`, :mod:`.gates`, :mod:`.report`, :mod:`.compare`: outputs and checks
 - :mod:`.run`: one whole run (both models, files, gates)
 """
@@ -27,6 +28,7 @@ _EXPORTS = {
     "load_eval_tokenizer": "model_eval",
     "holdout_set": "evalset",
     "file_set": "evalset",
+    "held_out_pair_set": "pairs",
     "Gates": "gates",
 }
 
