@@ -223,6 +223,14 @@ def latest(store: Registry, name: str, env: str) -> Rollout | None:
     return Rollout.from_dict(json.loads(row["data"])) if row else None
 
 
+def recent(store: Registry, limit: int = 50) -> list[Rollout]:
+    """The newest ``limit`` rollouts of every model and environment, newest first."""
+    rows = (
+        _conn(store).execute("SELECT data FROM rollouts ORDER BY id DESC LIMIT ?", (limit,))
+    ).fetchall()
+    return [Rollout.from_dict(json.loads(row["data"])) for row in rows]
+
+
 def _running(conn: sqlite3.Connection, name: str, env: str) -> Rollout | None:
     row = conn.execute(
         "SELECT data FROM rollouts WHERE name = ? AND env = ? AND status = ?",

@@ -15,7 +15,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import datasets_page, evaluations_page, login, models_page, runs_page, serving_page
+from . import (
+    datasets_page,
+    evaluations_page,
+    login,
+    models_page,
+    rollouts_page,
+    runs_page,
+    serving_page,
+)
 from .auth import LOCAL
 from .sessions import COOKIE, LIFETIME_SECONDS, Sessions
 from .settings import Settings
@@ -59,6 +67,7 @@ def _routes() -> list[BaseRoute]:
         *evaluations_page.ROUTES,
         *datasets_page.ROUTES,
         *serving_page.ROUTES,
+        *rollouts_page.ROUTES,
         Route("/health", lambda request: PlainTextResponse("ok"), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(static)), name="static"),
     ]

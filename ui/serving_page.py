@@ -23,7 +23,7 @@ from .web import Problem, action, api, flash, html, page, redirect, session, set
 
 
 def serving(request: Request) -> Response:
-    scraper = _scraper(request)
+    scraper = server_scraper(request)
     status = scraper.status() if scraper else None
     caller = session(request).caller
     choices = []
@@ -43,7 +43,7 @@ def serving(request: Request) -> Response:
 
 
 def serving_json(request: Request) -> dict[str, Any]:
-    scraper = _scraper(request)
+    scraper = server_scraper(request)
     return scraper.status() if scraper else {"url": None, "error": "no server given"}
 
 
@@ -113,13 +113,13 @@ def _choices(request: Request) -> list[str]:
 
 
 def _needs_scraper(request: Request) -> Scraper:
-    scraper = _scraper(request)
+    scraper = server_scraper(request)
     if scraper is None:
         raise Problem(400, "no server given: start the UI with --serve URL")
     return scraper
 
 
-def _scraper(request: Request) -> Scraper | None:
+def server_scraper(request: Request) -> Scraper | None:
     found = settings(request)
     if not found.serve_url:
         return None

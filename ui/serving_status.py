@@ -62,6 +62,22 @@ class Scraper:
             "loaded": _single(samples, "lfm_adapters_loaded"),
         }
 
+    def rollouts(self) -> tuple[dict[int, dict[str, Any]], str | None]:
+        """What the server measures of each rollout it runs (GET /v1/rollouts), by rollout id,
+        and why it could not be read (None when it was)."""
+        try:
+            found = self._get("/v1/rollouts")
+        except _Unreachable as exc:
+            return {}, str(exc)
+        data = found.get("data") if isinstance(found, dict) else None
+        live: dict[int, dict[str, Any]] = {}
+        for entry in data if isinstance(data, list) else []:
+            rollout = entry.get("rollout") if isinstance(entry, dict) else None
+            ident = rollout.get("id") if isinstance(rollout, dict) else None
+            if isinstance(ident, int) and not isinstance(ident, bool):
+                live[ident] = _live_rollout(entry)
+        return live, None
+
     def load(self, name: str, reference: str) -> str:
         """POST /v1/load_lora_adapter: ``reference`` (NAME:VERSION, or NAME@ENV to follow) live
         as ``name``, replacing what is loaded under it (the server drains it; no request is
@@ -218,6 +234,35 @@ def _quantile(buckets: dict[float, float], q: float) -> float | None:
 
 def _single(samples: list[tuple[str, dict[str, str], float]], name: str) -> float | None:
     return next((value for n, _, value in samples if n == name), None)
+
+
+# A variant's figures the Rollouts page shows, as GET /v1/rollouts reports them (its window).
+VARIANT_FIGURES = (
+    "requests", "errors", "error_rate", "error_rate_ci95", "latency_p50_s", "latency_p95_s",
+    "tokens", "ratings", "rating_mean",
+)  # fmt: skip
+
+
+def _live_rollout(entry: dict[str, Any]) -> dict[str, Any]:
+    """A rollout as the server runs it, reduced to what the page shows (each value as sent;
+    the page escapes and formats them, whatever a server said)."""
+    report = _mapping(entry.get("report"))
+    variants = _mapping(report.get("variants"))
+    return {
+        "ready": entry.get("ready") is True,
+        "halted": entry.get("halted"),
+        "weight": entry.get("weight"),
+        "ahead": report.get("ahead"),
+        "variants": {
+            str(name): {key: figures.get(key) for key in VARIANT_FIGURES}
+            for name, figures in variants.items()
+            if isinstance(figures, dict)
+        },
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _model(entry: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ NAV = (
     ("/evaluations", "Evaluation"),
     ("/datasets", "Datasets"),
     ("/serving", "Serving"),
+    ("/rollouts", "Rollouts"),
 )
 
 
