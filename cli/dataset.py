@@ -384,17 +384,36 @@ def check_cmd(path: str, fmt: str, config: str | None, report_path: str | None, 
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
-def convert_cmd(path: str, target: str, source_fmt: str, output: str, force: bool) -> None:
+@click.option(
+    "--keep-duplicates",
+    is_flag=True,
+    help="Keep records that are the same once converted (e.g. repeated on purpose to weigh "
+    "more); by default each is written once.",
+)
+def convert_cmd(
+    path: str, target: str, source_fmt: str, output: str, force: bool, keep_duplicates: bool
+) -> None:
     """Rewrite a dataset file in another format (alpaca, chatml, sharegpt, completion; pairs
     as KTO's unpaired_preference, or preference records as SFT records of their chosen answers)."""
     from lfm.dataset import DatasetError
     from lfm.dataset.convert import convert_file
 
     try:
-        done = convert_file(Path(path), Path(output), target, source_fmt=source_fmt, force=force)
+        done = convert_file(
+            Path(path),
+            Path(output),
+            target,
+            source_fmt=source_fmt,
+            force=force,
+            keep_duplicates=keep_duplicates,
+        )
     except DatasetError as exc:
         raise _fail(exc) from None
-    dropped = f" ({done.duplicates} duplicate(s) dropped)" if done.duplicates else ""
+    dropped = (
+        f" ({done.duplicates} duplicate(s) dropped; --keep-duplicates keeps them)"
+        if done.duplicates
+        else ""
+    )
     click.echo(f"wrote {done.written} {target} records to {Path(output)}{dropped}")
 
 

@@ -254,7 +254,9 @@ def build_plan(
         deployment=deployment_plan(
             cfg, derived, distributed, training.output_dir, training.output_in_bundle, base_model
         ),
-        evaluation=_evaluation_plan(cfg, method, for_bundle) if derived["evaluation"] else None,
+        evaluation=_evaluation_plan(cfg, method, for_bundle, bool(derived.get("held_out_pairs")))
+        if derived["evaluation"]
+        else None,
         requirements=tuple(
             sorted(  # one pin per package: evaluation and document sources share matplotlib
                 set(
@@ -428,7 +430,7 @@ def _mlflow_uri(uri: str, for_bundle: PathMapper) -> EnvironmentVariable:
 
 
 def _evaluation_plan(
-    cfg: dict[str, Any], method: MethodPlan, for_bundle: PathMapper
+    cfg: dict[str, Any], method: MethodPlan, for_bundle: PathMapper, held_out_pairs: bool
 ) -> EvaluationPlan:
     ev = cfg["evaluation"]
     gates = ev.get("gates", {})
@@ -464,7 +466,5 @@ def _evaluation_plan(
         ),
         adapters=tuple(a.name for a in method.adapters) if len(method.adapters) > 1 else (),
         model_id=f"{cfg['name']}_v{cfg['version']}",
-        held_out_pairs=cfg["fine_tuning"].get("objective", "sft") != "sft"
-        and bool(cfg["dataset"]["validation"]["split_ratio"])
-        and cfg["dataset"]["preprocessing"]["format"] != "unpaired_preference",
+        held_out_pairs=held_out_pairs,
     )

@@ -217,6 +217,23 @@ def _evaluation(ctx: Context, objective: str) -> None:
     question/answer records, since the held-out split is preference records."""
     if not ctx.derived.get("evaluation"):
         return
+    if objective == "kto" and ctx.get("dataset", "preprocessing", "format") in (None, "auto"):
+        # Pairs hold some out to score; unpaired records none: only reading the data tells.
+        ctx.error(
+            ("dataset", "preprocessing", "format"),
+            "objective kto takes pairs or unpaired records, and evaluate.py scores held-out "
+            "pairs only: with format auto, which kind this data holds is known only once it is "
+            "read",
+            "set dataset.preprocessing.format: preference (prompt/chosen/rejected) or "
+            "unpaired_preference (prompt/completion/label)",
+        )
+        return
+    ctx.derive(
+        "held_out_pairs",
+        scores_held_out_pairs(ctx),
+        RULE,
+        "evaluate.py scores the pairs train.py held out (a preference objective, pairs, a split)",
+    )
     evaluation = ctx.get("evaluation") or {}
     path = ("evaluation", "metrics")
     if not evaluation.get("test_set"):

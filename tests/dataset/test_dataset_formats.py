@@ -80,7 +80,7 @@ def test_cli_convert_bad_record_is_one_line(tmp_path):
         ["dataset", "convert", str(source), "--to", "sharegpt", "-o", str(tmp_path / "o.jsonl")],
     )
     assert done.exit_code == 1
-    assert "record 1" in done.output and "Traceback" not in done.output
+    assert "record 2" in done.output and "Traceback" not in done.output  # its line
     assert not (tmp_path / "o.jsonl").exists()
 
 

@@ -142,5 +142,8 @@ def test_convert_drops_exact_duplicates_and_says_how_many(tmp_path: Path) -> Non
         lfm, ["dataset", "convert", str(pairs), "--to", "alpaca", "-o", str(sft)]
     )
     assert shown.exit_code == 0, shown.output
-    assert "wrote 1 alpaca records" in shown.output and "(2 duplicate(s) dropped)" in shown.output
+    assert "wrote 1 alpaca records" in shown.output and "(2 duplicate(s) dropped" in shown.output
     assert json.loads(sft.read_text()) == [{"instruction": "Q", "input": "", "output": "good"}]
+    # Repeats meant to weigh more stay when asked.
+    kept = convert_file(pairs, tmp_path / "all.jsonl", "unpaired_preference", keep_duplicates=True)
+    assert (kept.written, kept.duplicates) == (6, 0)

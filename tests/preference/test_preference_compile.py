@@ -191,3 +191,16 @@ def test_an_evaluation_with_nothing_to_score_is_refused(write_config) -> None:
     with_benchmark = kto.replace("evaluation: {}", "evaluation: {benchmarks: [hellaswag]}")
     compiled = compile_config(write_config(with_benchmark, "kto2.yaml"), "b").files
     assert "held_out_pair_set" not in compiled["evaluate.py"]
+    assert "from lfm.runtime import evaluation, training" in compiled["evaluate.py"]  # no data
+
+
+def test_kto_with_format_auto_and_an_evaluation_names_the_format(write_config) -> None:
+    """Whether KTO's records are pairs (some held out to score) or unpaired (none) is known
+    only once the data is read: an evaluation block needs the format written."""
+    errors = _errors(write_config, config("kto") + "  evaluation: {}\n", "kto.yaml")
+    assert any("with format auto, which kind this data holds" in e for e in errors), errors
+    trains = compile_config(write_config(config("kto"), "kto2.yaml"), "b").files  # no evaluation
+    assert "evaluate.py" not in trains
+    paired = config("kto", fmt="preference") + "  evaluation: {}\n"
+    found = calls(compile_config(write_config(paired, "kto3.yaml"), "c").files["evaluate.py"])
+    assert "evaluation.held_out_pair_set" in found

@@ -139,7 +139,7 @@ def test_all_dropped_is_an_error(tokenizer, write_jsonl) -> None:
 
 def test_bad_record_names_its_index(tokenizer, write_jsonl) -> None:
     path = write_jsonl([{"instruction": "Q", "output": "A"}, {"instruction": "Q", "reply": "A"}])
-    with pytest.raises(RuntimeConfigError, match=r"record 1 does not match format 'alpaca'"):
+    with pytest.raises(RuntimeConfigError, match=r"record 2 does not match format 'alpaca'"):
         load(path, tokenizer)
 
 

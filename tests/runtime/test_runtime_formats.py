@@ -24,7 +24,7 @@ def test_detect_format(record: dict, expected: str) -> None:
 
 
 def test_detect_format_unknown_keys_names_them() -> None:
-    with pytest.raises(RuntimeConfigError, match=r"record 0 \(keys: body, title\)"):
+    with pytest.raises(RuntimeConfigError, match=r"record 1 \(keys: body, title\)"):
         formats.detect_format({"title": "x", "body": "y"})
 
 
@@ -47,17 +47,17 @@ def test_sharegpt_maps_roles() -> None:
 
 def test_missing_keys_name_record_and_expected_keys() -> None:
     with pytest.raises(
-        RuntimeConfigError, match=r"record 7 .*'instruction' and 'output'.*keys: inst"
+        RuntimeConfigError, match=r"record 8 .*'instruction' and 'output'.*keys: inst"
     ):
         formats.parse_record({"inst": "x", "output": "y"}, "alpaca", 7)
 
 
 def test_bad_message_shape_is_reported() -> None:
-    with pytest.raises(RuntimeConfigError, match=r"record 2 .*string 'role' and 'content'"):
+    with pytest.raises(RuntimeConfigError, match=r"record 3 .*string 'role' and 'content'"):
         formats.parse_record({"messages": [{"role": "user"}]}, "messages", 2)
 
 
 def test_unknown_sharegpt_speaker_is_reported() -> None:
     record = {"conversations": [{"from": "robot", "value": "x"}]}
-    with pytest.raises(RuntimeConfigError, match=r"record 0 .*'from' \(one of"):
+    with pytest.raises(RuntimeConfigError, match=r"record 1 .*'from' \(one of"):
         formats.parse_record(record, "sharegpt", 0)
