@@ -144,6 +144,22 @@ def test_missing_local_paths_are_warnings_not_errors(write_config, tmp_path: Pat
     assert not [w for w in analysis.diagnostics if "does not exist" in w.message]
 
 
+def test_local_files_a_training_image_lacks_are_named(write_config):
+    """The training image holds the bundle alone: a local base model or dataset is not in it."""
+
+    def warned(text: str) -> list[str]:
+        analysis, _ = resolve_text(write_config, text)
+        return [w.message for w in analysis.diagnostics if "training image holds" in w.message]
+
+    local = "  dataset: {source: {path: ./train.jsonl}}\n"
+    on_cluster = local + "  deployment: {target: kubernetes}\n"
+    assert len(warned(config(on_cluster, base="./m"))) == 2  # the base model and the dataset
+    assert len(warned(config(on_cluster))) == 1  # a hub base model is pulled in the container
+    assert warned(config(local, base="./m")) == []  # trained here: the files are here
+    hub = "  dataset: {source: {type: hub, path: org/set}}\n  deployment: {target: docker}\n"
+    assert warned(config(hub)) == []
+
+
 def test_multi_gpu_with_strategy_none_becomes_ddp(write_config):
     analysis, d = resolve_text(write_config, config("  distributed: {gpus: 4}\n"))
     assert d["model_config.distributed.strategy"].value == "ddp"

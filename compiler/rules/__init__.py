@@ -17,6 +17,7 @@ from .data import (
     dataset_source,
     document_dataset,
     local_paths_exist,
+    local_paths_in_image,
     output_dir_in_ignore_files,
     portable_paths,
 )
@@ -117,6 +118,7 @@ RULES: tuple[Rule, ...] = (
     serving_kind,
     autoscaling_bounds,
     images_pinned,
+    local_paths_in_image,
     rollout_declared,
     sweep_enabled,
     sweep_parameters,

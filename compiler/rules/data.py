@@ -165,3 +165,27 @@ def local_paths_exist(ctx: Context) -> None:
                 f"{value!r} does not exist here (it must exist where the bundle runs)",
                 about_this_machine=True,
             )
+
+
+def local_paths_in_image(ctx: Context) -> None:
+    """A training image (Dockerfile, the Kubernetes Job) holds the bundle alone: a base model
+    or dataset read from this machine's disk is not in it, and the job would fail at its first
+    read. Said at compile time, while the fix (a hub id, a mount) is cheap."""
+    target = ctx.get("deployment", "target")
+    if (
+        target not in ("docker", "kubernetes")
+        and ctx.get("distributed", "launcher") != "kubernetes"
+    ):
+        return
+    base = ctx.get("base_model")
+    found = [("base_model",)] if isinstance(base, str) and is_local(base) else []
+    if ctx.get("dataset", "source", "type") != "hub" and ctx.get("dataset", "source", "path"):
+        found.append(("dataset", "source", "path"))
+    for path in found:
+        ctx.warn(
+            path,
+            f"{ctx.get(*path)!r} is read from this machine's disk, and the training image holds "
+            "the bundle alone: in the container that path does not exist",
+            "use a hub id (or a hub dataset), or mount the files where the path points in the "
+            "container (e.g. a volume in k8s/job.yaml)",
+        )
