@@ -48,12 +48,23 @@ COMMANDS = (
 @click.version_option(__version__, prog_name="lfm")
 def lfm() -> None:
     """lfm: compile one model_config into a reviewable, runnable fine-tuning bundle."""
+    _quiet()
+
+
+def _quiet() -> None:
+    """The third-party notices no user can act on stay off the terminal in every command, also
+    those logged while a command imports the training stack (lfm.runtime.quiet: logging and
+    warnings filters only, nothing heavy is imported)."""
+    from lfm.runtime.quiet import quiet_third_party
+
+    quiet_third_party()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llamafarm")
 def llamafarm() -> None:
     """LlamaFarm's spelling of lfm: `llamafarm models <command>`."""
+    _quiet()
 
 
 @llamafarm.group("models")
