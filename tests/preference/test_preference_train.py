@@ -37,11 +37,19 @@ def lfm(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def bundle(project: Path, objective: str, max_steps: int, extra: str = "", name: str = "") -> Path:
+def bundle(
+    project: Path,
+    objective: str,
+    max_steps: int,
+    extra: str = "",
+    name: str = "",
+    method: str = "lora",
+) -> Path:
     """examples/dpo.yaml with another objective (its own settings chosen by lfm) and a few
     steps; ``extra`` is appended to the config (an evaluation block), ``name`` names it."""
     name = name or objective
     text = (REPO / "examples" / "dpo.yaml").read_text() + extra
+    text = text.replace("method: lora\n", f"method: {method}\n")
     text = text.replace("name: dpo\n", f"name: {name}\n")
     text = text.replace("objective: dpo", f"objective: {objective}")
     if objective != "dpo":  # the example's DPO settings; the others take their defaults
@@ -97,6 +105,46 @@ def test_kto_orpo_and_simpo_train_and_save_adapters_that_reload(
     assert len(steps) == 2 and "rewards/chosen" in steps[-1]
     assert all(step["tokens"] > 0 for step in steps)  # counted however TRL calls the model
     reloaded(path / "output")
+
+
+def _bitsandbytes_runs() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _bitsandbytes_runs(), reason="bitsandbytes cannot run on this machine")
+def test_qlora_dpo_trains_on_the_4_bit_base_with_the_adapter_disabled_as_reference(
+    project: Path,
+) -> None:
+    """QLoRA and DPO together: the base loads in 4 bits (bitsandbytes runs on a CPU too), TRL's
+    reference is that base with the adapter disabled, and the adapter saved loads back."""
+    from bitsandbytes.nn import Linear4bit
+
+    path = bundle(project, "dpo", 3, name="qlora-dpo", method="qlora")
+    assert "BitsAndBytesConfig(" in (path / "train.py").read_text()
+    train(path)
+    output = path / "output"
+    steps = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 3 and all("rewards/margins" in step for step in steps)
+    assert steps[0]["rewards/margins"] == 0.0  # the policy starts as its own reference
+    scored = json.loads((output / "preference_eval.json").read_text())
+    assert scored["before"] != scored["after"]
+    assert not (output / "ref").exists()
+    from lfm.runtime.evaluation import model_eval
+    from transformers import BitsAndBytesConfig
+
+    quantized = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+    config = json.loads((output / "adapter_config.json").read_text())
+    loaded = model_eval.load_for_eval(
+        str(output),
+        base_model=str(output / config["base_model_name_or_path"]),
+        quantization_config=quantized,
+    )
+    assert any(isinstance(m, Linear4bit) for m in loaded.model.modules())
+    assert loaded.kind == "adapter"
 
 
 EVALUATION = """
