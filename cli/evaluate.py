@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -144,8 +145,12 @@ def _bounds(
 @trust_code_option
 @needs_extra("training and evaluation extras", "train,eval")
 def evaluate_cmd(**options: Any) -> None:
-    """Evaluate a model: metrics on a dataset, lm-eval benchmarks, comparison, gates."""
+    """Evaluate a model: metrics on a dataset, lm-eval benchmarks, comparison, gates. An
+    embedding model (a sentence-transformers folder) gets retrieval scores on a pairs file."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if (Path(options["model"]) / "modules.json").is_file():
+        _evaluate_embedding_model(options)
+        return
     if not options["dataset"] and not options["benchmarks"]:
         raise click.UsageError("give --dataset (with --metrics) or --benchmark, or both")
     try:
@@ -189,4 +194,64 @@ def evaluate_cmd(**options: Any) -> None:
     except ImportError as exc:
         raise missing_extra(exc, "evaluation extra", "eval") from None
     if not passed:  # the evaluation printed which gates failed, in one line
+        sys.exit(EXIT_GATE_FAILED)
+
+
+# What only a generative model's evaluation takes: refused for an embedding model rather than
+# ignored (its scores are retrieval's, and its base comparison is the bundle's evaluate.py).
+GENERATIVE_ONLY = (
+    "base", "fmt", "metrics", "benchmarks", "tasks_dir", "num_fewshot", "compare_base",
+    "max_new_tokens", "max_perplexity",
+)  # fmt: skip
+
+
+def _evaluate_embedding_model(options: dict[str, Any]) -> None:
+    """A sentence-transformers folder (task: embedding): the questions of a pairs file search
+    its passages; recall@k, MRR@10 and NDCG@10 with the gates, as the bundle's evaluate.py."""
+    model = options["model"]
+    context = click.get_current_context()
+    given = [
+        param.opts[0]
+        for param in context.command.params
+        if param.name in GENERATIVE_ONLY
+        and context.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(
+            f"{model} is an embedding model (sentence-transformers): {', '.join(given)} is for "
+            "generative models; give --dataset PAIRS (records with question and passage, such "
+            "as heldout_pairs.jsonl) and --compare OTHER_MODEL, or run the bundle's evaluate.py "
+            "to compare with the base model on every passage"
+        )
+    if not options["dataset"]:
+        raise click.UsageError(
+            f"{model} is an embedding model: give --dataset PAIRS (records with question and "
+            "passage, such as the heldout_pairs.jsonl train.py writes)"
+        )
+    try:
+        from lfm.runtime.errors import RuntimeConfigError
+        from lfm.runtime.evaluation import gates, retrieval
+    except ImportError as exc:
+        raise missing_extra(exc, "embedding extra", "train,embedding") from None
+    quality = gates.Gates(
+        min_scores=options["min_score"],
+        min_improvement=options["min_improvement"],
+        max_regression=options["max_regression"],
+    )
+    output = options["output"] or str(Path(model) / "eval")
+    try:
+        passed = retrieval.evaluate_file(
+            model,
+            options["dataset"],
+            quality,
+            compare=options["compare"],
+            output_dir=output,
+            batch_size=options["batch_size"],
+            limit=options["limit"],
+        )
+    except RuntimeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ImportError as exc:  # sentence-transformers, imported where the models load
+        raise missing_extra(exc, "embedding extra", "train,embedding") from None
+    if not passed:
         sys.exit(EXIT_GATE_FAILED)

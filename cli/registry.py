@@ -346,6 +346,8 @@ def audit_cmd(
     name: str | None, as_json: bool, registry_path: str | None, backend: str | None, uri: str | None
 ) -> None:
     """Every change (register, promote, rollback): who, when, what, from and to."""
+    from lfm.registry.show import printable
+
     with opened_registry(registry_path, backend, uri) as store:
         entries = store.audit(name)
     if as_json:
@@ -354,7 +356,9 @@ def audit_cmd(
     for e in entries:
         where = f"@{e.env}" if e.env else ""
         change = f" {e.from_value or '-'} -> {e.to_value or '-'}" if e.env else ""
-        click.echo(f"{e.at}  {e.who}  {e.action}  {e.name}:{e.version or ''}{where}{change}")
+        why = e.detail.get("reason") or e.detail.get("detail")  # a move's reason, a note's text
+        said = f"  {printable(str(why))}" if why else ""
+        click.echo(f"{e.at}  {e.who}  {e.action}  {e.name}:{e.version or ''}{where}{change}{said}")
 
 
 @registry_group.command("verify")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import click
@@ -50,10 +52,13 @@ def rollout_group() -> None:
               help="A compiled bundle whose config declares the rollout (deployment.rollout): "
               "its strategy, steps, hold and guard rails, and NAME:VERSION unless given; the "
               "options given here override it.")  # fmt: skip
-@click.option("--canary", metavar="PERCENT", help="Start a canary at this share, e.g. 10%.")
+@click.option("--canary", metavar="PERCENT",
+              help="Start a canary at this share, e.g. 10% (a bare number is a percent; one "
+              "below 1 is refused as ambiguous: write 10% for a tenth, 0.1% for a thousandth).")  # fmt: skip
 @click.option("--steps", metavar="P1,P2,..",
-              help="A canary's every step, the first included, e.g. 5,25,100: instead of "
-              "--canary, not with it [default: --canary's PERCENT, 50, 100].")  # fmt: skip
+              help="A canary's every step, the first included, the last 100 (it promotes), "
+              "e.g. 5,25,100: instead of --canary, not with it [default: --canary's PERCENT, "
+              "50, 100].")  # fmt: skip
 @click.option("--ab", metavar="STABLE/CANDIDATE", help="An A/B test at this split, e.g. 50/50.")
 @click.option("--blue-green", is_flag=True, help="Load and warm it, then switch all at once.")
 @click.option(
@@ -65,7 +70,9 @@ def rollout_group() -> None:
     "promotes; an A/B test ends by hand).",
 )
 @click.option("--min-requests", type=click.IntRange(1), default=20, show_default=True,
-              help="Requests per variant in the window before anything is judged.")  # fmt: skip
+              help="Candidate requests in the window before anything is judged, and in a step "
+              "before it moves on (stable is compared with only when it has as many too; else "
+              "the error rate is compared with zero).")  # fmt: skip
 @click.option("--window", type=click.FloatRange(1), default=300.0, show_default=True,
               help="Seconds of requests the guard rails look at.")  # fmt: skip
 @click.option("--max-error-rate-increase", default="5%", show_default=True,
@@ -74,8 +81,9 @@ def rollout_group() -> None:
               help="Roll back when the candidate's p95 latency is more than this times stable's.")  # fmt: skip
 @click.option("--max-rating-drop", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Roll back when its mean feedback rating (0 to 1) is lower by more.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The draw for requests that send no sticky key.")  # fmt: skip
+@click.option("--seed", type=int,
+              help="Seeds the draw for requests that send no sticky key, to replay one "
+              "[default: the rollout's id].")  # fmt: skip
 @click.option("--reason", default="", help="Why, for the audit log.")
 @registry_options
 @registry_errors
@@ -93,7 +101,7 @@ def start_cmd(
     max_error_rate_increase: str,
     max_p95_ratio: float,
     max_rating_drop: float,
-    seed: int,
+    seed: int | None,
     reason: str,
     registry_path: str | None,
     backend: str | None,
@@ -146,17 +154,39 @@ def start_cmd(
             field: getattr(guards, field) for option, field in GUARD_OPTIONS.items()
             if option in given
         })  # fmt: skip
+    # The bundle's stable_version and hashes speak of its own model only, not of another
+    # NAME:VERSION given here.
+    own = declared if declared is not None and declared.reference == reference else None
     with opened_registry(registry_path, backend, uri) as store:
+        if own is not None:
+            _warn_if_recompiled(store, own, from_bundle)
         rollout = rollouts.start(
             store, reference, env, strategy, shares, hold_s=hold, guards=guards, seed=seed,
-            reason=reason,
+            reason=reason, expect_stable=own.stable_version if own else None,
         )  # fmt: skip
-    plan = " -> ".join(f"{s:.0%}" for s in rollout.steps)
+    plan = rollouts.plan_text(rollout.steps)
     click.echo(
         f"rollout {rollout.id}: {rollout.strategy} of {rollout.name}@{env} {rollout.stable} -> "
         f"{rollout.candidate} at {plan}; servers following {rollout.name}@{env} start it within "
         "their --follow-interval"
     )
+
+
+def _warn_if_recompiled(store: Any, declared: Any, bundle: str | None) -> None:
+    """A warning, not a refusal, when the registered version's lineage names another config or
+    bundle: what is rolled out is the registered version's verified files, and the bundle gives
+    only its rollout settings, which are often added or tuned (and recompiled) after training."""
+    lineage = store.get(declared.reference, with_files=False).lineage
+    differences = declared.differs_from(lineage)
+    if differences:
+        click.echo(
+            f"warning: {declared.reference} was registered from another build than {bundle}: "
+            f"its lineage records {'; '.join(differences)}. A rollout serves the registered files "
+            "with this bundle's rollout settings; if this bundle is not the one that trained "
+            f"it (lfm show {declared.reference} names that one), abort the rollout and start "
+            "it from that one",
+            err=True,
+        )
 
 
 # `lfm rollout start`'s guard-rail options -> Guards' fields.
@@ -200,29 +230,89 @@ def status_cmd(
         rollout = rollouts.latest(store, name, env)
     if rollout is None:
         raise click.ClickException(f"{name}@{env} has had no rollout")
-    live = _served(endpoint, api_key_env, rollout.id) if endpoint else None
+    ended = rollout.status != rollouts.RUNNING
+    # An ended rollout is no server's any more: there is nothing to ask one.
+    live = _served(endpoint, api_key_env, rollout.id) if endpoint and not ended else None
     if as_json:
         click.echo(json.dumps({"rollout": rollout.as_dict(), "server": live}, indent=2))
         return
-    plan = " -> ".join(f"{s:.0%}" for s in rollout.steps)
     click.echo(
         f"rollout {rollout.id}: {rollout.strategy} of {name}@{env} {rollout.stable} -> "
         f"{rollout.candidate}: {rollout.status}"
     )
-    click.echo(f"  steps {plan}; now step {rollout.step + 1} at {rollout.weight:.0%}")
+    for line in _ended_lines(rollout) if ended else _running_lines(rollout):
+        click.echo(f"  {line}")
+    click.echo(f"  guard rails: {_describe_guards(rollout.guards)}")
     click.echo(f"  started {rollout.started_at} by {rollout.who}")
-    if rollout.ended_at:
-        click.echo(f"  ended {rollout.ended_at}: {rollout.reason}")
     if rollout.keeps_previous:
         click.echo(
             f"  {rollout.stable} stays loaded beside it: lfm rollout switch-back {name} --env "
             f"{env} goes back to it at once; lfm rollout finish {name} --env {env} unloads it"
         )
-    if endpoint:
+    if endpoint and ended:
+        click.echo(
+            f"  {endpoint}: not asked; the rollout has ended ({rollout.status}), so no server "
+            "measures it any more"
+        )
+    elif endpoint:
         if live is None:
-            click.echo(f"  {endpoint}: not running this rollout")
+            click.echo(
+                f"  {endpoint}: not running this rollout (yet: servers start it within their "
+                "--follow-interval)"
+            )
         else:
             _print_variants(live["report"]["variants"], rollout)
+
+
+def _running_lines(rollout: Any) -> list[str]:
+    """Where a running rollout stands: its step, how long it has held, what it waits for."""
+    from lfm.registry.rollouts import plan_text, share_text
+
+    share = share_text(rollout.weight)
+    if not rollout.auto_promotes:
+        by_hand = "until promoted or aborted by hand (an A/B test does not end by itself)"
+        return [f"{share} on the candidate {by_hand}"]
+    held = max(0.0, time.time() - _epoch(rollout.step_started_at))
+    left = max(0.0, rollout.hold_s - held)
+    last = rollout.step + 1 == len(rollout.steps)
+    then = "promotes" if last else f"moves to {share_text(rollout.steps[rollout.step + 1])}"
+    return [
+        f"steps {plan_text(rollout.steps)}; now step {rollout.step + 1} of "
+        f"{len(rollout.steps)} at {share}, since {rollout.step_started_at}",
+        f"hold {rollout.hold_s:.0f}s per step: held {held:.0f}s, {left:.0f}s left",
+        f"waits for: the hold, and {rollout.guards.min_requests} candidate requests in this "
+        f"step (--min-requests), within the guard rails; then it {then}",
+    ]
+
+
+def _ended_lines(rollout: Any) -> list[str]:
+    """How an ended rollout ended, where its environment was left, and why."""
+    from lfm.registry import rollouts
+
+    where = f"{rollout.name}@{rollout.env}"
+    left_at = {
+        rollouts.PROMOTED: f"{where} moved to {rollout.candidate}",
+        rollouts.SWITCHED_BACK: f"{where} switched back to {rollout.stable}",
+    }.get(rollout.status, f"{where} stayed at {rollout.stable}")
+    reached = rollouts.share_text(rollout.steps[rollout.step])
+    return [
+        f"outcome: {rollout.status} at step {rollout.step + 1} of {len(rollout.steps)} "
+        f"({reached}); {left_at}",
+        f"ended {rollout.ended_at}: {rollout.reason}",
+    ]
+
+
+def _describe_guards(guards: Any) -> str:
+    return (
+        f"error rate at most {guards.max_error_rate_increase:.1%} above stable's, p95 latency "
+        f"at most {guards.max_p95_ratio:g}x, mean rating at most {guards.max_rating_drop:g} "
+        f"lower ({guards.min_ratings} ratings each); over the last {guards.window_s:.0f}s, "
+        f"once the candidate has {guards.min_requests} requests there"
+    )
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 @rollout_group.command("promote")

@@ -174,13 +174,22 @@ def serve_cmd(
     except (AdapterError, RuntimeConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     _load_embeddings(server.embeddings, embeddings)
-    names = ", ".join(a.name for a in server.adapters.live()) or "none"
     click.echo(
-        f"serving {server.base_name} (adapters: {names}) at http://{host}:{port}/v1"
+        _serving_line(server, f"http://{host}:{port}/v1")
         + ("" if keys.enabled else " (no API keys: this machine only)"),
         err=True,
     )
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+def _serving_line(server: Any, url: str) -> str:
+    """What a server with a generative model serves, and where: its embedding models too."""
+    names = ", ".join(a.name for a in server.adapters.live()) or "none"
+    line = f"serving {server.base_name} (adapters: {names}) at {url}"
+    embedding = server.embeddings.names()
+    if embedding:
+        line += f", and embedding models {', '.join(embedding)} at {url}/embeddings"
+    return line
 
 
 def _serve_embeddings_only(
@@ -270,7 +279,14 @@ def _check_embeddings(
 
     # As ModelServer names the base model (None: embedding models alone, no base model).
     base_name = (Path(base.rstrip("/")).name or base) if base else None
+    seen: set[str] = set()
     for name, reference in embeddings:
+        if name in seen:  # MODEL itself (an embedding model) and an --embedding of its name
+            raise click.UsageError(
+                f"--embedding {name}={reference}: {name!r} is MODEL's name already; pick "
+                "another NAME (or name MODEL with --served-name)"
+            )
+        seen.add(name)
         if name in adapters or name == base_name:
             what = "an adapter" if name in adapters else "the base model"
             raise click.UsageError(
@@ -306,27 +322,54 @@ def _embedding_model(model: str, served_name: str | None) -> tuple[str, str] | N
     """(name, reference) when MODEL is an embedding model: a task: embedding config (its
     trained output), a sentence-transformers folder or a registered one; None otherwise."""
     if Path(model).suffix in CONFIG_SUFFIXES and Path(model).is_file():
-        settings, _, output = _config_output(model)
+        settings, _, bundle, output = _config_output(model)
         if settings.get("task") != "embedding":
             return None
         if not (output / "modules.json").is_file():
-            raise click.ClickException(
-                f"{output} holds no trained embedding model yet: run the bundle's train.py first"
-            )
+            raise click.ClickException(_not_trained(model, bundle, output, "embedding model"))
         return served_name or settings["name"], str(output)
     from lfm.deploy import DeployError, resolve_model_reference
 
-    try:
-        resolved = resolve_model_reference(model)
-    except DeployError:
-        return None  # a hub id, or a mistake that serving it as a generative model names
-    if resolved.kind == "model" and (resolved.path / "modules.json").is_file():
+    if Path(model).expanduser().is_dir():
+        if not (Path(model).expanduser() / "modules.json").is_file():
+            return None
+        try:
+            resolved = resolve_model_reference(model)  # a folder: its name from its lock file
+        except DeployError:
+            return None  # not a model at all: serving it as a generative one says why
         return served_name or resolved.name, model
+    # A registry reference: its record says what it is, before any file is copied or hashed
+    # (the generative model it may be is resolved once, by the server).
+    record = _registered(model)
+    if record is not None and record.type == "embedding":
+        return served_name or record.name, model
     return None
 
 
-def _config_output(config: str) -> tuple[dict[str, Any], str, Path]:
-    """A bundle's config: (its resolved settings, its base model, where its train.py writes)."""
+def _registered(reference: str) -> Any:
+    """The registry's record of ``reference`` (its files untouched), or None: not a registry
+    reference, no registry extra, or not registered (the server then says what it is)."""
+    from lfm.deploy.models import REGISTRY_NAME, REGISTRY_REFERENCE
+
+    if not (REGISTRY_REFERENCE.fullmatch(reference) or REGISTRY_NAME.fullmatch(reference)):
+        return None
+    try:
+        from lfm.registry import RegistryError, open_registry
+    except ImportError:
+        return None
+    try:
+        store = open_registry()
+        try:
+            return store.get(reference, with_files=False)
+        finally:
+            store.close()
+    except (RegistryError, OSError):
+        return None
+
+
+def _config_output(config: str) -> tuple[dict[str, Any], str, Path, Path]:
+    """A bundle's config: (its resolved settings, its base model, the bundle folder `lfm compile
+    CONFIG` writes by default, where that bundle's train.py writes)."""
     from lfm.compiler.pipeline import analyze, compile_analysis, default_bundle_dir
 
     analysis = analyze(config)
@@ -337,15 +380,30 @@ def _config_output(config: str) -> tuple[dict[str, Any], str, Path]:
     # Where the bundle's train.py writes (the plan knows: relative to the bundle, or absolute).
     bundle = default_bundle_dir(analysis)
     output = bundle / Path(compile_analysis(analysis, bundle).plan.training.output_dir).expanduser()
-    return settings, base, output
+    return settings, base, bundle, output
+
+
+def _not_trained(config: str, bundle: Path, output: Path, what: str) -> str:
+    """Why `lfm serve CONFIG` found no trained model. It can only look in the bundle that `lfm
+    compile CONFIG` writes by default: one compiled with -o elsewhere is served by its folder."""
+    if not output.is_relative_to(bundle):  # an absolute output_dir: any bundle writes there
+        return f"{output} holds no trained {what} yet: run the bundle's train.py first"
+    inside = output.relative_to(bundle).as_posix()
+    return (
+        f"{output} holds no trained {what} yet. `lfm serve {config}` looks in the bundle that "
+        f"`lfm compile {config}` writes by default ({bundle}/); for a bundle compiled elsewhere "
+        f"(-o BUNDLE), serve its trained output: lfm serve BUNDLE/{inside}; otherwise run "
+        f"{bundle}/train.py first"
+    )
 
 
 def _from_config(config: str) -> tuple[str, list[tuple[str, str]]]:
     """A bundle's config: its base model, and its trained adapter once training wrote it."""
-    settings, base, output = _config_output(config)
+    settings, base, bundle, output = _config_output(config)
     if (output / "adapter_config.json").is_file():
         return base, [(settings["name"], str(output))]
-    click.echo(f"note: {output} holds no trained adapter yet: serving the base model", err=True)
+    click.echo(f"note: {_not_trained(config, bundle, output, 'adapter')}", err=True)
+    click.echo("note: serving the base model alone", err=True)
     return base, []
 
 

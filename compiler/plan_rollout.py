@@ -9,6 +9,8 @@ from typing import Any
 
 # The registry's spelling of each strategy (the config's is snake_case, like its other enums).
 REGISTRY_STRATEGY = {"canary": "canary", "ab": "ab", "blue_green": "blue-green"}
+# Each strategy as the manifests' comments call it.
+STRATEGY_WORDS = {"canary": "a canary", "ab": "an A/B test", "blue_green": "a blue-green switch"}
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,36 @@ class RolloutPlan:
     strategy: str  # canary | ab | blue_green
     steps: tuple[float, ...]  # the candidate's percent of traffic at each step
     hold_s: float
-    seed: int
+    seed: int | None  # None: each rollout's id
     stable_version: str | None
-    gateway: str | None
+    gateway: str | None  # NAME, or NAMESPACE/NAME for a Gateway in another namespace
     variants: tuple[ServingVariant, ...]  # (stable, candidate) on Kubernetes, else ()
+
+    @property
+    def gateway_name(self) -> str | None:
+        return self.gateway.rpartition("/")[2] if self.gateway else None
+
+    @property
+    def gateway_namespace(self) -> str | None:
+        """The Gateway's namespace when it is not the manifests' (parentRefs.namespace)."""
+        if not self.gateway:
+            return None
+        return self.gateway.rpartition("/")[0] or None
+
+    @property
+    def strategy_words(self) -> str:
+        return STRATEGY_WORDS[self.strategy]
+
+    @property
+    def next_weights(self) -> tuple[str, int, int]:
+        """What the manifests' first kubectl patch does, and its (stable, candidate) weights:
+        a canary's next step, the blue-green switch, another A/B split."""
+        if self.strategy == "blue_green":
+            return "The switch, all traffic to the candidate", 0, 100
+        if self.strategy == "canary" and len(self.steps) > 1:
+            stable, candidate = backend_weights("canary", self.steps[1])
+            return f"The next step, {self.steps[1]:g}% on the candidate", stable, candidate
+        return "Shift traffic (here to half each way)", 50, 50
 
     @property
     def weights_note(self) -> str:
@@ -82,7 +110,7 @@ def rollout_plan(
         strategy=strategy,
         steps=steps,
         hold_s=float(rollout["hold"]),
-        seed=int(rollout["seed"]),
+        seed=None if rollout.get("seed") is None else int(rollout["seed"]),
         stable_version=stable_version,
         gateway=rollout.get("gateway"),
         variants=variants,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -24,13 +25,16 @@ from lfm.compiler.plan_deployment import (
 )
 from lfm.compiler.rules.deployment import VLLM_LORA_RANKS
 from lfm.runtime import links
+from lfm.runtime.embedding import leftovers_note, training_leftover
 from lfm.runtime.ownership import placement_problem, replace_problem, write_manifest
 from lfm.runtime.paths import is_local
 
 from .models import DeployError, ResolvedModel
 
-# What stays out of the image: resume state, TensorBoard logs, hidden files (.git, .env).
-SKIPPED = ("checkpoint-*", "runs", ".*")
+# What stays out of the image: training leftovers (resume checkpoints, train.py's pairs; the same
+# ones `lfm register` and Dockerfile.serve.dockerignore leave out: runtime.embedding), TensorBoard
+# logs, hidden files (.git, .env).
+SKIPPED = ("runs", ".*")
 
 
 @dataclass(frozen=True)
@@ -175,11 +179,15 @@ def write_deployment(
 def copy_folder(source: Path, dest: Path) -> None:
     """Copy ``source``'s files into the build context: never a link, nor what one points to
     outside ``source`` (:mod:`lfm.runtime.links`); each link skipped is a warning."""
+    leftovers: list[str] = []
     try:
-        found = links.folder_files(source, _left_out)
+        found = links.folder_files(source, lambda rel, is_dir: _left_out(rel, is_dir, leftovers))
     except OSError as exc:
         raise DeployError(f"cannot read {source}: {exc.strerror or exc}") from None
     links.warn(found.skipped)
+    note = leftovers_note(leftovers, f"the image's {dest.name}/")
+    if note:
+        print(note, file=sys.stderr, flush=True)
     if not found.files:
         why = f" ({len(found.skipped)} symbolic links skipped)" if found.skipped else ""
         raise DeployError(f"{source} holds no file to copy into the image{why}")
@@ -189,5 +197,10 @@ def copy_folder(source: Path, dest: Path) -> None:
         shutil.copy2(file, target)  # a link to a file inside the folder: that file's content
 
 
-def _left_out(rel: PurePath, is_dir: bool) -> bool:
+def _left_out(rel: PurePath, is_dir: bool, leftovers: list[str]) -> bool:
+    """Whether ``rel`` stays out of the image; a training leftover is also added to
+    ``leftovers``, for the note that says what was left out."""
+    if training_leftover(rel.name, is_dir):
+        leftovers.append(rel.as_posix() + ("/" if is_dir else ""))
+        return True
     return any(fnmatch.fnmatch(rel.name, pattern) for pattern in SKIPPED)

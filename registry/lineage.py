@@ -3,14 +3,17 @@
 Everything here is best effort from files that exist; the command line overrides any of it
 (`--base-model`, `--method`, `--dataset`, `--type`). Keys are flat so `list --filter` can match
 them: type, base_model, method, method_params, dataset, dataset_sha256, config_sha256,
-bundle_sha256, lfm_version, libraries, eval_gates.
+bundle_sha256, lfm_version, libraries, eval_gates, base_model_fingerprint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from lfm.runtime.inputs import open_regular
 
 from .errors import RegistryError
 from .manifest import sha256_file
@@ -20,6 +23,13 @@ BUNDLE_MANIFEST = "MANIFEST.sha256"
 EVAL_FILE = "eval_results.json"
 EVAL_DIR = "eval"  # where `lfm evaluate` and evaluate.py put it, in the model's folder
 TRAIN_METRICS_FILE = "metrics.json"
+BASE_FINGERPRINT = "base_model_fingerprint"
+# config.json keys that name, date or store a model rather than define it (the weights say how
+# they are stored): a copy saved elsewhere or by another transformers keeps its fingerprint.
+UNDEFINING_KEYS = ("transformers_version", "torch_dtype", "dtype")
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+WHOLE_FILE = 8 << 20  # weight files up to this size are hashed whole; larger ones sampled
+SAMPLES, SAMPLE = 16, 64 << 10
 TYPES = ("adapter", "merged", "full", "embedding")
 # What a user may type for --type and list --type; the seed says `--type adapters`.
 TYPE_ALIASES = {
@@ -81,7 +91,64 @@ def read_lineage(model_dir: Path, bundle_dir: Path | None) -> dict[str, Any]:
     elif lineage.get("libraries"):
         lineage["libraries_from"] = "lock"  # a run from before lfm recorded its versions
     lineage["type"] = _detect_type(model_dir, lineage.get("method"))
+    if lineage["type"] == "adapter":  # what a server compares its base model with
+        lineage[BASE_FINGERPRINT] = _base_fingerprint(lineage, bundle_dir)
     return {k: v for k, v in lineage.items() if v not in (None, "", {}, [])}
+
+
+def _base_fingerprint(lineage: dict[str, Any], bundle_dir: Path | None) -> str | None:
+    """The fingerprint of the adapter's base model, when that is a folder here (as at training
+    time, usually): by its recorded path, else the config's base_model beside the bundle's
+    config. A hub id has none; a server then compares names."""
+    candidates = [lineage.get("base_model")]
+    config = lineage.get("config_base_model")
+    if bundle_dir is not None and isinstance(config, str):
+        source = (_optional_json(bundle_dir / LOCK_FILE) or {}).get("source") or {}
+        where = source.get("config") if isinstance(source, dict) else None
+        if isinstance(where, str):
+            candidates.append(str(bundle_dir / Path(where).parent / config))
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate and Path(candidate).is_dir():
+            return base_fingerprint(Path(candidate))
+    return None
+
+
+def base_fingerprint(folder: Path) -> str | None:
+    """What identifies a base model folder: its config.json (less the keys that only name or
+    date it) and its weight files (names, sizes and sha256 of their bytes, sampled in large
+    files), hashed. Two copies of one model agree; another model of the same shape (other
+    weights, another eos id) does not. None when the folder holds no config.json."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    defining = {
+        k: v for k, v in config.items() if not k.startswith("_") and k not in UNDEFINING_KEYS
+    }
+    weights = sorted(
+        {p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()}
+    )
+    try:
+        identity = {"config": defining, "weights": [[p.name, *_sampled(p)] for p in weights]}
+    except (OSError, ValueError):  # a weight file that is not a regular file, or unreadable
+        return None
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _sampled(path: Path) -> tuple[int, str]:
+    """(size, sha256 of its bytes): all of them up to WHOLE_FILE, else SAMPLES evenly spaced
+    chunks and the last one, so a many-gigabyte model is fingerprinted in milliseconds."""
+    size = path.stat().st_size
+    if size <= WHOLE_FILE:
+        return size, sha256_file(path)
+    digest = hashlib.sha256()
+    with open_regular(path, "a model's weights") as handle:
+        for offset in [size * i // SAMPLES for i in range(SAMPLES)] + [size - SAMPLE]:
+            handle.seek(offset)
+            digest.update(handle.read(SAMPLE))
+    return size, digest.hexdigest()
 
 
 def _detect_type(model_dir: Path, method: str | None) -> str:

@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS rollouts (
 @dataclass(frozen=True)
 class Guards:
     """When a candidate is rolled back: compared with the stable variant over the last
-    ``window_s`` seconds, once each variant has ``min_requests`` there."""
+    ``window_s`` seconds, once the candidate has ``min_requests`` there (its error rate and latency
+    are compared with stable's only when stable has as many too; else its error rate with
+    zero). Ratings are judged with ``min_ratings`` on each side."""
 
     max_error_rate_increase: float = 0.05  # candidate's error rate minus stable's
     max_p95_ratio: float = 2.0  # candidate's p95 latency over stable's
@@ -71,7 +73,9 @@ class Rollout:
     started_at: str
     step_started_at: str
     who: str
-    seed: int = 0  # the draw for requests without a sticky key
+    # The draw for requests without a sticky key: `lfm rollout start --seed`, else the
+    # rollout's id, so two rollouts do not route the same keyless sequence.
+    seed: int = 0
     ended_at: str | None = None
     reason: str = ""
     history: tuple[dict[str, Any], ...] = field(default=())
@@ -112,6 +116,14 @@ def check_steps(strategy: str, steps: tuple[float, ...]) -> tuple[float, ...]:
         raise RegistryError("every step's share must be more than 0% and at most 100%")
     if list(steps) != sorted(steps):
         raise RegistryError("a rollout's steps must not go down (e.g. 10% -> 50% -> 100%)")
+    if strategy == CANARY and steps[-1] != 1.0:
+        # The last step promotes: one below 100% would move the environment to a version
+        # that never took all the traffic.
+        shown = ",".join(f"{s * 100:g}" for s in steps)
+        raise RegistryError(
+            f"a canary's last step must be 100% (it promotes there), not "
+            f"{share_text(steps[-1])}: e.g. --steps {shown},100"
+        )
     return steps
 
 
@@ -140,10 +152,14 @@ def start(
     *,
     hold_s: float = 300.0,
     guards: Guards | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     reason: str = "",
+    expect_stable: str | None = None,
 ) -> Rollout:
-    """Begin rolling NAME:VERSION out in ``env`` against the version ``env`` points at."""
+    """Begin rolling NAME:VERSION out in ``env`` against the version ``env`` points at.
+    ``seed``: the keyless draw's; None seeds it with the rollout's id. ``expect_stable``: the
+    stable version the caller planned against (a bundle's ``stable_version``); refused when
+    ``env`` points elsewhere."""
     registry = _embedded(store)
     check_known_env(env, registry.environments)
     check_steps(strategy, steps)
@@ -160,6 +176,8 @@ def start(
         ) from None
     if stable == candidate.version:
         raise RegistryError(f"{ref.name}@{env} already points at {stable}: nothing to roll out")
+    if expect_stable is not None and stable != expect_stable:
+        raise RegistryError(_not_the_declared_stable(ref.name, env, stable, expect_stable))
     try:  # a rollout ends by promoting: refuse now one that could never be promoted
         check_promotion_gates(candidate, env, False, registry.gated_environments)
     except RegistryError as exc:
@@ -170,7 +188,7 @@ def start(
     at, user = now(), who()
     rollout = Rollout(
         0, ref.name, env, strategy, stable, candidate.version, steps, 0, hold_s,
-        guards or Guards(), RUNNING, at, at, user, seed, reason=reason,
+        guards or Guards(), RUNNING, at, at, user, seed or 0, reason=reason,
     )  # fmt: skip
     with db.transaction(_conn(store)) as conn:
         running = _running(conn, ref.name, env)
@@ -190,14 +208,24 @@ def start(
             "INSERT INTO rollouts (name, env, status, data) VALUES (?, ?, ?, ?)",
             (ref.name, env, RUNNING, "{}"),
         )
-        rollout = replace(rollout, id=int(cursor.lastrowid or 0))
+        ident = int(cursor.lastrowid or 0)
+        rollout = replace(rollout, id=ident, seed=ident if seed is None else seed)
         _save(conn, rollout)
         _audit(conn, "rollout-start", rollout, at, user, _describe(rollout) + _why(reason))
     return rollout
 
 
+def _not_the_declared_stable(name: str, env: str, stable: str, declared: str) -> str:
+    return (
+        f"{name}@{env} points at {stable}, but the rollout declares stable_version {declared}: "
+        f"to roll out against {stable}, set stable_version: {stable} and recompile (on "
+        f"Kubernetes its manifests run that version's image); to roll out against {declared}, "
+        f"move {name}@{env} back first (lfm promote {name}:{declared} --env {env})"
+    )
+
+
 def _describe(rollout: Rollout) -> str:
-    shares = " -> ".join(f"{s:.0%}" for s in rollout.steps)
+    shares = plan_text(rollout.steps)
     return f"{rollout.strategy} {rollout.stable} -> {rollout.candidate} at {shares}"
 
 
@@ -252,7 +280,7 @@ def advance(store: Registry, rollout: Rollout, detail: str) -> Rollout | None:
             history=(*current.history, {"at": at, "step": current.step + 1, "detail": detail}),
         )  # fmt: skip
         _save(conn, moved)
-        text = f"{moved.candidate} now takes {moved.weight:.0%}; {detail}"
+        text = f"{moved.candidate} now takes {share_text(moved.weight)}; {detail}"
         _audit(conn, "rollout-step", moved, at, who(), text)
     return moved
 
@@ -400,17 +428,39 @@ def _audit(
     )  # fmt: skip
 
 
+def share_text(share: float) -> str:
+    """0.1 -> '10%', 0.001 -> '0.1%': a share as written, never rounded to 0%."""
+    return f"{share * 100:.4g}%"
+
+
+def plan_text(steps: tuple[float, ...]) -> str:
+    return " -> ".join(map(share_text, steps))
+
+
 def parse_share(text: str, what: str = "share") -> float:
     """'10%', '10' or '2.5%' -> 0.1, 0.1, 0.025: a share of traffic more than 0% and at most
-    100%, or :class:`RegistryError` naming the text."""
-    number = str(text).strip().removesuffix("%").strip()
+    100%, or :class:`RegistryError` naming the text. A bare number below 1 ('0.1') is refused:
+    it could be a fraction (10%) or a percent (0.1%), and a wrong guess routes 100 times too
+    much or too little."""
+    text = str(text).strip()
+    number = text.removesuffix("%").strip()
     try:
         value = float(number)
     except ValueError:
         raise RegistryError(f"{what} {text!r} is not a percentage (write e.g. 10%)") from None
     if not 0 < value <= 100:
         raise RegistryError(f"{what} {text!r} must be more than 0% and at most 100%")
+    if value < 1 and not text.endswith("%"):
+        raise RegistryError(
+            f"{what} {text!r} is ambiguous: write {value * 100:g}% for {text} as a fraction, "
+            f"or {text}% for {text} percent (a bare number is a percent: 10 is 10%)"
+        )
     return round(value / 100, 6)
+
+
+def _percent(value: Any) -> str:
+    """A config's number of percent (steps: [0.5, 50, 100]) as parse_share reads it."""
+    return f"{value}%"
 
 
 def canary_steps(first: float, steps: str | None = None) -> tuple[float, ...]:
@@ -439,8 +489,21 @@ class Declared:
     strategy: str | None  # None: the bundle declares no rollout (the caller gives one)
     steps: tuple[float, ...]
     hold_s: float
-    seed: int
+    seed: int | None  # None: the rollout's id
     guards: Guards
+    stable_version: str | None = None  # the version the bundle's manifests keep serving
+    config_sha256: str | None = None  # as the registry's lineage records them (lineage.py)
+    bundle_sha256: str | None = None
+
+    def differs_from(self, lineage: dict[str, Any]) -> list[str]:
+        """The hashes the registered version's lineage recorded that this bundle does not
+        have: it was compiled from another config, or recompiled since."""
+        mine = {"config_sha256": self.config_sha256, "bundle_sha256": self.bundle_sha256}
+        return [
+            f"{key} {lineage[key][:12]} (this bundle: {(mine[key] or 'none')[:12]})"
+            for key in mine
+            if isinstance(lineage.get(key), str) and lineage[key] != mine[key]
+        ]
 
 
 # The config spells blue-green as its other enums are spelled.
@@ -454,7 +517,8 @@ GUARD_FIELDS = {  # the config's guard_rails key -> Guards' field
 def declared_in(bundle: str | Path) -> Declared:
     """The rollout the bundle's config declares (read from its lfm.lock.json, where `lfm
     compile` resolved its defaults): its strategy is None when it declares none."""
-    from .lineage import read_json
+    from .lineage import BUNDLE_MANIFEST, read_json
+    from .manifest import sha256_file
 
     lock_path = Path(bundle) / "lfm.lock.json"
     if not lock_path.is_file():
@@ -463,14 +527,20 @@ def declared_in(bundle: str | Path) -> Declared:
     config = lock.get("model_config") if isinstance(lock, dict) else None
     deployment = config.get("deployment") if isinstance(config, dict) else None
     block = deployment.get("rollout") if isinstance(deployment, dict) else None
+    manifest = Path(bundle) / BUNDLE_MANIFEST
     try:
+        hashes = {  # computed as registry.lineage records them at `lfm register`
+            "config_sha256": (lock.get("source") or {}).get("sha256"),
+            "bundle_sha256": sha256_file(manifest) if manifest.is_file() else None,
+        }
         if not isinstance(block, dict):
-            return Declared(f"{lock['name']}:{lock['version']}", None, (), 300.0, 0, Guards())
+            reference = f"{lock['name']}:{lock['version']}"
+            return Declared(reference, None, (), 300.0, None, Guards(), **hashes)
         strategy = CONFIG_STRATEGIES[block["strategy"]]
         if strategy == CANARY:
-            steps = tuple(parse_share(str(s), "step") for s in block["steps"])
+            steps = tuple(parse_share(_percent(s), "step") for s in block["steps"])
         elif strategy == AB:
-            steps = (ab_split(block["split"]),)
+            steps = (ab_split("/".join(map(_percent, str(block["split"]).split("/")))),)
         else:
             steps = (1.0,)
         rails = dict(block.get("guard_rails") or {})
@@ -481,9 +551,10 @@ def declared_in(bundle: str | Path) -> Declared:
         guards = Guards(**{GUARD_FIELDS[k]: v for k, v in rails.items()})
         return Declared(
             f"{lock['name']}:{lock['version']}", strategy, steps, float(block.get("hold", 300)),
-            int(block.get("seed", 0)), guards,
+            None if block.get("seed") is None else int(block["seed"]), guards,
+            block.get("stable_version"), **hashes,
         )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise RegistryError(
             f"--from {bundle}: its deployment.rollout is not what lfm compile writes ({exc!r}): "
             "recompile the bundle"

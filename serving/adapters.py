@@ -9,8 +9,10 @@ live when it started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -19,11 +21,31 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lfm.runtime.inputs import MiB, read_bounded
+from lfm.runtime.inputs import MiB, open_regular, read_bounded
 
 from .engine import Engine
 
 ADAPTER_CONFIG = "adapter_config.json"
+BASE_FINGERPRINT = "base_model_fingerprint"  # in a registry version's lineage
+# config.json keys that name, date or store a model rather than define it (the weights say how
+# they are stored): a copy saved elsewhere or by another transformers is the same model.
+UNDEFINING_KEYS = ("transformers_version", "torch_dtype", "dtype")
+# What a base served by hub id is compared on, its files being the hub cache's.
+IDENTIFYING_KEYS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "vocab_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "bos_token_id",
+    "eos_token_id",
+)
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+WHOLE_FILE = 8 << 20  # weight files up to this size are hashed whole; larger ones sampled
+SAMPLES, SAMPLE = 16, 64 << 10
+LAYER = re.compile(r"\.layers\.(\d+)\.")
 logger = logging.getLogger("lfm.serving")
 
 
@@ -84,10 +106,18 @@ class Adapters:
         if drained:
             self._delete(adapter.internal)
 
-    def load(self, name: str, path: Path, source: str, version: str | None = None) -> Adapter:
+    def load(
+        self,
+        name: str,
+        path: Path,
+        source: str,
+        version: str | None = None,
+        lineage: dict[str, Any] | None = None,
+    ) -> Adapter:
         """Load ``path`` and make it live under ``name`` (replacing what was there, which drains).
-        Blocks until loaded: call it from a worker thread, not the event loop."""
-        rank = check_adapter(path, self.base)
+        ``lineage``: a registry version's, naming the base it was trained on. Blocks until
+        loaded: call it from a worker thread, not the event loop."""
+        rank = check_adapter(path, self.base, lineage)
         with self._lock:
             self._loaded += 1
             internal = f"lfm_adapter_{self._loaded}"
@@ -207,9 +237,10 @@ def _delete_from(engine: Engine, internal: str) -> None:
         model.set_adapter(next(iter(model.peft_config)))
 
 
-def check_adapter(path: Path, base: ServedBase) -> int:
+def check_adapter(path: Path, base: ServedBase, lineage: dict[str, Any] | None = None) -> int:
     """An adapter this server can batch with the others: a LoRA adapter trained on its base
-    model. Its rank, or :class:`AdapterError` saying why not."""
+    model (``lineage``: a registry version's). Its rank, or :class:`AdapterError` saying why
+    not."""
     config_file = path / ADAPTER_CONFIG
     if not path.is_dir():
         raise AdapterError(f"{path} is not a folder")
@@ -229,33 +260,174 @@ def check_adapter(path: Path, base: ServedBase) -> int:
             f"{path} is a {kind or 'non-LoRA'} adapter; the server batches LoRA adapters only "
             "(merge it into a model with `lfm export --merge` and serve that)"
         )
-    trained_on = str(config.get("base_model_name_or_path") or "")
-    if trained_on and not same_base(trained_on, base):
+    lineage = lineage or {}
+    trained_on = str(config.get("base_model_name_or_path") or lineage.get("base_model") or "")
+    why = base_mismatch(path, trained_on, base, lineage)
+    if why:
         raise AdapterError(
-            f"{path} was trained on {trained_on}, and this server serves {base.reference}: "
-            "start a server with that base model"
+            f"{path} was trained on {trained_on or 'a base model it does not name'}, and this "
+            f"server serves {base.reference}: {why}; start a server with that base model"
         )
     return int(config.get("r") or 0)
 
 
-def same_base(trained_on: str, base: ServedBase) -> bool:
-    """The adapter's recorded base is the served one: the same name, the same folder, or a
-    folder with the same config.json (a copy: a pulled registry version, a moved bundle)."""
-    if trained_on == base.reference:
-        return True
-    folder = Path(trained_on)
+def base_mismatch(
+    adapter: Path, trained_on: str, base: ServedBase, lineage: dict[str, Any]
+) -> str | None:
+    """Why the adapter's base is not the served one, or None when it is. The strongest
+    evidence decides: the fingerprint the registry recorded of its base; else its recorded base
+    when that is a folder here (compared by content); else the recorded name (a hub id, or a
+    folder elsewhere) against the served one's last part. Only when nothing names the base is
+    the architecture's shape all there is to compare."""
+    recorded = lineage.get(BASE_FINGERPRINT)
+    if isinstance(recorded, str) and base.path is not None:
+        served = _registry_fingerprint(base.path)
+        if served is not None:
+            return None if served == recorded else _other_fingerprint(recorded, served)
+    if not trained_on:
+        return _shape_mismatch(adapter, base)
+    folder = Path(trained_on).expanduser()
     if folder.is_dir():
-        if base.path is not None and folder.resolve() == base.path.resolve():
-            return True
-        try:
-            config = json.loads(read_bounded(folder / "config.json", MiB, "a model config"))
-        except (OSError, ValueError):
-            return False
-        return _architecture(config) == _architecture(base.config)
-    # A hub id recorded, a folder served (or the reverse): its last part names the model.
-    return folder.name == Path(base.reference).name
+        return _folder_mismatch(folder, base)
+    if trained_on == base.reference:
+        return None
+    # A hub id recorded, a folder served (or a folder elsewhere): its last part names the model.
+    served = Path(base.reference.rstrip("/")).name
+    if folder.name != served:
+        return f"the names differ ({folder.name} and {served}) and neither is a folder to compare"
+    return _shape_mismatch(adapter, base)
 
 
-def _architecture(config: dict[str, Any]) -> tuple[Any, ...]:
-    keys = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size", "intermediate_size")
-    return tuple(config.get(key) for key in keys)
+def _other_fingerprint(recorded: str, served: str) -> str:
+    return (
+        f"the registry recorded its base model's fingerprint {recorded[:12]}, and the served "
+        f"one's is {served[:12]} (another config.json or other weights)"
+    )
+
+
+def _registry_fingerprint(folder: Path) -> str | None:
+    """The served base's fingerprint as the registry computes it (imported here only: the
+    lineage came from the registry, so it is installed)."""
+    from lfm.registry.lineage import base_fingerprint
+
+    return base_fingerprint(folder)
+
+
+def _folder_mismatch(folder: Path, base: ServedBase) -> str | None:
+    """The adapter's base is a folder here: the same folder, or one with the same defining
+    config.json and the same weights (a copy: a pulled registry version, a moved bundle)."""
+    if base.path is not None and folder.resolve() == base.path.resolve():
+        return None
+    theirs = _read_config(folder)
+    if theirs is None:
+        return f"{folder} holds no readable config.json to compare with"
+    if base.path is None:  # served by hub id: its files are the hub cache's, its config is known
+        return _config_mismatch(
+            {k: theirs.get(k) for k in IDENTIFYING_KEYS},
+            {k: base.config.get(k) for k in IDENTIFYING_KEYS},
+        )
+    mine = _read_config(base.path) or base.config
+    return _config_mismatch(theirs, mine) or _weights_mismatch(folder, base.path)
+
+
+def _weights_mismatch(theirs: Path, mine: Path) -> str | None:
+    try:
+        same = _weights(theirs) == _weights(mine)
+    except (OSError, ValueError) as exc:  # a weight file that is a link elsewhere, unreadable
+        return f"the weights of {theirs} cannot be compared with the served ones: {exc}"
+    return None if same else f"{theirs} has the same config.json but other weights"
+
+
+def _config_mismatch(theirs: dict[str, Any], mine: dict[str, Any]) -> str | None:
+    keys = sorted(k for k in {*_defining(theirs), *_defining(mine)} if theirs.get(k) != mine.get(k))
+    if not keys:
+        return None
+    shown = ", ".join(f"{k} {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in keys[:3])
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return f"their config.json differ: {shown}{more}"
+
+
+def _shape_mismatch(adapter: Path, base: ServedBase) -> str | None:
+    """The last resort, when nothing identifies the adapter's base (no name, or a name only):
+    the shape its weights were trained for. peft refuses other widths when it loads, but would
+    load an adapter of fewer layers onto a deeper model, leaving the rest untouched."""
+    shapes = _tensor_shapes(adapter / "adapter_model.safetensors")
+    if not shapes:
+        return None  # a .bin adapter, or an unreadable header: loading will say
+    layers = [int(m.group(1)) for name in shapes if (m := LAYER.search(name))]
+    depth = base.config.get("num_hidden_layers")
+    if layers and isinstance(depth, int) and max(layers) >= depth:
+        return f"its weights reach layer {max(layers)}, and the served model has {depth} layers"
+    every = layers and set(layers) == set(range(max(layers) + 1))  # not a hybrid's few layers
+    if every and isinstance(depth, int) and max(layers) + 1 < depth and _every_layer(adapter):
+        # peft would load it silently, leaving the deeper layers as they are
+        return f"its weights cover {max(layers) + 1} layers, and the served model has {depth}"
+    width = base.config.get("hidden_size")
+    widths = {dim for name, shape in shapes.items() if ".lora_" in name for dim in shape}
+    if isinstance(width, int) and widths and width not in widths:
+        return f"its weights are for other widths ({sorted(widths)}), not hidden_size {width}"
+    return None
+
+
+def _every_layer(adapter: Path) -> bool:
+    """The adapter's config puts LoRA on every layer: modules named in a list, no layer chosen
+    (layers_to_transform) and no pattern (a string target_modules is a regular expression)."""
+    config = _read_json(adapter / ADAPTER_CONFIG) or {}
+    return config.get("layers_to_transform") is None and isinstance(
+        config.get("target_modules"), list
+    )
+
+
+def _tensor_shapes(path: Path) -> dict[str, list[int]]:
+    """A safetensors file's tensor names and shapes, from its header alone (no weights read)."""
+    try:
+        with open_regular(path, "an adapter's weights") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if not 0 < length <= 16 * MiB:
+                return {}
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(header, dict):
+        return {}
+    return {
+        name: list(entry["shape"])
+        for name, entry in header.items()
+        if isinstance(entry, dict) and isinstance(entry.get("shape"), list)
+    }
+
+
+def _defining(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("_") and k not in UNDEFINING_KEYS}
+
+
+def _read_config(folder: Path) -> dict[str, Any] | None:
+    return _read_json(folder / "config.json")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(read_bounded(path, MiB, f"a {path.name}"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _weights(folder: Path) -> list[tuple[str, int, str]]:
+    """Each weight file's name, size and sha256 (sampled past WHOLE_FILE bytes)."""
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    return [(p.name, *_sampled(p)) for p in files]
+
+
+def _sampled(path: Path) -> tuple[int, str]:
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open_regular(path, "a model's weights") as handle:
+        if size <= WHOLE_FILE:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        else:  # evenly spaced chunks and the last: milliseconds for a many-gigabyte model
+            for offset in [size * i // SAMPLES for i in range(SAMPLES)] + [size - SAMPLE]:
+                handle.seek(offset)
+                digest.update(handle.read(SAMPLE))
+    return size, digest.hexdigest()

@@ -11,83 +11,50 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from .adapters import Adapter, AdapterError
 from .auth import Caller
 from .embeddings import embeddings_endpoint
 from .engine import Event, Job
+from .http import Handler, health, http_error, json_body, metrics, middleware, route
 from .protocol import APIError, Request, answer, bad, chunk, new_id, parse, usage
 from .rollout import CANDIDATE, VariantRoute, hidden
 from .rollout_api import acquire, feedback, record, rollouts, stable_instead, sticky_key
 
 if TYPE_CHECKING:
-    from .embedding_server import EmbeddingServer
     from .server import ModelServer
 
 logger = logging.getLogger("lfm.serving")
-MAX_BODY_BYTES = 4 << 20  # a request body larger than this is refused before parsing
-
-Handler = Callable[[HTTPRequest], Awaitable[Response]]
 
 
 def create_app(server: ModelServer) -> Starlette:
-    def route(path: str, handler: Callable[..., Awaitable[Response]], methods: list[str], role: str | None) -> Route:  # fmt: skip
-        async def endpoint(request: HTTPRequest) -> Response:
-            try:
-                caller = _authorize(server, request, role) if role else None
-                return await handler(server, request, caller)
-            except APIError as exc:
-                return JSONResponse(exc.body(), status_code=exc.status)
-
-        return Route(path, endpoint, methods=methods)
-
+    routes: list[tuple[str, Handler, list[str], str | None]] = [
+        ("/health", health, ["GET"], None),
+        ("/ready", _ready, ["GET"], None),
+        ("/metrics", metrics, ["GET"], "read"),
+        ("/v1/models", _models, ["GET"], "read"),
+        ("/v1/chat/completions", _chat, ["POST"], "read"),
+        ("/v1/completions", _completion, ["POST"], "read"),
+        ("/v1/embeddings", embeddings_endpoint, ["POST"], "read"),
+        ("/v1/load_lora_adapter", _load, ["POST"], "operate"),
+        ("/v1/unload_lora_adapter", _unload, ["POST"], "operate"),
+        ("/v1/feedback", _feedback, ["POST"], "read"),
+        ("/v1/rollouts", rollouts, ["GET"], "read"),
+    ]
     return Starlette(
-        routes=[
-            route("/health", _health, ["GET"], None),
-            route("/ready", _ready, ["GET"], None),
-            route("/metrics", _metrics, ["GET"], "read"),
-            route("/v1/models", _models, ["GET"], "read"),
-            route("/v1/chat/completions", _chat, ["POST"], "read"),
-            route("/v1/completions", _completion, ["POST"], "read"),
-            route("/v1/embeddings", embeddings_endpoint, ["POST"], "read"),
-            route("/v1/load_lora_adapter", _load, ["POST"], "operate"),
-            route("/v1/unload_lora_adapter", _unload, ["POST"], "operate"),
-            route("/v1/feedback", _feedback, ["POST"], "read"),
-            route("/v1/rollouts", rollouts, ["GET"], "read"),
-        ],
+        routes=[route(server, *each) for each in routes],
         lifespan=_lifespan(server),
-        middleware=_middleware(server),
-        exception_handlers={HTTPException: _http_error},
-    )
-
-
-def _middleware(server: ModelServer | EmbeddingServer) -> list[Middleware]:
-    """Without keys every caller is admin, so only this machine may call, by name too: a web
-    page's script cannot reach it through DNS rebinding (another name for 127.0.0.1)."""
-    if server.keys.enabled:
-        return []
-    local = ["127.0.0.1", "localhost", "[::1]", "::1"]
-    return [Middleware(TrustedHostMiddleware, allowed_hosts=local)]
-
-
-async def _http_error(request: HTTPRequest, exc: Exception) -> Response:
-    """Starlette's own errors (no such route, wrong method) in OpenAI's shape too."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "server error"
-    return JSONResponse(
-        APIError(status, f"{request.url.path}: {detail}").body(), status_code=status
+        middleware=middleware(server),
+        exception_handlers={HTTPException: http_error},
     )
 
 
@@ -100,59 +67,13 @@ def _lifespan(server: ModelServer) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-def _authorize(server: ModelServer | EmbeddingServer, request: HTTPRequest, role: str) -> Caller:
-    caller = server.keys.caller(request.headers.get("authorization"))
-    if caller is None:
-        raise APIError(
-            401, "a valid API key is required (Authorization: Bearer KEY)",
-            kind="authentication_error", code="invalid_api_key",
-        )  # fmt: skip
-    if not caller.may(role):
-        raise APIError(
-            403, f"this key's role is {caller.role}; this needs {role}",
-            kind="permission_error", code="insufficient_role",
-        )  # fmt: skip
-    return caller
-
-
-async def _json(request: HTTPRequest) -> Any:
-    # A browser sends text/plain across sites without asking first; JSON it must ask for.
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise APIError(415, "send the body as JSON (Content-Type: application/json)")
-    size = request.headers.get("content-length")
-    if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-        raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_BODY_BYTES:
-            raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise bad(f"the request body is not JSON: {exc}") from None
-
-
 # ---- health ---------------------------------------------------------------------------------
-
-
-async def _health(server: ModelServer, request: HTTPRequest, caller: None) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def _ready(server: ModelServer, request: HTTPRequest, caller: None) -> Response:
     if server.engine.alive:
         return JSONResponse({"status": "ready", "model": server.base_name})
     return JSONResponse({"status": "not ready"}, status_code=503)
-
-
-async def _metrics(
-    server: ModelServer | EmbeddingServer, request: HTTPRequest, caller: Caller
-) -> Response:
-    return PlainTextResponse(
-        server.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
 
 
 async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
@@ -184,19 +105,19 @@ async def _models(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
 
 
 async def _chat(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    body = await _json(request)
+    body = await json_body(request)
     key = sticky_key(request, body)
     return await _generate(server, request, parse(body, chat=True), chat=True, key=key)
 
 
 async def _completion(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    body = await _json(request)
+    body = await json_body(request)
     key = sticky_key(request, body)
     return await _generate(server, request, parse(body, chat=False), chat=False, key=key)
 
 
 async def _feedback(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    return await feedback(server, request, caller, await _json(request))
+    return await feedback(server, request, caller, await json_body(request))
 
 
 async def _generate(
@@ -211,10 +132,13 @@ async def _generate(
         if adapter is None:
             # Not the client's string as a label: each new one would be a new time series.
             server.metrics.requests.labels("unknown", endpoint, "404").inc()
-            raise APIError(
-                404, f"the model {request.model!r} is not served here (GET /v1/models lists them)",
-                param="model", code="model_not_found",
-            )  # fmt: skip
+            # /v1/models lists embedding models too: say which route serves one.
+            why = (
+                f"{request.model!r} is an embedding model: POST /v1/embeddings"
+                if request.model in server.embeddings.names()
+                else f"the model {request.model!r} is not served here (GET /v1/models lists them)"
+            )
+            raise APIError(404, why, param="model", code="model_not_found")
     try:
         # Tokenizing a long prompt takes a while: not on the loop every client shares.
         prompt_ids = await run_in_threadpool(server.encode, request)
@@ -410,7 +334,7 @@ def _sse(data: dict[str, Any], fingerprint: str | None) -> bytes:
 
 
 async def _load(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    body = await _json(request)
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
     name, path = body.get("lora_name"), body.get("lora_path")
@@ -438,7 +362,7 @@ async def _load(server: ModelServer, request: HTTPRequest, caller: Caller) -> Re
 
 
 async def _unload(server: ModelServer, request: HTTPRequest, caller: Caller) -> Response:
-    body = await _json(request)
+    body = await json_body(request)
     name = body.get("lora_name") if isinstance(body, dict) else None
     if not isinstance(name, str):
         raise bad("lora_name is required", "lora_name")

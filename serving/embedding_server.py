@@ -10,17 +10,15 @@ pointed at the wrong server learns why rather than seeing a bare "no such route"
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from .app import _authorize, _http_error, _metrics, _middleware
 from .auth import Caller, Keys
 from .embeddings import EmbeddingModels, embeddings_endpoint
+from .http import Handler, health, http_error, metrics, middleware, route
 from .metrics import Metrics
 from .protocol import APIError
 
@@ -49,41 +47,28 @@ class EmbeddingServer:
         # Nothing waits in a batch and no adapter is loaded here: those gauges stay at 0.
         self.metrics = Metrics(lambda: 0, lambda: 0)
 
+    def generates(self, name: str) -> bool:
+        """No model here generates (see ModelServer.generates)."""
+        return False
+
     def close(self) -> None:
         """Nothing runs in the background (no engine, no registry follower)."""
 
 
-Handler = Callable[..., Awaitable[Response]]  # (server, request, caller), as in app.py
-
-
 def create_embedding_app(server: EmbeddingServer) -> Starlette:
-    def route(path: str, handler: Handler, methods: list[str], role: str | None) -> Route:
-        async def endpoint(request: HTTPRequest) -> Response:
-            try:
-                caller = _authorize(server, request, role) if role else None
-                return await handler(server, request, caller)
-            except APIError as exc:
-                return JSONResponse(exc.body(), status_code=exc.status)
-
-        return Route(path, endpoint, methods=methods)
-
-    routes = [
-        route("/health", _health, ["GET"], None),
-        route("/ready", _ready, ["GET"], None),
-        route("/metrics", _metrics, ["GET"], "read"),
-        route("/v1/models", _models, ["GET"], "read"),
-        route("/v1/embeddings", embeddings_endpoint, ["POST"], "read"),
+    routes: list[tuple[str, Handler, list[str], str | None]] = [
+        ("/health", health, ["GET"], None),
+        ("/ready", _ready, ["GET"], None),
+        ("/metrics", metrics, ["GET"], "read"),
+        ("/v1/models", _models, ["GET"], "read"),
+        ("/v1/embeddings", embeddings_endpoint, ["POST"], "read"),
     ]
-    routes += [route(path, _not_here, ["POST"], role) for path, role in GENERATION_ROUTES]
+    routes += [(path, _not_here, ["POST"], role) for path, role in GENERATION_ROUTES]
     return Starlette(
-        routes=routes,
-        middleware=_middleware(server),
-        exception_handlers={HTTPException: _http_error},
+        routes=[route(server, *each) for each in routes],
+        middleware=middleware(server),
+        exception_handlers={HTTPException: http_error},
     )
-
-
-async def _health(server: EmbeddingServer, request: HTTPRequest, caller: Caller | None) -> Response:
-    return JSONResponse({"status": "ok"})
 
 
 async def _ready(server: EmbeddingServer, request: HTTPRequest, caller: Caller | None) -> Response:

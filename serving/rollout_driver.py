@@ -36,6 +36,7 @@ from lfm.registry.rollouts import (
     end,
     latest,
     running,
+    share_text,
 )
 
 from .engine import Event, Job, Sampling
@@ -117,8 +118,8 @@ def _begin(server: ModelServer, store: Registry, public: str, rollout: Rollout) 
         return None
     live.ready = True
     logger.info(
-        "rollout %s: %s %s -> %s at %.0f%%", rollout.id, rollout.strategy, rollout.stable,
-        rollout.candidate, rollout.weight * 100,
+        "rollout %s: %s %s -> %s at %s", rollout.id, rollout.strategy, rollout.stable,
+        rollout.candidate, share_text(rollout.weight),
     )  # fmt: skip
     return live
 
@@ -173,14 +174,16 @@ def _judge(server: ModelServer, store: Registry, live: Live) -> None:
     if held < rollout.hold_s or in_step.requests < rollout.guards.min_requests:
         return
     detail = (
-        f"{rollout.weight:.0%} held {held:.0f}s over {in_step.requests} candidate requests "
+        f"{share_text(rollout.weight)} held {held:.0f}s over {in_step.requests} candidate requests "
         "within its guard rails"
     )
     if rollout.step + 1 < len(rollout.steps):
         moved = advance(store, rollout, detail)
         if moved is not None:
             live.rollout = moved
-            logger.info("rollout %s: the candidate now takes %.0f%%", moved.id, moved.weight * 100)
+            logger.info(
+                "rollout %s: the candidate now takes %s", moved.id, share_text(moved.weight)
+            )
         return
     try:
         _finish(server, store, live, PROMOTED, detail)
@@ -200,6 +203,7 @@ def _finish(server: ModelServer, store: Registry, live: Live, status: str, reaso
 def _retire(server: ModelServer, live: Live, ended: Rollout | None) -> None:
     """The rollout is over here: a promoted candidate takes the public name, else it drains."""
     server.rollouts.drop(live.public)
+    _log_end(live, ended)
     if ended is not None and ended.status == PROMOTED and live.ready and ended.keeps_previous:
         previous = live.public + PREVIOUS_SUFFIX
         adapter = server.adapters.set_aside(live.candidate_name, live.public, previous)
@@ -215,6 +219,25 @@ def _retire(server: ModelServer, live: Live, ended: Rollout | None) -> None:
         return
     if server.adapters.get(live.candidate_name) is not None:
         server.unload_adapter(live.candidate_name, None)
+
+
+def _log_end(live: Live, ended: Rollout | None) -> None:
+    """One line when a rollout ends here, however it ended (by this server, another replica or
+    `lfm rollout promote|abort`), as loads are logged."""
+    rollout = live.rollout
+    if ended is None:
+        logger.info(
+            "rollout %s: %s is no longer followed here; its candidate %s is unloaded",
+            rollout.id,
+            live.public,
+            rollout.candidate,
+        )
+        return
+    serves = ended.candidate if ended.status == PROMOTED and live.ready else ended.stable
+    reason = ended.reason or "no reason given"
+    logger.info(
+        "rollout %s %s: %s serves %s (%s)", ended.id, ended.status, live.public, serves, reason
+    )
 
 
 def _settle_previous(

@@ -92,6 +92,11 @@ class ModelServer:
     def valid_name(name: str) -> bool:
         return NAME.fullmatch(name) is not None
 
+    def generates(self, name: str) -> bool:
+        """Whether ``name`` is a generative model here (the base model or a loaded adapter):
+        /v1/embeddings then says which routes serve it."""
+        return name == self.base_name or self.adapters.get(name) is not None
+
     # ---- prompts ------------------------------------------------------------------------------
 
     def encode(self, request: Request) -> list[int]:
@@ -149,7 +154,8 @@ class ModelServer:
     def _load(self, name: str, reference: str, caller: Caller | None) -> Adapter:
         path, version = _adapter_files(reference)
         action = "replace" if self.adapters.get(name) else "load"
-        adapter = self.adapters.load(name, path, reference, version)
+        lineage = _lineage(reference, version) if version else None
+        adapter = self.adapters.load(name, path, reference, version, lineage)
         if ENVIRONMENT_REFERENCE.fullmatch(reference):
             self._following[name] = reference
         else:
@@ -259,6 +265,19 @@ def _adapter_files(reference: str) -> tuple[Path, str | None]:
         raise AdapterError(f"{reference} is a whole model, not a LoRA adapter")
     from_registry = not (Path.cwd() / reference).exists()
     return resolved.path, resolved.version if from_registry else None
+
+
+def _lineage(reference: str, version: str) -> dict[str, Any]:
+    """A registry version's lineage: the base model it was trained on, as registered."""
+    from lfm.registry import RegistryError, open_registry, parse_reference
+
+    store = open_registry()
+    try:
+        return store.get(f"{parse_reference(reference).name}:{version}", with_files=False).lineage
+    except RegistryError as exc:
+        raise AdapterError(f"{reference}: {exc}") from None
+    finally:
+        store.close()
 
 
 def _environment_version(reference: str) -> str:

@@ -14,7 +14,8 @@ It trains with sentence-transformers' SentenceTransformerTrainer. A restarted ru
 the newest checkpoint in the output directory. While it trains, metrics.jsonl gets a line per
 logged step (loss, learning rate, grad norm, memory). When training ends, the output directory
 holds the trained model (SentenceTransformer(path) loads it), metrics.json, and train_pairs.jsonl
-and heldout_pairs.jsonl (what was trained on and what evaluate.py scores).
+and heldout_pairs.jsonl (what was trained on and what evaluate.py scores: training data, which
+lfm register, lfm deploy and the serving image leave out, as they leave out checkpoints).
 """
 
 from pathlib import Path

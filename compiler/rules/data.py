@@ -178,7 +178,9 @@ def local_paths_in_image(ctx: Context) -> None:
     ):
         return
     base = ctx.get("base_model")
-    found = [("base_model",)] if isinstance(base, str) and is_local(base) else []
+    found: list[tuple[str, ...]] = (
+        [("base_model",)] if isinstance(base, str) and is_local(base) else []
+    )
     if ctx.get("dataset", "source", "type") != "hub" and ctx.get("dataset", "source", "path"):
         found.append(("dataset", "source", "path"))
     for path in found:

@@ -112,10 +112,10 @@ def images_pinned(ctx: Context) -> None:
 
 
 # The rollout block's defaults are the `lfm rollout start` options' (not in the schema: a
-# schema default would give every config a rollout).
+# schema default would give every config a rollout). `seed` has none here: left out, each
+# rollout's keyless draw is seeded with its own id when it starts.
 ROLLOUT_DEFAULTS = (
     (("hold",), 300, "each step holds 5 minutes, as `lfm rollout start --hold`"),
-    (("seed",), 0, "the draw for requests without a sticky key, as `lfm rollout start --seed`"),
     (("guard_rails", "min_requests"), 20, "as `lfm rollout start --min-requests`"),
     (("guard_rails", "window"), 300, "as `lfm rollout start --window`"),
     (("guard_rails", "max_error_rate_increase"), "5%", "as `--max-error-rate-increase`"),
@@ -160,6 +160,14 @@ def _rollout_strategy(ctx: Context, here: tuple[str, ...], strategy: str | None)
         elif isinstance(steps, list) and steps != sorted(steps):
             ctx.error((*here, "steps"), f"a canary's steps must not go down: {steps}",
                       "e.g. [10, 50, 100]")  # fmt: skip
+        elif isinstance(steps, list) and steps and steps[-1] != 100:
+            # The last step promotes: below 100 the environment would move to a version that
+            # never took all the traffic.
+            ctx.error(
+                (*here, "steps"),
+                f"a canary's last step must be 100 (it promotes there), not {steps[-1]:g}",
+                f"e.g. {[*steps, 100]}",
+            )
     if strategy == "ab":
         if split is None:
             ctx.error(
@@ -188,4 +196,4 @@ def _rollout_on_kubernetes(ctx: Context, here: tuple[str, ...]) -> None:
                   "give the version serving now; this config's version is the candidate")  # fmt: skip
     if ctx.get(*here, "gateway") is None:
         ctx.error(here, "a rollout on Kubernetes needs gateway: the Gateway its HTTPRoute attaches to",
-                  "e.g. gateway: inference-gateway (a Gateway in the same namespace)")  # fmt: skip
+                  "e.g. gateway: inference-gateway (a Gateway in the same namespace; NAMESPACE/NAME for one in another)")  # fmt: skip

@@ -218,6 +218,40 @@ def test_an_embedding_model_is_served_by_the_pooling_runner(adapter, tmp_path):
     assert "--runner" not in (generative / "k8s/deployment.yaml").read_text()
 
 
+def test_training_leftovers_stay_out_of_the_image_as_the_dockerignore_says(adapter, tmp_path):
+    """An embedding output's pairs (the training data) and a checkpoint, at any depth, are not
+    copied into the build context, as Dockerfile.serve.dockerignore keeps them out of a compiled
+    bundle's image; the output says what was left out. The model's own files are copied."""
+    from lfm.runtime.embedding import LEFTOVER_DIRS, LEFTOVER_FILES
+
+    model = tmp_path / "retriever"
+    shutil.copytree(adapter.parent.parent / "tiny-model", model)
+    (model / "modules.json").write_text("[]")
+    for name in ("train_pairs.jsonl", "heldout_pairs.jsonl", "1_Pooling/extra_pairs.jsonl"):
+        (model / name).parent.mkdir(exist_ok=True)
+        (model / name).write_text('{"question": "q", "passage": "p", "document": "d"}\n')
+    (model / "checkpoint-6").mkdir()
+    (model / "checkpoint-6" / "optimizer.pt").write_bytes(b"resume state")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        lfm, ["deploy", "--model", str(model), "-o", str(out), "--version", "0.1.0"]
+    )
+    assert result.exit_code == 0, result.output
+    copied = {p.relative_to(out / "model").as_posix() for p in (out / "model").rglob("*")}
+    assert "modules.json" in copied and "config.json" in copied
+    assert not [p for p in copied if p.endswith("_pairs.jsonl") or "checkpoint-" in p]
+    assert "note: left out of the image's model/: 1_Pooling/extra_pairs.jsonl, checkpoint-6/, " in (
+        result.output
+    )
+    # The same patterns as the compiled serving image's .dockerignore.
+    from lfm.compiler.render import environment
+
+    ignore = environment().get_template("Dockerfile.serve.dockerignore.jinja").render()
+    lines = ignore.splitlines()
+    assert all(f"**/{pattern}/" in lines for pattern in LEFTOVER_DIRS)
+    assert all(f"**/{pattern}" in lines for pattern in LEFTOVER_FILES)
+
+
 def test_a_base_model_not_on_this_machine_is_an_error_and_base_names_another(adapter, tmp_path):
     """The adapter was trained on another machine: its base path is not here. The deployment
     is not written (no image without the base, no host path in a manifest) until --base says

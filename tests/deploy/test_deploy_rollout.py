@@ -168,3 +168,69 @@ def test_a_rollout_on_kubernetes_without_stable_version_or_gateway_does_not_comp
         compile_config(config, tmp_path / "out")
     said = " ".join(d.message for d in raised.value.diagnostics)
     assert "needs stable_version" in said and "needs gateway" in said
+
+
+def _comments(path: Path) -> str:
+    return "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+
+
+def test_each_manifest_names_its_own_files_and_the_stable_image_is_the_earlier_one(bundle):
+    assert "kubectl apply -f k8s/service-candidate.yaml " in _comments(
+        bundle / "k8s/service-candidate.yaml"
+    )
+    candidate = _comments(bundle / "k8s/deployment-candidate.yaml")
+    assert "-f k8s/deployment-candidate.yaml -f k8s/service-candidate.yaml" in candidate
+    assert "1.3.0 (image built from Dockerfile.serve)" in candidate
+    stable = _comments(bundle / "k8s/deployment.yaml")
+    assert "(image built from Dockerfile.serve)" not in stable
+    assert "built for 1.2.0 earlier (this bundle's Dockerfile.serve builds 1.3.0" in stable
+
+
+def test_the_bundle_readme_lists_the_rollout_files_and_what_to_apply(bundle):
+    readme = (bundle / "README.md").read_text()
+    for name in ROLLOUT_FILES:
+        assert f"`{name}`" in readme
+    apply = "kubectl apply -f k8s/deployment-candidate.yaml -f k8s/service-candidate.yaml -f k8s/httproute.yaml"  # noqa: E501
+    assert apply in readme and "kubectl apply -f k8s/`\nwould also start the training Job" in readme
+
+
+def test_the_promote_recipe_relabels_the_version_and_says_to_recompile(bundle):
+    route = _comments(bundle / "k8s/httproute.yaml")
+    patch = route.split("patch deployment support-bot --type=json -p '")[1].split("'")[0]
+    operations = {op["path"]: op["value"] for op in json.loads(patch)}
+    assert operations == {
+        "/spec/template/spec/containers/0/image": "registry.example.com/ml/support-bot-serve:1.3.0",
+        "/spec/template/metadata/labels/app.kubernetes.io~1version": "1.3.0",
+        "/metadata/labels/app.kubernetes.io~1version": "1.3.0",
+    }
+    deployment = load(bundle / "k8s/deployment.yaml")  # the paths the patch replaces exist
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == "vllm"
+    assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
+    assert "Remove deployment.rollout" in route and "recompile" in route
+    assert "The next step, 50% on the candidate" in route  # a canary's next step, 90/10 -> 50/50
+
+
+def test_a_blue_green_route_shows_the_switch(tmp_path):
+    tail = "      stable_version: 1.2.0\n      gateway: inference-gateway\n"
+    out = variant(tmp_path, "      strategy: blue_green\n" + tail, "bg")
+    route = _comments(out / "k8s/httproute.yaml")
+    assert "(a blue-green switch)" in route and "(blue_green)" not in route
+    switch = route.split("The switch, all traffic to the candidate")[1].splitlines()[1]
+    weights = [op["value"] for op in json.loads(switch.split("-p '")[1].rstrip("'"))]
+    assert weights == [0, 100]
+
+
+def test_a_gateway_in_another_namespace_is_a_parent_ref_with_its_namespace(tmp_path):
+    for gateway, namespace in (
+        ("gateways/inference-gateway", "gateways"),
+        ("inference-gateway", None),
+    ):
+        folder = tmp_path / gateway.replace("/", "-")
+        folder.mkdir()
+        tail = f"      stable_version: 1.2.0\n      gateway: {gateway}\n"
+        out = variant(folder, "      strategy: canary\n" + tail, "bot")
+        route = load(out / "k8s/httproute.yaml")
+        assert route_errors(route) == []
+        parent = route["spec"]["parentRefs"][0]
+        assert (parent["name"], parent.get("namespace")) == ("inference-gateway", namespace)
+        assert ("allowedRoutes" in _comments(out / "k8s/httproute.yaml")) == bool(namespace)

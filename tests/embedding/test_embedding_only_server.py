@@ -90,6 +90,10 @@ def test_model_is_served_as_an_embedding_model_when_it_is_one(tiny_encoder, regi
         for key, value in registry.items():
             env.setenv(key, value)
         assert _embedding_model("retriever:1.0.0", None) == ("retriever", "retriever:1.0.0")
+        assert _embedding_model("retriever:9.9.9", None) is None  # not registered: not ours
+    # MODEL's own name is not another --embedding's to take.
+    twice = _lfm("serve", str(tiny_encoder), "--embedding", f"{tiny_encoder.name}={tiny_encoder}")
+    assert twice.exit_code == 2 and "is MODEL's name already" in twice.output
 
     config = tmp_path / "retriever.yaml"
     config.write_text(
@@ -99,9 +103,33 @@ def test_model_is_served_as_an_embedding_model_when_it_is_one(tiny_encoder, regi
     )
     result = _lfm("serve", str(config))
     assert result.exit_code == 1, result.output
-    assert "holds no trained embedding model yet: run the bundle's train.py first" in (
-        result.output
+    # It looked where `lfm compile CONFIG` writes by default, and says so: a bundle compiled
+    # with -o elsewhere is served by its folder.
+    text = " ".join(result.output.split())
+    assert "build/retriever/output holds no trained embedding model yet." in text
+    assert f"`lfm serve {config}` looks in the bundle that `lfm compile {config}` writes by " in (
+        text
     )
+    assert "default (build/retriever/)" in text
+    assert "serve its trained output: lfm serve BUNDLE/output" in text
+    assert "Traceback" not in result.output
+
+
+def test_serving_a_generation_config_before_training_names_where_it_looked(tmp_path, monkeypatch):
+    from lfm.cli.serve import _from_config
+
+    config = tmp_path / "support.yaml"
+    config.write_text(
+        "model_config:\n  name: support\n  version: 1.0.0\n  base_model: org/tiny-model\n"
+        "  dataset:\n    source:\n      type: local\n      path: data.jsonl\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    messages: list[str] = []
+    monkeypatch.setattr("click.echo", lambda text, err=False: messages.append(text))
+    assert _from_config(str(config)) == ("org/tiny-model", [])
+    said = " ".join(messages)
+    assert "build/support/output holds no trained adapter yet." in said
+    assert "lfm serve BUNDLE/output" in said and "serving the base model alone" in said
 
 
 def test_a_bad_embedding_reference_is_one_message(tmp_path):

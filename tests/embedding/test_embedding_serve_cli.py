@@ -133,3 +133,20 @@ def test_a_real_server_answers_v1_embeddings_behind_its_keys(base, tiny_encoder,
         assert entry["owned_by"] == "lfm" and entry["lfm"]["kind"] == "embedding"
         assert entry["lfm"]["dimensions"] == 32
         assert [m["id"] for m in listed["data"]][0] == base.name  # the base model first
+
+        # A mixed server: each model's wrong route says which route serves it.
+        for route in ("completions", "chat/completions"):
+            prompt = {"prompt": "hi"} if route == "completions" else {"messages": [
+                {"role": "user", "content": "hi"}]}  # fmt: skip
+            status, text = _call(f"{server.v1}/{route}", {"model": "retriever", **prompt}, KEY)
+            assert status == 404, text
+            error = json.loads(text)["error"]
+            assert error["message"] == "'retriever' is an embedding model: POST /v1/embeddings"
+            assert error["code"] == "model_not_found"
+        status, text = _call(url, {"model": base.name, "input": "x"}, KEY)
+        error = json.loads(text)["error"]
+        assert status == 404 and error["code"] == "model_not_found", text
+        assert f"'{base.name}' is a generative model: POST /v1/chat/completions" in error["message"]
+    started = server.log.read_text()
+    assert f"serving {base.name} (adapters: none) at {server.v1}, and embedding models " in started
+    assert f"retriever at {server.v1}/embeddings" in started

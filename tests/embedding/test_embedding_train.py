@@ -129,7 +129,11 @@ def test_the_runtime_trains_mines_and_scores_in_process(tmp_path, tiny_encoder):
     embedding_train.save_outputs(trainer, tmp_path / "out")
     after = retrieval.scores(model, ir)
     assert set(after) == set(before) == set(retrieval.SCORE_KEYS)
-    assert (tmp_path / "out" / "metrics.jsonl").read_text().strip()
+    # Tokens are counted from the features sentence-transformers passes to the model.
+    steps = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").open()]
+    assert steps and all(step["tokens"] > 0 for step in steps)
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert summary["num_input_tokens_seen"] > 0 and summary["tokens_per_second"] > 0
     passed = retrieval.finish(
         "tiny", after, before, gates.Gates(min_scores={"recall@10": 1.0}),
         model_path="out", base_model="tiny", data=data, output_dir=tmp_path / "eval",
@@ -196,3 +200,78 @@ def test_the_evaluator_comes_from_sentence_transformers_current_path(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_cached_loss_counts_each_trained_token_once(tiny_encoder, tmp_path):
+    """GradCache losses embed every mini-batch twice (without gradients, then with): the
+    counter counts the pass that trains, so tokens match the batch's own."""
+    import torch
+    from lfm.runtime import embedding_train
+    from lfm.runtime.metrics import TokenCounter
+
+    model = embedding_train.load_encoder(str(tiny_encoder), base_dir=tmp_path, max_seq_length=32)
+    model.train()
+    features = model.preprocess(["lists hold items", "keys"])
+    counter = TokenCounter()
+    counter.attach(model)
+    with torch.no_grad():
+        model(features)
+    model(features)
+    counter.detach()
+    assert counter.real == int(features["attention_mask"].sum())
+    assert counter.total == int(features["input_ids"].numel())
+
+
+def test_the_note_on_pairs_without_a_hard_negative_says_the_pairs_were_left_out(
+    tiny_encoder, tmp_path, capsys
+):
+    """mine_hard_negatives ("n-tuple") drops a pair whose question got no negative: the pair
+    is not trained on at all, and the note says so (not that only its negative went)."""
+    from lfm.runtime import embedding, embedding_train
+
+    pairs = tuple(embedding.pair_from_record(r, i) for i, r in enumerate(pair_records()))
+    model = embedding_train.load_encoder(str(tiny_encoder), base_dir=tmp_path, max_seq_length=32)
+    # The tiny random encoder scores every passage alike: a 0.3% margin already leaves some
+    # questions without a passage far enough below their own.
+    rows = embedding_train.training_dataset(model, pairs, negatives=1, margin=0.003, batch_size=8)
+    dropped = len(pairs) - len(rows)
+    assert 0 < dropped < len(pairs)
+    said = capsys.readouterr()
+    said = " ".join((said.out + said.err).split())
+    assert (
+        f"{dropped} of {len(pairs)} pairs were left out of training altogether (question and "
+        "passage, not only their negatives)" in said
+    )
+    assert "found no other passage scoring at least 0.3% below the pair's own" in said
+    # What is left is whole pairs, each with its negative: the others are not trained on.
+    assert rows.column_names == ["anchor", "positive", "negative_1"]
+    assert all(row["negative_1"] != row["positive"] for row in rows)
+
+
+def test_lfm_evaluate_scores_an_embedding_model_on_a_pairs_file(tmp_path, tiny_encoder):
+    """`lfm evaluate --model OUTPUT --dataset heldout_pairs.jsonl` on a sentence-transformers
+    folder: retrieval scores and gates (the bundle's evaluate.py's), not a generative error."""
+    from click.testing import CliRunner
+    from lfm.cli import lfm
+
+    pairs = tmp_path / "heldout_pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in pair_records()))
+    out = tmp_path / "eval"
+    args = ["evaluate", "--model", str(tiny_encoder), "--dataset", str(pairs), "-o", str(out)]
+    result = CliRunner().invoke(lfm, [*args, "--compare", str(tiny_encoder), "--min-score",
+                                      "recall@10=1.0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "eval_results.json").read_text())["evaluation_results"]["scores"]
+    assert set(scores) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
+    assert scores["recall@10"]["base"] == scores["recall@10"]["value"] == 1.0  # ten passages
+
+    failed = CliRunner().invoke(lfm, [*args, "--min-score", "mrr@10=1.01"])
+    assert failed.exit_code == 1 and "Traceback" not in failed.output
+    generative = CliRunner().invoke(lfm, [*args, "--metrics", "rouge"])
+    assert generative.exit_code == 2
+    assert "is an embedding model (sentence-transformers): --metrics is for generative models" in (
+        " ".join(generative.output.split())
+    )
+    (tmp_path / "chat.jsonl").write_text('{"instruction": "hi", "output": "hello"}\n')
+    no_passage = CliRunner().invoke(lfm, [*args[:3], "--dataset", str(tmp_path / "chat.jsonl")])
+    assert no_passage.exit_code == 1 and "record 1 has no passage" in no_passage.output

@@ -291,3 +291,24 @@ def test_what_reaches_the_terminal_is_shown_as_written(cli, adapter_dir, registr
         "--tag", "note=[bold red]loud[/]")  # fmt: skip
     assert "note=[bold red]loud[/]" in cli("list").output
     assert printable("a\x1b[31mb\u202ec\nd é") == "a\\x1b[31mb\\u202ec\\x0ad é"
+
+
+def test_training_leftovers_are_left_out_and_named(cli, make_adapter_copy, adapter_dir, tmp_path):
+    """An embedding output's pairs (train.py's training data) and checkpoints at any depth stay
+    out of a version, as they stay out of the serving image; register says what it left out."""
+    output = make_adapter_copy(adapter_dir, tmp_path / "output", "leftovers")
+    for name in ("train_pairs.jsonl", "heldout_pairs.jsonl"):
+        (output / name).write_text('{"question": "q", "passage": "p", "document": "d"}\n')
+    (output / "checkpoint-6").mkdir()
+    (output / "checkpoint-6" / "optimizer.pt").write_bytes(b"resume state")
+    (output / "lora" / "checkpoint-2").mkdir(parents=True)  # a nested run's checkpoint too
+    (output / "lora" / "checkpoint-2" / "optimizer.pt").write_bytes(b"resume state")
+    (output / "lora" / "README.md").write_text("kept\n")
+    result = cli("register", "--model", str(output), "--name", "emb", "--version", "1.0.0")
+    paths = {f["path"] for f in _show(cli, "emb:1.0.0")["files"]}
+    assert {"adapter_config.json", "lora/README.md"} <= paths
+    assert not [p for p in paths if p.endswith("_pairs.jsonl") or "checkpoint-" in p], paths
+    assert (
+        "note: left out of the version: checkpoint-6/, heldout_pairs.jsonl, "
+        "lora/checkpoint-2/, train_pairs.jsonl (training leftovers" in result.output
+    )

@@ -209,6 +209,8 @@ def test_a_canary_takes_its_share_sticky_keys_stay_and_variants_are_measured(
         # Abort: everything back to stable at once, the environment where it was.
         _lfm("rollout", "abort", "bot", "--env", "production")
         _wait_for(lambda: _live(server) is None, what="the abort")
+        ended = f"rollout {rollout_id} aborted: bot serves 1.0.0 (aborted by hand)"
+        _wait_for(lambda: ended in server.log.read_text(), what="the server's line on the end")
         assert {_ask(server, f"user-{i}")[1]["system_fingerprint"] for i in range(30)} == {
             "bot@1.0.0"
         }

@@ -145,6 +145,30 @@ def test_a_bundle_without_a_rollout_says_so(registry, tmp_path):
     assert "blue-green of bot@production 1.0.0 -> 1.1.0" in said
 
 
+def test_a_declared_stable_version_must_be_what_the_environment_serves(registry, tmp_path):
+    out = bundle(tmp_path, "      strategy: canary\n      stable_version: 0.9.0\n")
+    said = run("rollout", "start", "--env", "production", "--from", str(out), code=1)
+    assert "bot@production points at 1.0.0, but the rollout declares stable_version 0.9.0" in said
+    assert "set stable_version: 1.0.0 and recompile" in said
+    assert "lfm promote bot:0.9.0 --env production" in said and said.count("\n") == 1
+    assert _latest() is None  # nothing started
+    out = bundle(tmp_path / "right", "      strategy: canary\n      stable_version: 1.0.0\n")
+    assert "1.0.0 -> 1.1.0" in run("rollout", "start", "--env", "production", "--from", str(out))
+
+
+def test_a_bundle_other_than_the_registered_one_is_named_in_a_warning(registry, models, tmp_path):
+    trained = bundle(tmp_path, "      strategy: canary\n", version="1.2.0")
+    run("register", "--model", str(models.two), "--bundle", str(trained))
+    said = run("rollout", "start", "--env", "production", "--from", str(trained))
+    assert "warning" not in said and "1.0.0 -> 1.2.0" in said
+    run("rollout", "abort", "bot", "--env", "production")
+    # Recompiled with other rollout settings: the hashes the registry recorded differ.
+    other = bundle(tmp_path / "tuned", "      strategy: canary\n      hold: 60\n", version="1.2.0")
+    said = run("rollout", "start", "--env", "production", "--from", str(other))
+    assert "warning: bot:1.2.0 was registered from another build than" in said
+    assert "config_sha256" in said and "bundle_sha256" in said and "1.0.0 -> 1.2.0" in said
+
+
 def _latest():
     from lfm.registry import open_registry, rollouts
 

@@ -53,7 +53,7 @@ def test_a_rollout_is_recorded_and_an_abort_leaves_the_environment(registry):
     out = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%")
     assert "canary of bot@production 1.0.0 -> 1.1.0 at 10% -> 50% -> 100%" in out
     status = run("rollout", "status", "bot", "--env", "production")
-    assert "running" in status and "now step 1 at 10%" in status
+    assert "running" in status and "now step 1 of 3 at 10%" in status
     out = run("rollout", "abort", "bot", "--env", "production", "--reason", "not today")
     assert "aborted: bot@production -> 1.0.0 (unchanged)" in out
     assert "1.0.0" in run("show", "bot@production")
@@ -419,3 +419,81 @@ def test_a_report_with_no_errors_says_so(registry, endpoint):
     out = run("rollout", "report", "bot", "--env", "production", "--endpoint", url)
     assert "error_rate: no difference (no errors on either side)" in out
     assert "not enough data" not in out.split("error_rate")[1].splitlines()[0]
+
+
+# ---- shares, steps, the keyless draw's seed, what status and the audit log say -----------------
+
+
+@pytest.mark.parametrize("bare", ["0.1", "0.5"])
+def test_a_bare_share_below_one_is_refused_as_ambiguous(registry, bare):
+    out = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", bare, code=1)
+    assert "ambiguous" in out and f"{float(bare) * 100:g}%" in out and f"{bare}%" in out
+    assert out.count("\n") == 1
+    said = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", f"{bare}%")
+    assert f"at {bare}% -> 50% -> 100%" in said  # a thousandth is shown, not rounded to 0%
+
+
+@pytest.mark.parametrize("steps", ["10,50", "100,50", "5"])
+def test_a_canary_must_end_at_100_percent(registry, steps):
+    out = run("rollout", "start", "bot:1.1.0", "--env", "production", "--steps", steps, code=1)
+    assert "must be 100%" in out or "must not go down" in out
+    assert run("rollout", "status", "bot", "--env", "production", code=1)  # none was started
+
+
+def test_each_rollout_draws_its_own_keyless_sequence_unless_seeded(registry):
+    first = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "20%")
+    run("rollout", "abort", "bot", "--env", "production")
+    second = run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "20%")
+    run("rollout", "abort", "bot", "--env", "production")
+    ids = [int(out.split(":")[0].split()[1]) for out in (first, second)]
+    seeds = [_rollout(i).seed for i in ids]
+    assert seeds == ids and seeds[0] != seeds[1]
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "20%", "--seed", "0")
+    assert _latest().seed == 0  # --seed replays a draw
+
+
+def test_status_says_what_a_step_waits_for_and_how_it_ended(registry):
+    start = ("--steps", "20,100", "--hold", "600", "--min-requests", "30")
+    run("rollout", "start", "bot:1.1.0", "--env", "production", *start)
+    status = run("rollout", "status", "bot", "--env", "production")
+    assert "now step 1 of 2 at 20%" in status
+    assert "hold 600s per step: held 0s, 600s left" in status or "599s left" in status
+    assert "30 candidate requests in this step" in status and "then it moves to 100%" in status
+    assert "guard rails: error rate at most 5.0% above stable's, p95 latency at most 2x" in status
+    run("rollout", "abort", "bot", "--env", "production", "--reason", "not today")
+    nowhere = "http://127.0.0.1:9"  # never asked: the rollout has ended
+    status = run("rollout", "status", "bot", "--env", "production", "--endpoint", nowhere)
+    assert "now step" not in status
+    assert "outcome: aborted at step 1 of 2 (20%); bot@production stayed at 1.0.0" in status
+    assert "ended" in status and "not today" in status
+    assert "the rollout has ended (aborted), so no server measures it" in status
+
+
+def test_the_audit_log_as_text_gives_each_line_its_reason(registry):
+    why = ("--reason", "try the new prompt")
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--ab", "50/50", *why)
+    run("rollout", "abort", "bot", "--env", "production", "--reason", "not\x1b[2J today")
+    lines = run("registry", "audit", "bot").splitlines()
+    assert "try the new prompt" in lines[-2] and "rollout-start" in lines[-2]
+    assert lines[-1].endswith("not\\x1b[2J today")  # shown, not obeyed by the terminal
+
+
+def _rollout(ident: int):
+    from lfm.registry import open_registry
+    from lfm.registry.rollouts import _by_id, _conn
+
+    store = open_registry()
+    try:
+        return _by_id(_conn(store), ident)
+    finally:
+        store.close()
+
+
+def _latest():
+    from lfm.registry import open_registry, rollouts
+
+    store = open_registry()
+    try:
+        return rollouts.latest(store, "bot", "production")
+    finally:
+        store.close()

@@ -5,7 +5,10 @@
   ``is_gradient_checkpointing`` when it loads an adapter);
 - torch's pinned-memory notice on a machine without a GPU;
 - DeepSpeed's "Setting accelerator to CPU" when it is imported on such a machine (by accelerate
-  or transformers, whether or not the run uses DeepSpeed).
+  or transformers, whether or not the run uses DeepSpeed);
+- bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" when it is
+  imported on a CPU with AVX-512 BF16 (by peft, whatever the method): it tries to fetch a kernel
+  from the hub, which lfm never lets code from the hub run, and falls back to its own.
 
 Real problems still reach the user: only these messages are filtered.
 """
@@ -16,10 +19,15 @@ import logging
 import warnings
 
 _DEEPSPEED_NOTICES = ("Setting accelerator to CPU", "Setting ds_accelerator to")
+_BITSANDBYTES_NOTICE = "Failed to load CPU gemm_4bit_forward from kernels-community"
 
 
 def _not_a_deepspeed_notice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith(_DEEPSPEED_NOTICES)
+
+
+def _not_the_bitsandbytes_kernel_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_BITSANDBYTES_NOTICE)
 
 
 def quiet_third_party() -> None:
@@ -36,3 +44,7 @@ def quiet_third_party() -> None:
     deepspeed = logging.getLogger("DeepSpeed")
     if _not_a_deepspeed_notice not in deepspeed.filters:
         deepspeed.addFilter(_not_a_deepspeed_notice)
+    # Logged while bitsandbytes is imported: the filter goes on its logger before that.
+    kernels = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if _not_the_bitsandbytes_kernel_notice not in kernels.filters:
+        kernels.addFilter(_not_the_bitsandbytes_kernel_notice)

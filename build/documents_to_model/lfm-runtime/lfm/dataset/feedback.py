@@ -298,11 +298,11 @@ def convert_preference(
     for index, record in enumerate(records):
         prompt = record.get("prompt")
         if not (isinstance(prompt, str) or _is_messages(prompt)):
-            raise DatasetError(f"record {index}: prompt must be text or a list of messages")
+            raise DatasetError(f"record {index + 1}: prompt must be text or a list of messages")
         if source_fmt == "preference":
             chosen, rejected = record.get("chosen"), record.get("rejected")
             if chosen is None or rejected is None:
-                raise DatasetError(f"record {index}: a pair needs 'chosen' and 'rejected'")
+                raise DatasetError(f"record {index + 1}: a pair needs 'chosen' and 'rejected'")
             if target == "unpaired_preference":
                 yield {"prompt": prompt, "completion": chosen, "label": True}
                 yield {"prompt": prompt, "completion": rejected, "label": False}
@@ -311,7 +311,7 @@ def convert_preference(
         else:
             label = record.get("label")
             if not isinstance(label, bool):
-                raise DatasetError(f"record {index}: 'label' must be true or false")
+                raise DatasetError(f"record {index + 1}: 'label' must be true or false")
             if label:
                 yield _supervised(prompt, _text_of(record.get("completion"), index), target)
 
@@ -321,7 +321,7 @@ def _text_of(completion: Any, index: int) -> str:
         return completion
     if _is_messages(completion):
         return "\n".join(m["content"] for m in completion if m["role"] == "assistant")
-    raise DatasetError(f"record {index}: a completion must be text or assistant messages")
+    raise DatasetError(f"record {index + 1}: a completion must be text or assistant messages")
 
 
 def detect_preference(record: dict[str, Any]) -> str | None:

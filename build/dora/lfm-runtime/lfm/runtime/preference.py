@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from . import checkpoints
 from .errors import RuntimeConfigError
-from .formats import _alpaca_keys, _keys, _present  # records' keys, read as SFT data's are
+from .formats import _alpaca_keys, _keys, _present, record_name  # as SFT data reads them
 from .launch import announce, is_main_process
 from .sources import load_records
 
@@ -150,7 +150,7 @@ def detect_format(record: Mapping[str, Any]) -> str:
     if _present(record, "completion") and _present(record, "label"):
         return UNPAIRED
     raise RuntimeConfigError(
-        f"dataset.preprocessing.format 'auto': {_record_name(0)} is not preference data. It has "
+        f"dataset.preprocessing.format 'auto': {record_name(0)} is not preference data. It has "
         f"{_keys(record)}; a pair has {_EXPECTED[PAIRED]}, and an unpaired completion "
         f"{_EXPECTED[UNPAIRED]}." + _shape_hint(record, None)
     )
@@ -217,17 +217,11 @@ def _bad(
 ) -> RuntimeConfigError:
     """A record's problem; a missing key also says what the record has, and what it looks like
     when that is another format."""
-    message = f"{_record_name(index)} is not valid {fmt} data: {detail}"
+    message = f"{record_name(index)} is not valid {fmt} data: {detail}"
     if keys:
         has = f"It has {_keys(record)}; {fmt} records have {_EXPECTED[fmt]}."
         message += f". {has}{_shape_hint(record, fmt)}"
     return RuntimeConfigError(message)
-
-
-def _record_name(index: int) -> str:
-    """Records are counted from 1, as lines are: the line of a JSONL file (blank lines aside,
-    which the reader skips), as the JSON errors of dataset.source name it."""
-    return f"dataset record {index + 1} (line {index + 1} of a JSONL file without blank lines)"
 
 
 def _looks_like(record: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RuntimeConfigError
-from .formats import Alpaca, Chat, Completion, Example
+from .formats import Alpaca, Chat, Completion, Example, record_name
 
 Span = tuple[int, int]
 
@@ -125,7 +125,7 @@ def _apply(
         )
     except Exception as exc:  # templates raise arbitrary errors (jinja, raise_exception)
         raise RuntimeConfigError(
-            f"dataset record {index}: the tokenizer's chat template rejected this conversation "
+            f"{record_name(index)}: the tokenizer's chat template rejected this conversation "
             f"({exc}); fix the record's roles/order to match what the base model expects"
         ) from exc
 

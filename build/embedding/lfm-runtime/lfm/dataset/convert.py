@@ -23,11 +23,18 @@ class Converted:
 
 
 def convert_file(
-    source: Path, output: Path, target: str, *, source_fmt: str = "auto", force: bool = False
+    source: Path,
+    output: Path,
+    target: str,
+    *,
+    source_fmt: str = "auto",
+    force: bool = False,
+    keep_duplicates: bool = False,
 ) -> Converted:
     """Write ``source``'s records to ``output`` in ``target`` format (a JSON array for ``.json``,
     JSON Lines otherwise), each distinct record once (as from-feedback writes them: a repeated
-    example only weighs more in training). Nothing is written on an error."""
+    example only weighs more in training) unless ``keep_duplicates`` (a repeat meant to weigh
+    more). Nothing is written on an error."""
     if output.exists() and not force:
         raise DatasetError(f"{output} exists; pass --force to replace it")
     if output.resolve() == source.resolve():
@@ -53,7 +60,7 @@ def convert_file(
         for record in converted():
             line = json.dumps(record, ensure_ascii=False, sort_keys=True)
             digest = hashlib.sha256(line.encode("utf-8")).digest()
-            if digest in seen:
+            if digest in seen and not keep_duplicates:
                 duplicates += 1
                 continue
             seen.add(digest)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,13 @@ class TokenCounter:
             self._handle = None
 
     def _count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        # input_ids by name, or first and positional (as TRL's ORPO and CPO trainers call it)
+        # input_ids by name, or first and positional (as TRL's ORPO and CPO trainers call it),
+        # or in a features dict passed first (a SentenceTransformer's forward: one call per
+        # column of a batch, anchor, positive and each negative)
+        if args and isinstance(args[0], Mapping):
+            if not _grad_enabled():
+                return  # a cached loss's first pass (GradCache); the pass that trains counts
+            kwargs = {**args[0], **kwargs}
         ids = kwargs.get("input_ids")
         if ids is None and args and hasattr(args[0], "numel"):
             ids = args[0]
@@ -84,6 +91,12 @@ class TokenCounter:
             self._pending = batch_real if self._pending is None else self._pending + batch_real
         else:
             self._real += total
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return bool(torch.is_grad_enabled())
 
 
 class MetricsCallback(TrainerCallback):

@@ -91,7 +91,7 @@ def detect_format(record: Mapping[str, Any]) -> str:
         _present(record, "completion") and _present(record, "label")
     ):
         raise RuntimeConfigError(
-            f"dataset record 0 holds preference data (keys: {_keys(record)}), and "
+            f"{record_name(0)} holds preference data (keys: {_keys(record)}), and "
             "fine_tuning.objective is sft: set it to dpo, orpo, kto or simpo to train on it"
         )
     if _alpaca_keys(record) is not None:
@@ -99,7 +99,7 @@ def detect_format(record: Mapping[str, Any]) -> str:
     if _present(record, "text"):
         return "completion"
     raise RuntimeConfigError(
-        f"dataset.preprocessing.format 'auto': cannot tell the format of record 0 "
+        f"dataset.preprocessing.format 'auto': cannot tell the format of {record_name(0)} "
         f"(keys: {_keys(record)}); "
         f"expected 'messages', 'conversations', 'instruction'+'output' or 'text', or set "
         f"dataset.preprocessing.format explicitly"
@@ -194,12 +194,18 @@ def _text(record: Mapping[str, Any], key: str, index: int, fmt: str) -> str:
     return value
 
 
+def record_name(index: int) -> str:
+    """A record as errors name it: counted from 1, as a JSONL file's lines are (blank lines
+    aside, which the reader skips), whatever the source (a CSV's header or a hub split too)."""
+    return f"dataset record {index + 1}"
+
+
 def _bad_record(
     record: Mapping[str, Any], index: int, fmt: str, detail: str | None = None
 ) -> RuntimeConfigError:
     problem = detail or f"expected {_EXPECTED[fmt]}"
     return RuntimeConfigError(
-        f"dataset record {index} does not match format {fmt!r}: {problem} "
+        f"{record_name(index)} does not match format {fmt!r}: {problem} "
         f"(found keys: {_keys(record)}); "
         f"fix the record or set dataset.preprocessing.format"
     )

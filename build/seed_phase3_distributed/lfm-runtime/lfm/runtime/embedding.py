@@ -151,6 +151,34 @@ def write_pairs(path: Path, pairs: Iterable[Pair]) -> None:
 
 TRAIN_PAIRS, HELDOUT_PAIRS = "train_pairs.jsonl", "heldout_pairs.jsonl"
 
+# What a training run leaves in its output folder beside the trained model, and serving never
+# reads: resume checkpoints (optimizer state, several times the model's size) and the pairs
+# train.py writes (the training data itself). `lfm register`, `lfm deploy` and the serving image's
+# .dockerignore (Dockerfile.serve.dockerignore: **/checkpoint-*/ and **/*_pairs.jsonl) all leave
+# them out, at any depth; the output folder keeps them for resuming and for evaluate.py.
+LEFTOVER_DIRS = ("checkpoint-*",)
+LEFTOVER_FILES = ("*_pairs.jsonl",)
+
+
+def training_leftover(name: str, is_dir: bool) -> bool:
+    """Whether a file or folder named ``name`` is a training leftover (see LEFTOVER_DIRS)."""
+    import fnmatch
+
+    patterns = LEFTOVER_DIRS if is_dir else LEFTOVER_FILES
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+def leftovers_note(left_out: Iterable[str], where: str) -> str | None:
+    """One line naming the training leftovers left out of ``where``; None when there were none."""
+    names = sorted(left_out)
+    if not names:
+        return None
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (
+        f"note: left out of {where}: {shown} (training leftovers: resume checkpoints and the "
+        "pairs train.py trained on; the output folder keeps them)"
+    )
+
 
 def read_pairs(output_dir: PathLike) -> RetrievalData:
     """The pairs train.py wrote beside the model: what evaluate.py scores (the same split)."""

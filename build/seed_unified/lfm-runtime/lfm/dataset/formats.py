@@ -123,7 +123,7 @@ def convert(records: Iterator[dict[str, Any]], source_fmt: str, target: str) -> 
         messages = to_messages(record, source_fmt, index)
         if target != "completion" and not any(m["role"] == "user" for m in messages):
             raise DatasetError(
-                f"record {index} is plain text (completion); it has no question to convert to "
+                f"record {index + 1} is plain text (completion); it has no question to convert to "
                 f"{target}"
             )
         yield to_record(messages, target, record.get("metadata"))

@@ -78,7 +78,7 @@ def _refusals_as_errors(path: Path) -> Iterator[None]:
 def _objects(items: Iterable[Any], path: Path, line: int | None = None) -> Iterator[dict]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            where = f"{path}:{line}" if line else f"{path} record {index}"
+            where = f"{path}:{line}" if line else f"{path} record {index + 1}"
             raise DatasetError(f"{where}: a record must be a JSON object")
         yield item
 

@@ -27,9 +27,10 @@ from .launch import announce
 PathLike = str | os.PathLike[str]
 
 
-def load_encoder(name_or_path: str, *, base_dir: PathLike, max_seq_length: int) -> Any:
+def load_encoder(name_or_path: str, *, base_dir: PathLike, max_seq_length: int | None) -> Any:
     """The base (or a trained) model as a SentenceTransformer. A plain transformers encoder
-    (no modules.json) gets sentence-transformers' default: the encoder plus mean pooling."""
+    (no modules.json) gets sentence-transformers' default: the encoder plus mean pooling.
+    ``max_seq_length`` None keeps the model's own."""
     source = _source(name_or_path, Path(base_dir))
     try:
         model = SentenceTransformer(source, device=_device())
@@ -38,7 +39,8 @@ def load_encoder(name_or_path: str, *, base_dir: PathLike, max_seq_length: int) 
         raise RuntimeConfigError(
             f"base_model: cannot load {name_or_path!r} as a sentence-transformers model ({first})"
         ) from None
-    model.max_seq_length = max_seq_length
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
     return model
 
 
@@ -89,16 +91,27 @@ def training_dataset(
         verbose=False,
     )
     if len(mined) < len(rows):
-        announce(
-            f"hard negatives: {len(rows) - len(mined)} of {len(rows)} pairs had no passage far "
-            "enough below their own and were left out"
-        )
+        announce(dropped_pairs_note(len(rows) - len(mined), len(rows), negatives, margin))
     if len(mined) == 0:
         raise RuntimeConfigError(
             "embedding.hard_negatives: no pair kept a mined negative; lower "
             "embedding.hard_negative_margin or set hard_negatives: 0"
         )
     return mined
+
+
+def dropped_pairs_note(dropped: int, pairs: int, negatives: int, margin: float) -> str:
+    """What mine_hard_negatives' "n-tuple" output did: a row needs all ``negatives`` negatives,
+    so a pair short of them is left out of the training data whole (question and passage),
+    not trained without a negative."""
+    found = "no other passage" if negatives == 1 else f"fewer than {negatives} other passages"
+    below = f"at least {margin * 100:g}% below" if margin else "below"
+    return (
+        f"hard negatives: {dropped} of {pairs} pairs were left out of training altogether "
+        f"(question and passage, not only their negatives): among the passages the base model "
+        f"ranks closest to each one's question, it found {found} scoring {below} the pair's own; "
+        "lower embedding.hard_negative_margin or hard_negatives to train on them"
+    )
 
 
 class Trainer(checkpoints.Trainer, SentenceTransformerTrainer):

@@ -5,6 +5,10 @@ the chunk it was generated from. Scores (cosine similarity, whatever similarity 
 with, so that base and tuned are scored alike): recall@1, recall@5, recall@10, mrr@10 and
 ndcg@10. They go into eval_results.json in the same shape as a generation model's
 (results.build), so the same gates (min_scores, min_improvement, max_regression) apply.
+
+:func:`evaluate_file` is `lfm evaluate` on a sentence-transformers folder: the questions of a
+pairs file (heldout_pairs.jsonl, or any records with question and passage) search that file's
+passages.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..embedding import RetrievalData
+from ..embedding import RetrievalData, pair_from_record, passage_id
 from . import gates as quality_gates
 from . import report, results
 
@@ -127,3 +131,56 @@ def _held_out(data: RetrievalData) -> dict[str, Any]:
         "documents": sorted({p.document for p in data.test}),
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
     }
+
+
+def file_pairs(path: PathLike, *, limit: int | None = None) -> RetrievalData:
+    """A pairs file (JSONL/JSON/CSV records with question and passage, and optionally document,
+    as train.py writes heldout_pairs.jsonl) as held-out questions over the file's passages: the
+    corpus is what the file holds, not the training passages evaluate.py also searches."""
+    from ..data import DatasetSpec, load_records
+
+    spec = DatasetSpec(
+        source_type="local", path=str(path), format="auto", max_length=2048, holdout_ratio=0
+    )
+    records = load_records(spec)
+    pairs = tuple(pair_from_record(r, i, f"--dataset {path}") for i, r in enumerate(records))
+    every = {passage_id(p.passage): p.passage for p in pairs}  # before --limit: the same corpus
+    return RetrievalData((), pairs[:limit] if limit else pairs, dict(sorted(every.items())))
+
+
+def evaluate_file(
+    model: str,
+    dataset: PathLike,
+    gates: quality_gates.Gates,
+    *,
+    compare: str | None = None,
+    output_dir: PathLike,
+    batch_size: int = 32,
+    limit: int | None = None,
+) -> bool:
+    """Score ``model`` (and ``compare``, another embedding model) on a pairs file; write
+    eval_results.json and the report like evaluate.py; False when a gate failed."""
+    from ..embedding_train import load_encoder
+
+    data = file_pairs(dataset, limit=limit)
+    ir_evaluator = evaluator(data, batch_size=batch_size, name=Path(dataset).stem)
+    tuned = scores(load_encoder(model, base_dir=".", max_seq_length=None), ir_evaluator)
+    other = None
+    if compare:
+        other = scores(load_encoder(compare, base_dir=".", max_seq_length=None), ir_evaluator)
+    return finish(
+        _model_id(model),
+        tuned,
+        other,
+        gates,
+        model_path=model,
+        base_model=compare or model,
+        data=data,
+        output_dir=output_dir,
+    )
+
+
+def _model_id(model: str) -> str:
+    """A training output is known by its bundle's folder, another model by its own."""
+    path = Path(model)
+    return path.resolve().parent.name if path.name == "output" else path.name or model
