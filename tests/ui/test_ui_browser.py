@@ -250,6 +250,9 @@ def test_screenshots_of_each_page(page: Watched, workspace: Path, tmp_path: Path
             store.register(prepare(output, name="support", version=version, tags={"team": "a"}))
         store.promote("support:1.0.0", "production", reason="first release")
         store.promote("support:1.1.0", "staging", reason="candidate")
+        from lfm.registry import rollouts
+
+        rollouts.start(store, "support:1.1.0", "production", "canary", (0.1, 0.5, 1.0))
     finally:
         store.close()
     with running_ui("--runs", "bundles", "--datasets", "datasets", "--registry", str(registry),
@@ -261,7 +264,7 @@ def test_screenshots_of_each_page(page: Watched, workspace: Path, tmp_path: Path
         shots = {"run": p.url}
         for name, path in (("models", "/models"), ("model", "/models/support"),
                            ("runs", "/runs"), ("evaluations", "/evaluations"),
-                           ("datasets", "/datasets")):  # fmt: skip
+                           ("datasets", "/datasets"), ("rollouts", "/rollouts")):  # fmt: skip
             shots[name] = ui.url + path
         for name, url in shots.items():
             p.goto(url)
