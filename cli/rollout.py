@@ -45,45 +45,114 @@ def rollout_group() -> None:
     (blue-green), with guard rails that roll it back automatically."""
 
 
+FROM_HELP = (
+    "A compiled bundle whose config declares the rollout (deployment.rollout): its strategy, "
+    "steps, hold and guard rails, and NAME:VERSION unless given; the options given here "
+    "override it."
+)
+CANARY_HELP = (
+    "Start a canary at this share, e.g. 10% (a bare number is a percent; one below 1 is refused "
+    "as ambiguous: write 10% for a tenth, 0.1% for a thousandth)."
+)
+STEPS_HELP = (
+    "A canary's every step, the first included, the last 100 (it promotes), e.g. 5,25,100: "
+    "instead of --canary, not with it [default: --canary's PERCENT, 50, 100]."
+)
+HOLD_HELP = (
+    "Seconds each step must hold within its guard rails before the next (the last promotes; "
+    "an A/B test ends by hand)."
+)
+MIN_REQUESTS_HELP = (
+    "Candidate requests in the window before anything is judged, and in a step before it "
+    "moves on (stable is compared with only when it has as many too; else the error rate is "
+    "compared with zero)."
+)
+SEED_HELP = (
+    "Seeds the draw for requests that send no sticky key, to replay one "
+    "[default: the rollout's id]."
+)
+
+
+class RegistryDefault(click.Option):
+    """An option whose default is the registry's (lfm.registry.rollouts: the Guards dataclass,
+    DEFAULT_HOLD_S), read when asked: the registry is an extra, imported inside commands, so
+    `lfm --help` stays light and works without it."""
+
+    def __init__(self, *args: Any, registry_default: Callable[[], Any], **kwargs: Any) -> None:
+        kwargs["show_default"] = True
+        super().__init__(*args, **kwargs)
+        self.registry_default = registry_default
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        try:
+            return self.registry_default()
+        except ImportError:  # no registry extra: the command says so when it runs
+            return None
+
+
+def _hold_default() -> float:
+    from lfm.registry.rollouts import DEFAULT_HOLD_S
+
+    return DEFAULT_HOLD_S
+
+
+def _guard_default(option: str) -> Callable[[], Any]:
+    def default() -> Any:
+        from lfm.registry.rollouts import guard_default, share_text
+
+        value = guard_default(option)
+        # A share is given as a percent ("5%"): a bare 0.05 would be refused as ambiguous.
+        return share_text(value) if option == "max_error_rate_increase" else value
+
+    return default
+
+
+def _guard_option(option: str, kind: Any, help_text: str) -> Callable[..., Any]:
+    flag = "--" + option.replace("_", "-")
+    return click.option(
+        flag,
+        cls=RegistryDefault,
+        registry_default=_guard_default(option),
+        type=kind,
+        help=help_text,
+    )
+
+
 @rollout_group.command("start")
 @click.argument("reference", metavar="[NAME:VERSION]", required=False)
 @_env_option
-@click.option("--from", "from_bundle", metavar="BUNDLE", type=click.Path(file_okay=False),
-              help="A compiled bundle whose config declares the rollout (deployment.rollout): "
-              "its strategy, steps, hold and guard rails, and NAME:VERSION unless given; the "
-              "options given here override it.")  # fmt: skip
-@click.option("--canary", metavar="PERCENT",
-              help="Start a canary at this share, e.g. 10% (a bare number is a percent; one "
-              "below 1 is refused as ambiguous: write 10% for a tenth, 0.1% for a thousandth).")  # fmt: skip
-@click.option("--steps", metavar="P1,P2,..",
-              help="A canary's every step, the first included, the last 100 (it promotes), "
-              "e.g. 5,25,100: instead of --canary, not with it [default: --canary's PERCENT, "
-              "50, 100].")  # fmt: skip
+@click.option(
+    "--from", "from_bundle", metavar="BUNDLE", type=click.Path(file_okay=False), help=FROM_HELP
+)
+@click.option("--canary", metavar="PERCENT", help=CANARY_HELP)
+@click.option("--steps", metavar="P1,P2,..", help=STEPS_HELP)
 @click.option("--ab", metavar="STABLE/CANDIDATE", help="An A/B test at this split, e.g. 50/50.")
 @click.option("--blue-green", is_flag=True, help="Load and warm it, then switch all at once.")
 @click.option(
     "--hold",
+    cls=RegistryDefault,
+    registry_default=_hold_default,
     type=click.FloatRange(0),
-    default=300.0,
-    show_default=True,
-    help="Seconds each step must hold within its guard rails before the next (the last "
-    "promotes; an A/B test ends by hand).",
+    help=HOLD_HELP,
 )
-@click.option("--min-requests", type=click.IntRange(1), default=20, show_default=True,
-              help="Candidate requests in the window before anything is judged, and in a step "
-              "before it moves on (stable is compared with only when it has as many too; else "
-              "the error rate is compared with zero).")  # fmt: skip
-@click.option("--window", type=click.FloatRange(1), default=300.0, show_default=True,
-              help="Seconds of requests the guard rails look at.")  # fmt: skip
-@click.option("--max-error-rate-increase", default="5%", show_default=True,
-              help="Roll back when the candidate's error rate exceeds stable's by more.")  # fmt: skip
-@click.option("--max-p95-ratio", type=click.FloatRange(1), default=2.0, show_default=True,
-              help="Roll back when the candidate's p95 latency is more than this times stable's.")  # fmt: skip
-@click.option("--max-rating-drop", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Roll back when its mean feedback rating (0 to 1) is lower by more.")  # fmt: skip
-@click.option("--seed", type=int,
-              help="Seeds the draw for requests that send no sticky key, to replay one "
-              "[default: the rollout's id].")  # fmt: skip
+@_guard_option("min_requests", click.IntRange(1), MIN_REQUESTS_HELP)
+@_guard_option("window", click.FloatRange(1), "Seconds of requests the guard rails look at.")
+@_guard_option(
+    "max_error_rate_increase",
+    str,
+    "Roll back when the candidate's error rate exceeds stable's by more.",
+)
+@_guard_option(
+    "max_p95_ratio",
+    click.FloatRange(1),
+    "Roll back when the candidate's p95 latency is more than this times stable's.",
+)
+@_guard_option(
+    "max_rating_drop",
+    click.FloatRange(0, 1),
+    "Roll back when its mean feedback rating (0 to 1) is lower by more.",
+)
+@click.option("--seed", type=int, help=SEED_HELP)
 @click.option("--reason", default="", help="Why, for the audit log.")
 @registry_options
 @registry_errors
@@ -120,8 +189,8 @@ def start_cmd(
         if declared is None:
             raise click.UsageError("give NAME:VERSION, or --from BUNDLE to roll that bundle out")
         reference = declared.reference
-    chosen = [flag for flag, given in (("--canary", canary or steps), ("--ab", ab),
-                                        ("--blue-green", blue_green)) if given]  # fmt: skip
+    strategies = (("--canary", canary or steps), ("--ab", ab), ("--blue-green", blue_green))
+    chosen = [flag for flag, given in strategies if given]
     if not chosen and declared is not None and declared.strategy is None:
         raise click.ClickException(
             f"--from {from_bundle}: its config declares no rollout (deployment.rollout); give "
@@ -145,15 +214,23 @@ def start_cmd(
     else:
         strategy, shares = rollouts.BLUE_GREEN, (1.0,)
     increase = rollouts.parse_share(max_error_rate_increase, "--max-error-rate-increase")
-    guards = Guards(increase, max_p95_ratio, max_rating_drop, min_requests, window_s=window)
+    guards = Guards(
+        max_error_rate_increase=increase,
+        max_p95_ratio=max_p95_ratio,
+        max_rating_drop=max_rating_drop,
+        min_requests=min_requests,
+        window_s=window,
+    )
     if declared is not None:  # the bundle's values, but for the options given here
         given = _given_options()
         hold = hold if "hold" in given else declared.hold_s
         seed = seed if "seed" in given else declared.seed
-        guards = replace(declared.guards, **{
-            field: getattr(guards, field) for option, field in GUARD_OPTIONS.items()
+        overridden = {
+            field: getattr(guards, field)
+            for option, field in rollouts.GUARD_FIELDS.items()
             if option in given
-        })  # fmt: skip
+        }
+        guards = replace(declared.guards, **overridden)
     # The bundle's stable_version and hashes speak of its own model only, not of another
     # NAME:VERSION given here.
     own = declared if declared is not None and declared.reference == reference else None
@@ -161,9 +238,17 @@ def start_cmd(
         if own is not None:
             _warn_if_recompiled(store, own, from_bundle)
         rollout = rollouts.start(
-            store, reference, env, strategy, shares, hold_s=hold, guards=guards, seed=seed,
-            reason=reason, expect_stable=own.stable_version if own else None,
-        )  # fmt: skip
+            store,
+            reference,
+            env,
+            strategy,
+            shares,
+            hold_s=hold,
+            guards=guards,
+            seed=seed,
+            reason=reason,
+            expect_stable=own.stable_version if own else None,
+        )
     plan = rollouts.plan_text(rollout.steps)
     click.echo(
         f"rollout {rollout.id}: {rollout.strategy} of {rollout.name}@{env} {rollout.stable} -> "
@@ -189,20 +274,11 @@ def _warn_if_recompiled(store: Any, declared: Any, bundle: str | None) -> None:
         )
 
 
-# `lfm rollout start`'s guard-rail options -> Guards' fields.
-GUARD_OPTIONS = {
-    "max_error_rate_increase": "max_error_rate_increase", "max_p95_ratio": "max_p95_ratio",
-    "max_rating_drop": "max_rating_drop", "min_requests": "min_requests", "window": "window_s",
-}  # fmt: skip
-
-
 def _given_options() -> set[str]:
     """The options of the running command given on its command line (or by environment)."""
     ctx = click.get_current_context()
-    return {
-        name for name in ctx.params
-        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
-    }  # fmt: skip
+    defaults = (None, click.core.ParameterSource.DEFAULT)
+    return {name for name in ctx.params if ctx.get_parameter_source(name) not in defaults}
 
 
 @rollout_group.command("status")
@@ -322,9 +398,13 @@ def _epoch(stamp: str) -> float:
 @registry_options
 @registry_errors
 def promote_cmd(
-    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    name: str,
+    env: str,
+    reason: str,
+    registry_path: str | None,
+    backend: str | None,
     uri: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """End the rollout of NAME@ENV now: ENV moves to the candidate."""
     _end(name, env, "promoted", reason, registry_path, backend, uri)
 
@@ -336,9 +416,13 @@ def promote_cmd(
 @registry_options
 @registry_errors
 def abort_cmd(
-    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    name: str,
+    env: str,
+    reason: str,
+    registry_path: str | None,
+    backend: str | None,
     uri: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """End the rollout of NAME@ENV now: all traffic back to stable; ENV stays where it was."""
     _end(name, env, "aborted", reason, registry_path, backend, uri)
 
@@ -374,9 +458,13 @@ def _end(name: str, env: str, status: str, reason: str, *registry: str | None) -
 @registry_options
 @registry_errors
 def switch_back_cmd(
-    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    name: str,
+    env: str,
+    reason: str,
+    registry_path: str | None,
+    backend: str | None,
     uri: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """After a blue-green rollout of NAME@ENV was promoted: ENV back to the old version, which
     its servers kept loaded, so they switch back at once (within their --follow-interval),
     without loading anything."""
@@ -395,9 +483,13 @@ def switch_back_cmd(
 @registry_options
 @registry_errors
 def finish_cmd(
-    name: str, env: str, reason: str, registry_path: str | None, backend: str | None,
+    name: str,
+    env: str,
+    reason: str,
+    registry_path: str | None,
+    backend: str | None,
     uri: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """After a blue-green rollout of NAME@ENV was promoted: its servers unload the old version
     they kept to switch back to. ENV stays on the new one."""
     from lfm.registry import rollouts
@@ -405,8 +497,8 @@ def finish_cmd(
     with opened_registry(registry_path, backend, uri) as store:
         store.get(name, with_files=False)
         done = rollouts.finish(store, name, env, reason)
-    click.echo(f"rollout {done.id} finished: {name}@{env} stays at {done.candidate}; "
-               f"servers unload {done.stable}")  # fmt: skip
+    stays = f"{name}@{env} stays at {done.candidate}"
+    click.echo(f"rollout {done.id} finished: {stays}; servers unload {done.stable}")
 
 
 @rollout_group.command("report")
@@ -461,8 +553,13 @@ def report_cmd(
     click.echo(f"ahead overall: {found['ahead'] or 'neither yet'} ({found['method']})")
 
 
+VARIANTS_HEADER = (
+    "  VARIANT    VERSION   REQUESTS  ERRORS  ERROR RATE [95% CI]    P50     P95    TOKENS  RATING"
+)
+
+
 def _print_variants(variants: dict[str, Any], rollout: Any) -> None:
-    click.echo("  VARIANT    VERSION   REQUESTS  ERRORS  ERROR RATE [95% CI]    P50     P95    TOKENS  RATING")  # fmt: skip
+    click.echo(VARIANTS_HEADER)
     for variant, v in variants.items():
         version = rollout.candidate if variant == "candidate" else rollout.stable
         low, high = v["error_rate_ci95"]
@@ -489,7 +586,8 @@ def _served(endpoint: str, api_key_env: str, rollout_id: int) -> dict[str, Any] 
     except urllib.error.HTTPError as exc:
         raise click.ClickException(f"{endpoint} refused: {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read {endpoint}: {getattr(exc, 'reason', exc)}") from None  # fmt: skip
+        why = getattr(exc, "reason", exc)
+        raise click.ClickException(f"cannot read {endpoint}: {why}") from None
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise _unexpected(endpoint, "no list of rollouts under 'data'")
@@ -512,10 +610,15 @@ def _unexpected(endpoint: str, what: str) -> click.ClickException:
 _NUMBER = (int, float)
 _MAYBE_NUMBER = (int, float, type(None))
 _VARIANT_FIELDS = {
-    "requests": _NUMBER, "errors": _NUMBER, "error_rate": _NUMBER, "tokens": _NUMBER,
-    "ratings": _NUMBER, "latency_p50_s": _MAYBE_NUMBER, "latency_p95_s": _MAYBE_NUMBER,
+    "requests": _NUMBER,
+    "errors": _NUMBER,
+    "error_rate": _NUMBER,
+    "tokens": _NUMBER,
+    "ratings": _NUMBER,
+    "latency_p50_s": _MAYBE_NUMBER,
+    "latency_p95_s": _MAYBE_NUMBER,
     "rating_mean": _MAYBE_NUMBER,
-}  # fmt: skip
+}
 
 
 def _check_report(report: Any, endpoint: str) -> None:

@@ -122,7 +122,8 @@ class DeploymentPlan:
     @property
     def variants(self) -> tuple[ServingVariant, ...]:
         """The vLLM Deployments, each with its Service: one, or a rollout's stable and
-        candidate (the stable one keeps the name a bundle without a rollout gives it)."""
+        candidate (the stable one keeps the name a bundle without a rollout gives it; a rollout
+        bundle emits the candidate's alone)."""
         if self.rollout is not None and self.rollout.variants:
             return self.rollout.variants
         kube = self.kube
@@ -279,9 +280,12 @@ def _rollout(cfg: dict[str, Any], derived: dict[str, Any]) -> RolloutPlan:
     kube = kube_plan(cfg)
     on_kubernetes = cfg["deployment"].get("target") == "kubernetes" and "serving_kind" in derived
     return rollout_plan(
-        cfg["deployment"]["rollout"], app=kube.app, serve_image=kube.serve_image,
-        version_label=kube.version_label, on_kubernetes=on_kubernetes,
-    )  # fmt: skip
+        cfg["deployment"]["rollout"],
+        app=kube.app,
+        serve_image=kube.serve_image,
+        version_label=kube.version_label,
+        on_kubernetes=on_kubernetes,
+    )
 
 
 def _training_job(

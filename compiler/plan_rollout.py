@@ -1,21 +1,22 @@
-"""The rollout part of the deployment plan (deployment.rollout): what `lfm rollout start --from
-BUNDLE` reads back from the lock, and on Kubernetes the two vLLM Deployments, each with its
-Service, and the Gateway API HTTPRoute that weights traffic between them."""
+"""The rollout part of the deployment plan (deployment.rollout), for the Kubernetes manifests:
+the candidate's vLLM Deployment and Service beside the stable version's (which the previous
+version's bundle owns: a rollout bundle does not emit it), and the Gateway API HTTPRoute that
+weights traffic between the two. `lfm rollout start --from BUNDLE` does not read this plan: it
+reads the lock's resolved model_config (lfm.registry.rollouts.declared_in)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-# The registry's spelling of each strategy (the config's is snake_case, like its other enums).
-REGISTRY_STRATEGY = {"canary": "canary", "ab": "ab", "blue_green": "blue-green"}
 # Each strategy as the manifests' comments call it.
 STRATEGY_WORDS = {"canary": "a canary", "ab": "an A/B test", "blue_green": "a blue-green switch"}
 
 
 @dataclass(frozen=True)
 class ServingVariant:
-    """One vLLM Deployment and its Service."""
+    """One vLLM Deployment and its Service (a rollout bundle emits the candidate's only; the
+    stable one names the objects the route and the promotion recipe point at)."""
 
     name: str  # the Deployment's and the Service's name
     component: str  # the pods' app.kubernetes.io/component: the two selectors must not overlap
@@ -28,10 +29,9 @@ class ServingVariant:
 class RolloutPlan:
     strategy: str  # canary | ab | blue_green
     steps: tuple[float, ...]  # the candidate's percent of traffic at each step
-    hold_s: float
-    seed: int | None  # None: each rollout's id
     stable_version: str | None
     gateway: str | None  # NAME, or NAMESPACE/NAME for a Gateway in another namespace
+    hostnames: tuple[str, ...]  # the route's; empty: every host the Gateway's listener takes
     variants: tuple[ServingVariant, ...]  # (stable, candidate) on Kubernetes, else ()
 
     @property
@@ -44,6 +44,10 @@ class RolloutPlan:
         if not self.gateway:
             return None
         return self.gateway.rpartition("/")[0] or None
+
+    @property
+    def hostnames_text(self) -> str:
+        return ", ".join(self.hostnames)
 
     @property
     def strategy_words(self) -> str:
@@ -102,16 +106,18 @@ def rollout_plan(
         repository, _, _ = split_image(serve_image.partition("@")[0])
         stable_weight, candidate_weight = backend_weights(strategy, steps[0])
         stable_label = label_value(stable_version)
+        stable_image = f"{repository}:{stable_label}"
         variants = (
-            ServingVariant(app, "server", f"{repository}:{stable_label}", stable_label, stable_weight),
-            ServingVariant(f"{app}-candidate", "candidate", serve_image, version_label, candidate_weight),
-        )  # fmt: skip
+            ServingVariant(app, "server", stable_image, stable_label, stable_weight),
+            ServingVariant(
+                f"{app}-candidate", "candidate", serve_image, version_label, candidate_weight
+            ),
+        )
     return RolloutPlan(
         strategy=strategy,
         steps=steps,
-        hold_s=float(rollout["hold"]),
-        seed=None if rollout.get("seed") is None else int(rollout["seed"]),
         stable_version=stable_version,
         gateway=rollout.get("gateway"),
+        hostnames=tuple(rollout.get("hostnames") or ()),
         variants=variants,
     )

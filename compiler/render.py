@@ -59,14 +59,19 @@ WHEN: dict[str, Callable[[Plan], bool]] = {
     "k8s/job.yaml": lambda p: _job_kind(p) == "Job",
     "k8s/pytorchjob.yaml": lambda p: _job_kind(p) == "PyTorchJob",
     "k8s/sweep-job.yaml": lambda p: p.sweep is not None and _job_kind(p) is not None,
-    "k8s/deployment.yaml": lambda p: _serves_on_kubernetes(p),
-    "k8s/service.yaml": lambda p: _serves_on_kubernetes(p),
+    # The stable server. A rollout bundle leaves it out: the previous version's bundle owns it
+    # (its Deployment, Service and autoscaler), and this one's would restart the stable pods
+    # with the candidate's settings (arguments, base model, resources, replicas).
+    "k8s/deployment.yaml": lambda p: _serves_on_kubernetes(p) and not _rolls_out_on_kubernetes(p),
+    "k8s/service.yaml": lambda p: _serves_on_kubernetes(p) and not _rolls_out_on_kubernetes(p),
     "k8s/hpa.yaml": lambda p: (
         _serves_on_kubernetes(p)
+        and not _rolls_out_on_kubernetes(p)
         and p.deployment.serving is not None
         and p.deployment.serving.autoscaling is not None
     ),
-    # A declared rollout on Kubernetes: the candidate beside the stable one, weighted.
+    # A declared rollout on Kubernetes: the candidate beside the stable one, and the route that
+    # weights the two (its stable backendRef is the Service the stable version's bundle made).
     "k8s/deployment-candidate.yaml": lambda p: _rolls_out_on_kubernetes(p),
     "k8s/service-candidate.yaml": lambda p: _rolls_out_on_kubernetes(p),
     "k8s/httproute.yaml": lambda p: _rolls_out_on_kubernetes(p),

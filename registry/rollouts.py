@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,11 @@ CANARY, AB, BLUE_GREEN = "canary", "ab", "blue-green"
 STRATEGIES = (CANARY, AB, BLUE_GREEN)
 RUNNING, PROMOTED, ROLLED_BACK, ABORTED = "running", "promoted", "rolled-back", "aborted"
 SWITCHED_BACK = "switched-back"  # a promoted blue-green, switched back to its old version
+ADAPTER = "adapter"  # the only registry type (lineage.TYPES) a server rolls out
+
+# A step's hold when none is given: `lfm rollout start --hold`'s default, and a bundle's whose
+# lock holds none. The guard rails' defaults are :class:`Guards`' own.
+DEFAULT_HOLD_S = 300.0
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -102,11 +107,20 @@ class Rollout:
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Rollout:
-        data = {k: v for k, v in data.items() if k != "weight"}
-        data["steps"] = tuple(data["steps"])
-        data["guards"] = Guards(**data["guards"])
-        data["history"] = tuple(data.get("history", ()))
-        return Rollout(**data)
+        """A stored row, as any lfm version wrote it: keys this version does not know (a newer
+        lfm's, or the derived ``weight``) are left out, so a replica not yet upgraded keeps
+        reading the rollouts a newer `lfm rollout` writes."""
+        known = _known(Rollout, data)
+        known["steps"] = tuple(known["steps"])
+        known["guards"] = Guards(**_known(Guards, known["guards"]))
+        known["history"] = tuple(known.get("history", ()))
+        return Rollout(**known)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data``'s keys that are fields of the dataclass ``cls``."""
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def check_steps(strategy: str, steps: tuple[float, ...]) -> tuple[float, ...]:
@@ -150,7 +164,7 @@ def start(
     strategy: str,
     steps: tuple[float, ...],
     *,
-    hold_s: float = 300.0,
+    hold_s: float = DEFAULT_HOLD_S,
     guards: Guards | None = None,
     seed: int | None = None,
     reason: str = "",
@@ -174,6 +188,8 @@ def start(
             f"{ref.name}@{env} points at no version: promote a first one (lfm promote "
             f"{ref.name}:VERSION --env {env}); a rollout needs a stable version to compare with"
         ) from None
+    if candidate.type != ADAPTER:
+        raise RegistryError(_not_an_adapter(ref.name, candidate.version, candidate.type))
     if stable == candidate.version:
         raise RegistryError(f"{ref.name}@{env} already points at {stable}: nothing to roll out")
     if expect_stable is not None and stable != expect_stable:
@@ -187,9 +203,23 @@ def start(
         ) from None
     at, user = now(), who()
     rollout = Rollout(
-        0, ref.name, env, strategy, stable, candidate.version, steps, 0, hold_s,
-        guards or Guards(), RUNNING, at, at, user, seed or 0, reason=reason,
-    )  # fmt: skip
+        id=0,
+        name=ref.name,
+        env=env,
+        strategy=strategy,
+        stable=stable,
+        candidate=candidate.version,
+        steps=steps,
+        step=0,
+        hold_s=hold_s,
+        guards=guards or Guards(),
+        status=RUNNING,
+        started_at=at,
+        step_started_at=at,
+        who=user,
+        seed=seed or 0,
+        reason=reason,
+    )
     with db.transaction(_conn(store)) as conn:
         running = _running(conn, ref.name, env)
         if running is not None:
@@ -213,6 +243,16 @@ def start(
         _save(conn, rollout)
         _audit(conn, "rollout-start", rollout, at, user, _describe(rollout) + _why(reason))
     return rollout
+
+
+def _not_an_adapter(name: str, version: str, kind: str) -> str:
+    # Servers run rollouts only for what they follow as NAME@ENV, and `lfm serve` follows
+    # adapters only (--adapter NAME=NAME@ENV): a rollout of anything else would never advance.
+    return (
+        f"cannot roll {name}:{version} out: the registry records it as {kind!r}, and lfm serve "
+        "runs rollouts for LoRA adapters only (it follows an environment with --adapter "
+        f"NAME={name}@ENV); move the environment with lfm promote {name}:{version} --env ENV"
+    )
 
 
 def _not_the_declared_stable(name: str, env: str, stable: str, declared: str) -> str:
@@ -275,10 +315,10 @@ def advance(store: Registry, rollout: Rollout, detail: str) -> Rollout | None:
         current = _by_id(conn, rollout.id)
         if current.status != RUNNING or current.step != rollout.step:
             return None
+        record = {"at": at, "step": current.step + 1, "detail": detail}
         moved = replace(
-            current, step=current.step + 1, step_started_at=at,
-            history=(*current.history, {"at": at, "step": current.step + 1, "detail": detail}),
-        )  # fmt: skip
+            current, step=current.step + 1, step_started_at=at, history=(*current.history, record)
+        )
         _save(conn, moved)
         text = f"{moved.candidate} now takes {share_text(moved.weight)}; {detail}"
         _audit(conn, "rollout-step", moved, at, who(), text)
@@ -322,10 +362,8 @@ def end(
         _audit(conn, action.get(status, "rollout-abort"), ended, at, user, text)
         if status == PROMOTED:  # the environment moves in the same commit, from stable only
             why = f"rollout {ended.id}: {reason}"
-            registry._move_in(
-                conn, ended.name, ended.env, PROMOTE, ended.candidate, why,
-                Guard(ended.stable, None),
-            )  # fmt: skip
+            only_from = Guard(ended.stable, None)
+            registry._move_in(conn, ended.name, ended.env, PROMOTE, ended.candidate, why, only_from)
     return ended
 
 
@@ -364,10 +402,8 @@ def switch_back(store: Registry, name: str, env: str, reason: str) -> Rollout:
         _save(conn, back)
         text = f"{kept.candidate} -> {kept.stable} switched back: {reason}"
         _audit(conn, "rollout-switch-back", back, at, user, text)
-        registry._move_in(
-            conn, name, env, ROLLBACK_TO, kept.stable, f"rollout {kept.id}: {reason}",
-            Guard(kept.candidate, None),
-        )  # fmt: skip
+        why, only_from = f"rollout {kept.id}: {reason}", Guard(kept.candidate, None)
+        registry._move_in(conn, name, env, ROLLBACK_TO, kept.stable, why, only_from)
     return back
 
 
@@ -422,10 +458,17 @@ def _audit(
     from .embedded import EmbeddedRegistry
 
     EmbeddedRegistry._audit(
-        conn, action, rollout.name, at=at, user=user, version=rollout.candidate,
-        env=rollout.env, from_value=rollout.stable, to_value=rollout.candidate,
+        conn,
+        action,
+        rollout.name,
+        at=at,
+        user=user,
+        version=rollout.candidate,
+        env=rollout.env,
+        from_value=rollout.stable,
+        to_value=rollout.candidate,
         detail={"rollout": rollout.id, "reason": text},
-    )  # fmt: skip
+    )
 
 
 def share_text(share: float) -> str:
@@ -508,10 +551,20 @@ class Declared:
 
 # The config spells blue-green as its other enums are spelled.
 CONFIG_STRATEGIES = {"canary": CANARY, "ab": AB, "blue_green": BLUE_GREEN}
-GUARD_FIELDS = {  # the config's guard_rails key -> Guards' field
-    "max_error_rate_increase": "max_error_rate_increase", "max_p95_ratio": "max_p95_ratio",
-    "max_rating_drop": "max_rating_drop", "min_requests": "min_requests", "window": "window_s",
-}  # fmt: skip
+# The config's guard_rails keys, which are also `lfm rollout start`'s option names -> Guards'
+# fields (min_ratings is neither an option nor a config key).
+GUARD_FIELDS = {
+    "max_error_rate_increase": "max_error_rate_increase",
+    "max_p95_ratio": "max_p95_ratio",
+    "max_rating_drop": "max_rating_drop",
+    "min_requests": "min_requests",
+    "window": "window_s",
+}
+
+
+def guard_default(key: str) -> Any:
+    """The default of a guard rail, by its config key or option name (``window``)."""
+    return getattr(Guards(), GUARD_FIELDS[key])
 
 
 def declared_in(bundle: str | Path) -> Declared:
@@ -535,7 +588,7 @@ def declared_in(bundle: str | Path) -> Declared:
         }
         if not isinstance(block, dict):
             reference = f"{lock['name']}:{lock['version']}"
-            return Declared(reference, None, (), 300.0, None, Guards(), **hashes)
+            return Declared(reference, None, (), DEFAULT_HOLD_S, None, Guards(), **hashes)
         strategy = CONFIG_STRATEGIES[block["strategy"]]
         if strategy == CANARY:
             steps = tuple(parse_share(_percent(s), "step") for s in block["steps"])
@@ -550,10 +603,15 @@ def declared_in(bundle: str | Path) -> Declared:
             )
         guards = Guards(**{GUARD_FIELDS[k]: v for k, v in rails.items()})
         return Declared(
-            f"{lock['name']}:{lock['version']}", strategy, steps, float(block.get("hold", 300)),
-            None if block.get("seed") is None else int(block["seed"]), guards,
-            block.get("stable_version"), **hashes,
-        )  # fmt: skip
+            reference=f"{lock['name']}:{lock['version']}",
+            strategy=strategy,
+            steps=steps,
+            hold_s=float(block.get("hold", DEFAULT_HOLD_S)),
+            seed=None if block.get("seed") is None else int(block["seed"]),
+            guards=guards,
+            stable_version=block.get("stable_version"),
+            **hashes,
+        )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise RegistryError(
             f"--from {bundle}: its deployment.rollout is not what lfm compile writes ({exc!r}): "

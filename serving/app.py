@@ -338,6 +338,7 @@ async def _load(server: ModelServer, request: HTTPRequest, caller: Caller) -> Re
     if not isinstance(body, dict):
         raise bad("the request body must be a JSON object")
     name, path = body.get("lora_name"), body.get("lora_path")
+    _refuse_hidden(name)
     if not isinstance(name, str) or not server.valid_name(name):
         raise bad("lora_name must be a name: letters, digits, '.', '_', '-'", "lora_name")
     if not isinstance(path, str) or not path:
@@ -366,9 +367,27 @@ async def _unload(server: ModelServer, request: HTTPRequest, caller: Caller) -> 
     name = body.get("lora_name") if isinstance(body, dict) else None
     if not isinstance(name, str):
         raise bad("lora_name is required", "lora_name")
+    _refuse_hidden(name)
     try:
         await run_in_threadpool(server.unload_adapter, name, caller)
     except KeyError:
-        raise APIError(404, f"no adapter named {name!r} is loaded", param="lora_name",
-                       code="model_not_found") from None  # fmt: skip
+        raise _not_loaded(name) from None
     return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
+
+
+def _not_loaded(name: str) -> APIError:
+    message = f"no adapter named {name!r} is loaded"
+    return APIError(404, message, param="lora_name", code="model_not_found")
+
+
+def _refuse_hidden(name: Any) -> None:
+    """A rollout's other versions (NAME#candidate, NAME#previous) are the rollout's to load and
+    unload: one unloaded by hand would leave the rollout nothing to promote or switch back to."""
+    if isinstance(name, str) and hidden(name):
+        public = name.partition("#")[0]
+        raise bad(
+            f"{name!r} is a version a rollout of {public!r} keeps loaded, not for loading or "
+            f"unloading by hand: end the rollout with lfm rollout promote, abort or finish "
+            f"({public} --env ENV), or unload {public!r} itself",
+            "lora_name",
+        )

@@ -45,7 +45,9 @@ def sticky_key(http: HTTPRequest, body: Any) -> str | None:
     return key[:MAX_KEY_CHARS] if key else None
 
 
-def acquire(server: ModelServer, model: str, key: str | None) -> tuple[Adapter | None, VariantRoute | None]:  # fmt: skip
+def acquire(
+    server: ModelServer, model: str, key: str | None
+) -> tuple[Adapter | None, VariantRoute | None]:
     """The adapter that answers a request for ``model`` (held until released), and the rollout
     route it took, if any. A candidate's (or a kept old version's) own name is not for clients."""
     if hidden(model):

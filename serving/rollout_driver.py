@@ -2,8 +2,8 @@
 served as ``NAME@ENV``, read the registry's rollout of that environment and act on it.
 
 - A new rollout: load the candidate beside the stable version and warm it (one short
-  generation, alone and in a batch beside stable), then route its share to it. A candidate that will not load or warm is rolled
-  back, saying why.
+  generation, alone and in a batch beside stable), then route its share to it. A candidate
+  that will not load or warm is rolled back, saying why.
 - A running one: judge the guard rails over the window. A breach routes everything back to
   stable at once, then records the rollback (and why) in the registry; the environment stays.
   A canary or blue-green whose step held ``hold_s`` with enough requests moves on; its last
@@ -14,7 +14,9 @@ served as ``NAME@ENV``, read the registry's rollout of that environment and act 
 - One ended elsewhere (`lfm rollout promote|abort`, another replica's verdict): the same.
 
 Several servers may follow the same environment; each judges on its own traffic and the
-registry takes the first verdict per step (see :func:`lfm.registry.rollouts.advance`).
+registry takes the first verdict per step (see :func:`lfm.registry.rollouts.advance`). Each
+swap takes the server's swap lock, as a load or unload by hand does, and the hand's wins (see
+``ModelServer.promote_candidate``); one name's failure is logged and the others' go on.
 """
 
 from __future__ import annotations
@@ -66,18 +68,23 @@ def tick(server: ModelServer, following: dict[str, str]) -> None:
     try:
         for public, reference in following.items():
             name, _, env = reference.partition("@")
-            try:
-                _one(server, store, public, name, env)
-            except Exception:
-                logger.exception("rollout of %s failed a step; serving goes on", reference)
+            _each(_one, reference, server, store, public, name, env)
         for live in server.rollouts.all():  # no longer followed (unloaded, loaded by hand)
             if live.public not in following:
-                _retire(server, live, None)
+                _each(_retire, live.public, server, live, None)
         for public in server.rollouts.kept():
             if public not in following:
-                _let_previous_go(server, public)
+                _each(_let_previous_go, public, server, public)
     finally:
         store.close()
+
+
+def _each(step: Callable[..., None], what: str, *args: object) -> None:
+    """One name's part of a tick: its failure is logged, and the other names' parts go on."""
+    try:
+        step(*args)
+    except Exception:
+        logger.exception("rollout of %s failed a step; serving goes on", what)
 
 
 def _one(server: ModelServer, store: Registry, public: str, name: str, env: str) -> None:
@@ -117,10 +124,8 @@ def _begin(server: ModelServer, store: Registry, public: str, rollout: Rollout) 
         _finish(server, store, live, ROLLED_BACK, live.halted)
         return None
     live.ready = True
-    logger.info(
-        "rollout %s: %s %s -> %s at %s", rollout.id, rollout.strategy, rollout.stable,
-        rollout.candidate, share_text(rollout.weight),
-    )  # fmt: skip
+    plan = f"{rollout.strategy} {rollout.stable} -> {rollout.candidate}"
+    logger.info("rollout %s: %s at %s", rollout.id, plan, share_text(rollout.weight))
     return live
 
 
@@ -204,18 +209,19 @@ def _retire(server: ModelServer, live: Live, ended: Rollout | None) -> None:
     """The rollout is over here: a promoted candidate takes the public name, else it drains."""
     server.rollouts.drop(live.public)
     _log_end(live, ended)
+    reference = f"{live.rollout.name}@{live.rollout.env}"
     if ended is not None and ended.status == PROMOTED and live.ready and ended.keeps_previous:
         previous = live.public + PREVIOUS_SUFFIX
-        adapter = server.adapters.set_aside(live.candidate_name, live.public, previous)
-        server.rollouts.keep(live.public, ended.id)
-        server.metrics.swaps.labels(live.public, "replace").inc()
-        logger.info(
-            "rollout %s: %s now serves %s; %s stays loaded to switch back to", ended.id,
-            live.public, adapter.version, ended.stable,
-        )  # fmt: skip
+        adapter = server.set_aside(live.candidate_name, live.public, previous, reference)
+        if adapter is not None:
+            server.rollouts.keep(live.public, ended.id)
+            serves = f"{live.public} now serves {adapter.version}"
+            logger.info(
+                "rollout %s: %s; %s stays loaded to switch back to", ended.id, serves, ended.stable
+            )
         return
     if ended is not None and ended.status == PROMOTED and live.ready:
-        server.promote_candidate(live.candidate_name, live.public)
+        server.promote_candidate(live.candidate_name, live.public, reference)
         return
     if server.adapters.get(live.candidate_name) is not None:
         server.unload_adapter(live.candidate_name, None)
@@ -250,9 +256,16 @@ def _settle_previous(
     if newest is not None and newest.id == kept and newest.keeps_previous:
         return
     if newest is not None and newest.id == kept and newest.status == SWITCHED_BACK:
+        back = server.bring_back(public + PREVIOUS_SUFFIX, public, f"{name}@{env}")
         server.rollouts.unkeep(public)
-        back = server.adapters.bring_back(public + PREVIOUS_SUFFIX, public)
-        server.metrics.swaps.labels(public, "replace").inc()
+        if back is None:
+            logger.warning(
+                "rollout %s switched back; %s here has no kept old version to bring back (a "
+                "followed name loads the environment's version at its next look)",
+                kept,
+                public,
+            )
+            return
         logger.info("rollout %s switched back: %s serves %s again", kept, public, back.version)
         return
     _let_previous_go(server, public)

@@ -144,12 +144,59 @@ class ModelServer:
         self._audit("unload", adapter, caller)
         return adapter
 
-    def promote_candidate(self, candidate: str, public: str) -> None:
-        """A rollout's promoted candidate takes the public name as loaded; the old one drains."""
+    # A rollout's swaps (lfm.serving.rollout_driver) take the swap lock, as a load or unload by
+    # hand does, and act only while ``public`` still follows ``reference`` (NAME@ENV): an
+    # operator's unload, or a load by hand, made in between wins, and the rollout's hidden
+    # version is unloaded instead of taking the public name back.
+
+    def promote_candidate(self, candidate: str, public: str, reference: str) -> Adapter | None:
+        """A rollout's promoted candidate takes the public name as loaded; the old one drains.
+        None when ``public`` no longer follows ``reference`` (the candidate is unloaded)."""
         with self._swapping:
+            if not self._drop_unless_followed(candidate, public, reference):
+                return None
             adapter = self.adapters.rename(candidate, public)
         self.metrics.swaps.labels(public, "replace").inc()
         logger.info("promote %s <- %s (%s)", public, candidate, adapter.version)
+        return adapter
+
+    def set_aside(
+        self, candidate: str, public: str, previous: str, reference: str
+    ) -> Adapter | None:
+        """A promoted blue-green: the candidate takes the public name, the old version stays
+        loaded as ``previous`` for a switch back. None when ``public`` no longer follows
+        ``reference`` (the candidate is unloaded)."""
+        with self._swapping:
+            if not self._drop_unless_followed(candidate, public, reference):
+                return None
+            adapter = self.adapters.set_aside(candidate, public, previous)
+        self.metrics.swaps.labels(public, "replace").inc()
+        return adapter
+
+    def bring_back(self, previous: str, public: str, reference: str) -> Adapter | None:
+        """A switched-back blue-green: the old version kept as ``previous`` takes the public
+        name again, without a load. None when ``public`` no longer follows ``reference`` or
+        ``previous`` is gone (the follower then loads the environment's version, as after any
+        move)."""
+        with self._swapping:
+            if not self._drop_unless_followed(previous, public, reference):
+                return None
+            if self.adapters.get(previous) is None:
+                return None
+            adapter = self.adapters.bring_back(previous, public)
+        self.metrics.swaps.labels(public, "replace").inc()
+        return adapter
+
+    def _drop_unless_followed(self, hidden: str, public: str, reference: str) -> bool:
+        """Whether ``public`` still follows ``reference``; when not, ``hidden`` (a rollout's
+        other version) is unloaded. Under the swap lock."""
+        if self._following.get(public) == reference and self.adapters.get(public) is not None:
+            return True
+        if self.adapters.get(hidden) is not None:
+            self.adapters.unload(hidden)
+            self.metrics.swaps.labels(hidden, "unload").inc()
+        logger.info("%s no longer follows %s here: %s is unloaded", public, reference, hidden)
+        return False
 
     def _load(self, name: str, reference: str, caller: Caller | None) -> Adapter:
         path, version = _adapter_files(reference)

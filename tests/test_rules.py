@@ -415,3 +415,72 @@ def test_an_output_dir_an_ignore_file_would_misread_is_refused(write_config, out
     text = config(f"  fine_tuning:\n    training:\n      output_dir: {json.dumps(output_dir)}\n")
     with pytest.raises(CompileError, match="misread in the bundle's .gitignore"):
         analyze(write_config(text))
+
+
+ROLLOUT = "  deployment:\n    rollout: {strategy: canary}\n"
+ON_KUBERNETES = (
+    "  deployment:\n    target: kubernetes\n    kubernetes: {image: registry.example.com/ml/bot}\n"
+    "    rollout: {strategy: canary, stable_version: 1.2.0, gateway: inference-gateway}\n"
+)
+
+
+def _rollout_warnings(write_config, text: str) -> list[str]:
+    analysis, _ = resolve_text(write_config, text)
+    return [d.message for d in analysis.diagnostics if "this rollout can never run" in d.message]
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ("  fine_tuning: {method: full}\n", "method: full trains a whole model"),
+        ("  fine_tuning: {parameters: {merge_on_save: true}}\n", "merge_on_save registers"),
+        ("  task: embedding\n", "task: embedding trains a whole embedding model"),
+    ],
+)
+def test_a_rollout_lfm_serve_could_never_run_is_a_warning_saying_why(write_config, extra, why):
+    base = "sentence-transformers/all-MiniLM-L6-v2" if "embedding" in extra else None
+    text = config(extra + ROLLOUT, **({"base": base} if base else {}))
+    [warning] = _rollout_warnings(write_config, text)
+    assert why in warning and "LoRA adapters only" in warning
+    assert "lfm rollout start` refuses it" in warning
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        config(ROLLOUT),  # a LoRA adapter: lfm serve follows it
+        config("  fine_tuning: {method: full}\n" + ON_KUBERNETES),  # vLLM's HTTPRoute carries it
+    ],
+)
+def test_a_rollout_something_runs_is_not_warned_about(write_config, text):
+    assert _rollout_warnings(write_config, text) == []
+
+
+def test_the_declared_rollout_defaults_are_the_registrys_and_the_schemas():
+    """The compiler cannot import the registry (one layer, kept apart by import-linter): its
+    copy of the defaults, and the schema's "Default:" texts, must say what the registry does."""
+    pytest.importorskip("semver")
+    from lfm.compiler.rules.deployment import ROLLOUT_DEFAULTS
+    from lfm.registry.rollouts import DEFAULT_HOLD_S, guard_default, parse_share
+
+    schema = json.loads(
+        (Path(__file__).parents[1] / "schemas/model_config.schema.json").read_text()
+    )
+    deployment = schema["$defs"]["model_config"]["properties"]["deployment"]["properties"]
+    properties = deployment["rollout"]["properties"]
+    for path, value, _ in ROLLOUT_DEFAULTS:
+        key = path[-1]
+        registry = DEFAULT_HOLD_S if key == "hold" else guard_default(key)
+        mine = parse_share(value) if key == "max_error_rate_increase" else value
+        assert mine == registry, path
+        described = (
+            properties[key] if key == "hold" else properties["guard_rails"]["properties"][key]
+        )
+        assert f"Default: {value}." in described["description"], path
+
+
+def test_hostnames_without_the_kubernetes_route_are_a_warning(write_config):
+    text = config("  deployment:\n    rollout: {strategy: canary, hostnames: [bot.example.com]}\n")
+    analysis, _ = resolve_text(write_config, text)
+    [warning] = [d for d in analysis.diagnostics if d.path[-1:] == ("hostnames",)]
+    assert warning.level == "warning" and "nothing uses them" in warning.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..resolve import Context
 
 # vLLM accepts only these values for --max-lora-rank.
@@ -111,9 +113,13 @@ def images_pinned(ctx: Context) -> None:
             ctx.error(path, f"{reference}: {tag!r} is not an image tag", "e.g. :1.2.0")
 
 
-# The rollout block's defaults are the `lfm rollout start` options' (not in the schema: a
-# schema default would give every config a rollout). `seed` has none here: left out, each
-# rollout's keyless draw is seeded with its own id when it starts.
+# The rollout block's defaults, which are `lfm rollout start`'s: the registry's Guards dataclass
+# and DEFAULT_HOLD_S (lfm.registry.rollouts) hold them. The compiler and the registry are one
+# layer that must not import each other (pyproject's import-linter contract), and no lower
+# layer owns rollouts (lfm.runtime is what a bundle imports), so they are repeated here, and
+# tests/test_rules.py requires the two, and the schema's "Default:" texts, to agree. They are
+# not schema defaults: those would give every config a rollout. `seed` has none: left out,
+# each rollout's keyless draw is seeded with its own id when it starts.
 ROLLOUT_DEFAULTS = (
     (("hold",), 300, "each step holds 5 minutes, as `lfm rollout start --hold`"),
     (("guard_rails", "min_requests"), 20, "as `lfm rollout start --min-requests`"),
@@ -124,76 +130,117 @@ ROLLOUT_DEFAULTS = (
 )
 CANARY_STEPS = [10, 50, 100]
 STRATEGY_NAMES = {"canary": "a canary", "ab": "an A/B", "blue_green": "a blue-green"}
+ROLLOUT = ("deployment", "rollout")
+NEEDS_STABLE = "a rollout on Kubernetes needs stable_version: the version serving now"
+NEEDS_STABLE_HINT = 'e.g. stable_version: "1.2.0" (its image is the serving image tagged 1.2.0)'
+NEEDS_GATEWAY = "a rollout on Kubernetes needs gateway: the Gateway its HTTPRoute attaches to"
+NEEDS_GATEWAY_HINT = (
+    "e.g. gateway: inference-gateway (a Gateway in the same namespace; NAMESPACE/NAME for one "
+    "in another)"
+)
+OWN_VERSION_HINT = "give the version serving now; this config's version is the candidate"
+HOSTNAMES_ELSEWHERE = (
+    "hostnames are the Kubernetes HTTPRoute's: without target: kubernetes and vLLM manifests "
+    "nothing uses them"
+)
 
 
 def rollout_declared(ctx: Context) -> None:
     """A declared rollout: its strategy's settings checked and its defaults filled, so that
     `lfm rollout start --from BUNDLE` and the Kubernetes manifests read one resolved block."""
-    if not ctx.user_set("deployment", "rollout") or not isinstance(
-        ctx.get("deployment", "rollout"), dict
-    ):
+    if not ctx.user_set(*ROLLOUT) or not isinstance(ctx.get(*ROLLOUT), dict):
         return
-    here = ("deployment", "rollout")
-    strategy = ctx.get(*here, "strategy")
+    strategy = ctx.get(*ROLLOUT, "strategy")
     for path, value, why in ROLLOUT_DEFAULTS:
-        if not ctx.user_set(*here, *path):
-            ctx.decide((*here, *path), value, "rollout_declared", why)
-    _rollout_strategy(ctx, here, strategy)
-    if ctx.get("deployment", "target") == "kubernetes":
-        _rollout_on_kubernetes(ctx, here)
+        if not ctx.user_set(*ROLLOUT, *path):
+            ctx.decide((*ROLLOUT, *path), value, "rollout_declared", why)
+    _rollout_strategy(ctx, strategy)
+    if ctx.get("deployment", "target") == "kubernetes" and "serving_kind" in ctx.derived:
+        _rollout_on_kubernetes(ctx)
+    else:
+        _rollout_for_lfm_serve(ctx)
     ctx.derive("rollout", strategy, "rollout_declared", "deployment.rollout is set")
 
 
-def _rollout_strategy(ctx: Context, here: tuple[str, ...], strategy: str | None) -> None:
-    steps, split = ctx.get(*here, "steps"), ctx.get(*here, "split")
+def _rollout_strategy(ctx: Context, strategy: str | None) -> None:
+    steps, split = ctx.get(*ROLLOUT, "steps"), ctx.get(*ROLLOUT, "split")
     called = STRATEGY_NAMES.get(str(strategy), str(strategy))
     if strategy != "canary" and steps is not None:
-        ctx.error((*here, "steps"), f"steps are a canary's; {called} rollout has none",
-                  "remove steps, or set strategy: canary")  # fmt: skip
+        message = f"steps are a canary's; {called} rollout has none"
+        ctx.error((*ROLLOUT, "steps"), message, "remove steps, or set strategy: canary")
     if strategy != "ab" and split is not None:
-        ctx.error((*here, "split"), f"split is an A/B test's; {called} rollout has none",
-                  "remove split, or set strategy: ab")  # fmt: skip
+        message = f"split is an A/B test's; {called} rollout has none"
+        ctx.error((*ROLLOUT, "split"), message, "remove split, or set strategy: ab")
     if strategy == "canary":
-        if steps is None:
-            ctx.decide((*here, "steps"), list(CANARY_STEPS), "rollout_declared",
-                       "a canary's default steps, as `lfm rollout start --canary 10%`")  # fmt: skip
-        elif isinstance(steps, list) and steps != sorted(steps):
-            ctx.error((*here, "steps"), f"a canary's steps must not go down: {steps}",
-                      "e.g. [10, 50, 100]")  # fmt: skip
-        elif isinstance(steps, list) and steps and steps[-1] != 100:
-            # The last step promotes: below 100 the environment would move to a version that
-            # never took all the traffic.
-            ctx.error(
-                (*here, "steps"),
-                f"a canary's last step must be 100 (it promotes there), not {steps[-1]:g}",
-                f"e.g. {[*steps, 100]}",
-            )
+        _canary_steps(ctx, steps)
     if strategy == "ab":
-        if split is None:
-            ctx.error(
-                here, "an A/B rollout needs its split", 'e.g. split: "50/50" (stable/candidate)'
-            )
-        elif isinstance(split, str):
-            parts = [float(p) for p in split.split("/") if p.replace(".", "", 1).isdigit()]
-            if len(parts) == 2 and (abs(sum(parts) - 100) > 1e-6 or 0 in parts):
-                ctx.error((*here, "split"),
-                          f"split {split!r}: the two shares must each be more than 0 and add up to 100",
-                          'e.g. "50/50" or "90/10"')  # fmt: skip
+        _ab_split(ctx, split)
 
 
-def _rollout_on_kubernetes(ctx: Context, here: tuple[str, ...]) -> None:
-    """The vLLM manifests run the stable version beside this one: they need its version (the
-    stable image's tag) and the Gateway whose HTTPRoute weights the two."""
-    if "serving_kind" not in ctx.derived:
-        return  # no vLLM manifests (serving_kind said why): the registry rollout still applies
-    stable = ctx.get(*here, "stable_version")
+def _canary_steps(ctx: Context, steps: Any) -> None:
+    here = (*ROLLOUT, "steps")
+    if steps is None:
+        why = "a canary's default steps, as `lfm rollout start --canary 10%`"
+        ctx.decide(here, list(CANARY_STEPS), "rollout_declared", why)
+    elif isinstance(steps, list) and steps != sorted(steps):
+        ctx.error(here, f"a canary's steps must not go down: {steps}", "e.g. [10, 50, 100]")
+    elif isinstance(steps, list) and steps and steps[-1] != 100:
+        # The last step promotes: below 100 the environment would move to a version that
+        # never took all the traffic.
+        message = f"a canary's last step must be 100 (it promotes there), not {steps[-1]:g}"
+        ctx.error(here, message, f"e.g. {[*steps, 100]}")
+
+
+def _ab_split(ctx: Context, split: Any) -> None:
+    if split is None:
+        ctx.error(
+            ROLLOUT, "an A/B rollout needs its split", 'e.g. split: "50/50" (stable/candidate)'
+        )
+    elif isinstance(split, str):
+        parts = [float(p) for p in split.split("/") if p.replace(".", "", 1).isdigit()]
+        if len(parts) == 2 and (abs(sum(parts) - 100) > 1e-6 or 0 in parts):
+            message = f"split {split!r}: the two shares must each be more than 0 and add up to 100"
+            ctx.error((*ROLLOUT, "split"), message, 'e.g. "50/50" or "90/10"')
+
+
+def _rollout_on_kubernetes(ctx: Context) -> None:
+    """The vLLM manifests run the candidate beside the stable version: they need its version
+    (the stable image's tag and the stable Service's backendRef) and the Gateway whose
+    HTTPRoute weights the two."""
+    stable = ctx.get(*ROLLOUT, "stable_version")
     if stable is None:
-        ctx.error(here, "a rollout on Kubernetes needs stable_version: the version serving now",
-                  "e.g. stable_version: \"1.2.0\" (its image is the serving image tagged 1.2.0)")  # fmt: skip
+        ctx.error(ROLLOUT, NEEDS_STABLE, NEEDS_STABLE_HINT)
     elif stable == ctx.get("version"):
-        ctx.error((*here, "stable_version"),
-                  f"stable_version {stable} is this config's own version: nothing to roll out",
-                  "give the version serving now; this config's version is the candidate")  # fmt: skip
-    if ctx.get(*here, "gateway") is None:
-        ctx.error(here, "a rollout on Kubernetes needs gateway: the Gateway its HTTPRoute attaches to",
-                  "e.g. gateway: inference-gateway (a Gateway in the same namespace; NAMESPACE/NAME for one in another)")  # fmt: skip
+        message = f"stable_version {stable} is this config's own version: nothing to roll out"
+        ctx.error((*ROLLOUT, "stable_version"), message, OWN_VERSION_HINT)
+    if ctx.get(*ROLLOUT, "gateway") is None:
+        ctx.error(ROLLOUT, NEEDS_GATEWAY, NEEDS_GATEWAY_HINT)
+
+
+def _rollout_for_lfm_serve(ctx: Context) -> None:
+    """Without vLLM manifests the rollout is the registry's, run by the `lfm serve` servers that
+    follow the environment, and they follow LoRA adapters only (--adapter NAME=NAME@ENV)."""
+    if ctx.get(*ROLLOUT, "hostnames") is not None:
+        ctx.warn((*ROLLOUT, "hostnames"), HOSTNAMES_ELSEWHERE)
+    whole = _whole_model(ctx)
+    if whole is not None:
+        ctx.warn(
+            ROLLOUT,
+            f"this rollout can never run: {whole}, and lfm serve runs rollouts for LoRA adapters "
+            "only (it follows an environment with --adapter NAME=NAME@ENV), so `lfm rollout "
+            "start` refuses it",
+            "promote the new version with lfm promote, or serve it on Kubernetes with vLLM "
+            "(target: kubernetes), where the HTTPRoute weights the two",
+        )
+
+
+def _whole_model(ctx: Context) -> str | None:
+    """Why this config's result is not a LoRA adapter `lfm serve` can follow, or None."""
+    method = ctx.get("fine_tuning", "method")
+    if ctx.get("task") == "embedding":
+        return "task: embedding trains a whole embedding model"
+    if method == "full":
+        return "method: full trains a whole model"
+    if ctx.get("fine_tuning", "parameters", "merge_on_save"):
+        return "merge_on_save registers a merged whole model"
+    return None

@@ -1,7 +1,9 @@
-"""A rollout declared on Kubernetes: the stable and the candidate vLLM Deployments, each with its
-Service, and a Gateway API HTTPRoute weighting traffic between them by the declared share.
+"""A rollout declared on Kubernetes: the candidate's vLLM Deployment and Service, and a Gateway
+API HTTPRoute weighting traffic between it and the stable version's by the declared share. The
+stable Deployment and Service are the stable version's bundle's: a rollout bundle leaves them
+out, so applying it cannot restart the stable pods with the candidate's settings.
 
-The Deployments and Services pass `kubernetes-validate --strict`; the HTTPRoute is checked
+The Deployment and Service pass `kubernetes-validate --strict`; the HTTPRoute is checked
 against the HTTPRoute CRD's schema vendored from a Gateway API release (standard channel)."""
 
 from __future__ import annotations
@@ -46,12 +48,14 @@ def route_errors(route: dict) -> list[str]:
     return found
 
 
-def variant(tmp_path: Path, rollout: str, name: str) -> Path:
-    """The example with another rollout block (YAML, indented under deployment)."""
-    text = EXAMPLE.read_text()
+def variant(tmp_path: Path, rollout: str, name: str, version: str = "1.3.0") -> Path:
+    """The example with another rollout block (YAML, indented under deployment; none when
+    empty) and version."""
+    text = EXAMPLE.read_text().replace("  version: 1.3.0\n", f"  version: {version}\n")
     head = text[: text.index("    rollout:\n")]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / f"{name}.yaml"
-    config.write_text(head + "    rollout:\n" + rollout)
+    config.write_text(head + ("    rollout:\n" + rollout if rollout else ""))
     (tmp_path / "data").mkdir(exist_ok=True)
     (tmp_path / "data" / "quickstart.jsonl").write_text("{}\n")
     return compiled(config, tmp_path)
@@ -75,45 +79,52 @@ def test_the_rollout_manifests_are_emitted_only_for_a_rollout(bundle, tmp_path):
     assert not any((plain / rel).exists() for rel in ROLLOUT_FILES)
 
 
-def test_deployments_and_services_pass_strict_kubernetes_validation(bundle):
-    manifests = [bundle / "k8s" / name for name in (
-        "deployment.yaml", "service.yaml", "deployment-candidate.yaml", "service-candidate.yaml"
-    )]  # fmt: skip
+def test_every_emitted_manifest_but_the_route_passes_strict_kubernetes_validation(bundle):
+    manifests = sorted(p for p in (bundle / "k8s").glob("*.yaml") if p.name != "httproute.yaml")
+    assert {p.name for p in manifests} >= {"deployment-candidate.yaml", "service-candidate.yaml"}
     done = kubernetes_validate(*manifests)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("passed") == len(manifests)
 
 
-def test_stable_and_candidate_run_side_by_side_with_disjoint_selectors(bundle):
-    stable, candidate = (
-        load(bundle / "k8s" / n) for n in ("deployment.yaml", "deployment-candidate.yaml")
+def test_a_rollout_bundle_leaves_the_stable_server_to_the_stable_versions_bundle(tmp_path):
+    """The stable Deployment, Service and autoscaler are the stable version's bundle's: this
+    bundle's would restart the stable pods with the candidate's settings. The route's stable
+    backend is the Service that bundle made, and the candidate's pods are not in it."""
+    autoscaled = "    auto_scaling: {min_replicas: 2, max_replicas: 4}\n"
+    tail = "      stable_version: 1.2.0\n      gateway: inference-gateway\n"
+    rollout = variant(tmp_path, "      strategy: canary\n" + tail, "rollout")
+    stable = variant(tmp_path / "stable", "", "stable", version="1.2.0")
+    for name in ("deployment.yaml", "service.yaml", "hpa.yaml"):
+        assert not (rollout / "k8s" / name).exists(), name
+    assert (stable / "k8s/deployment.yaml").is_file()
+    route = load(rollout / "k8s/httproute.yaml")
+    stable_ref, candidate_ref = route["spec"]["rules"][0]["backendRefs"]
+    service = load(stable / "k8s/service.yaml")
+    assert (stable_ref["name"], stable_ref["port"]) == (
+        service["metadata"]["name"],
+        service["spec"]["ports"][0]["port"],
     )
-    stable_svc, candidate_svc = (
-        load(bundle / "k8s" / n) for n in ("service.yaml", "service-candidate.yaml")
-    )
-    # The stable one keeps the name, selector and image tag of the version serving now.
-    assert stable["metadata"]["name"] == stable_svc["metadata"]["name"] == "support-bot"
-    assert (
-        candidate["metadata"]["name"]
-        == candidate_svc["metadata"]["name"]
-        == "support-bot-candidate"
-    )
-    image = lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
-    assert image(stable) == "registry.example.com/ml/support-bot-serve:1.2.0"
-    assert image(candidate) == "registry.example.com/ml/support-bot-serve:1.3.0"
-    for deployment, service in ((stable, stable_svc), (candidate, candidate_svc)):
-        labels = deployment["spec"]["template"]["metadata"]["labels"]
-        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        assert service["spec"]["selector"].items() <= labels.items()
-    other = candidate["spec"]["template"]["metadata"]["labels"]
-    assert not stable_svc["spec"]["selector"].items() <= other.items()  # no pod in both
-    # The same pod security and the same server, but for the image and the labels.
-    pods = [d["spec"]["template"]["spec"] for d in (stable, candidate)]
-    assert pods[0]["securityContext"] == pods[1]["securityContext"]
-    assert pods[0]["securityContext"]["runAsNonRoot"] is True
-    containers = [dict(p["containers"][0], image=None) for p in pods]
-    assert containers[0] == containers[1]
-    assert containers[0]["securityContext"]["readOnlyRootFilesystem"] is True
+    image = load(stable / "k8s/deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "registry.example.com/ml/support-bot-serve:1.2.0"
+    candidate = load(rollout / "k8s/deployment-candidate.yaml")
+    candidate_service = load(rollout / "k8s/service-candidate.yaml")
+    assert candidate_ref["name"] == candidate_service["metadata"]["name"] == "support-bot-candidate"
+    labels = candidate["spec"]["template"]["metadata"]["labels"]
+    assert candidate["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert candidate_service["spec"]["selector"].items() <= labels.items()
+    assert not service["spec"]["selector"].items() <= labels.items()  # no pod in both
+    assert candidate["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    # Autoscaled, the rollout bundle still holds no autoscaler (it scales the stable one).
+    text = EXAMPLE.read_text().replace("    kubernetes:\n", autoscaled + "    kubernetes:\n", 1)
+    (tmp_path / "scaled").mkdir()
+    scaled_config = tmp_path / "scaled" / "scaled.yaml"
+    scaled_config.write_text(text)
+    (tmp_path / "scaled" / "data").mkdir()
+    (tmp_path / "scaled" / "data" / "quickstart.jsonl").write_text("{}\n")
+    scaled = compiled(scaled_config, tmp_path / "scaled")
+    assert not (scaled / "k8s/hpa.yaml").exists()
+    assert "hpa.yaml" not in (scaled / "k8s/deployment-candidate.yaml").read_text()
 
 
 def test_the_httproute_splits_by_the_declared_share_and_passes_the_crd_schema(bundle):
@@ -174,40 +185,70 @@ def _comments(path: Path) -> str:
     return "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
 
 
-def test_each_manifest_names_its_own_files_and_the_stable_image_is_the_earlier_one(bundle):
+def test_each_manifest_names_its_own_files_and_who_owns_the_stable_server(bundle):
     assert "kubectl apply -f k8s/service-candidate.yaml " in _comments(
         bundle / "k8s/service-candidate.yaml"
     )
     candidate = _comments(bundle / "k8s/deployment-candidate.yaml")
     assert "-f k8s/deployment-candidate.yaml -f k8s/service-candidate.yaml" in candidate
     assert "1.3.0 (image built from Dockerfile.serve)" in candidate
-    stable = _comments(bundle / "k8s/deployment.yaml")
-    assert "(image built from Dockerfile.serve)" not in stable
-    assert "built for 1.2.0 earlier (this bundle's Dockerfile.serve builds 1.3.0" in stable
+    assert "the stable version's\n# bundle made and owns" in candidate
+
+
+def test_clients_are_told_to_call_through_the_gateway(bundle):
+    route = _comments(bundle / "k8s/httproute.yaml")
+    assert "Clients call through the Gateway while the rollout runs" in route
+    assert "http://support-bot.ml, http://support-bot-candidate.ml) bypasses these weights" in route
+    service = _comments(bundle / "k8s/service-candidate.yaml")
+    assert "clients call through the Gateway" in service and "bypasses the weights" in service
 
 
 def test_the_bundle_readme_lists_the_rollout_files_and_what_to_apply(bundle):
     readme = (bundle / "README.md").read_text()
     for name in ROLLOUT_FILES:
         assert f"`{name}`" in readme
+    assert "`k8s/deployment.yaml`, `k8s/service.yaml` |" not in readme  # not in this bundle
     apply = "kubectl apply -f k8s/deployment-candidate.yaml -f k8s/service-candidate.yaml -f k8s/httproute.yaml"  # noqa: E501
     assert apply in readme and "kubectl apply -f k8s/`\nwould also start the training Job" in readme
+    assert "clients call through the Gateway" in readme
 
 
-def test_the_promote_recipe_relabels_the_version_and_says_to_recompile(bundle):
+def test_the_promote_recipe_applies_the_new_versions_own_bundle(bundle):
+    """Promoting gives the stable Deployment the new version with its own settings, from the
+    config compiled without the rollout, not the old settings with the new image."""
     route = _comments(bundle / "k8s/httproute.yaml")
-    patch = route.split("patch deployment support-bot --type=json -p '")[1].split("'")[0]
-    operations = {op["path"]: op["value"] for op in json.loads(patch)}
-    assert operations == {
-        "/spec/template/spec/containers/0/image": "registry.example.com/ml/support-bot-serve:1.3.0",
-        "/spec/template/metadata/labels/app.kubernetes.io~1version": "1.3.0",
-        "/metadata/labels/app.kubernetes.io~1version": "1.3.0",
-    }
-    deployment = load(bundle / "k8s/deployment.yaml")  # the paths the patch replaces exist
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == "vllm"
-    assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
-    assert "Remove deployment.rollout" in route and "recompile" in route
+    assert "patch deployment" not in route
+    assert "remove deployment.rollout from this config, compile it to another folder" in route
+    assert "kubectl apply -f PROMOTED/k8s/deployment.yaml -f PROMOTED/k8s/service.yaml" in route
+    assert "kubectl -n ml rollout status deployment/support-bot" in route
     assert "The next step, 50% on the candidate" in route  # a canary's next step, 90/10 -> 50/50
+
+
+def test_hostnames_keep_the_route_to_its_own_hosts(tmp_path):
+    hosts = ["support-bot.example.com", "*.support.example.com"]
+    tail = "      stable_version: 1.2.0\n      gateway: inference-gateway\n"
+    listed = f"      hostnames: {json.dumps(hosts)}\n"
+    out = variant(tmp_path, "      strategy: canary\n" + tail + listed, "hosts")
+    route = load(out / "k8s/httproute.yaml")
+    assert route_errors(route) == []
+    assert route["spec"]["hostnames"] == hosts
+    assert "It answers for support-bot.example.com, *.support.example.com only" in _comments(
+        out / "k8s/httproute.yaml"
+    )
+    route["spec"]["hostnames"] = ["Not_A_Host"]
+    assert route_errors(route)  # the CRD's own rule, which the config's schema repeats
+    with pytest.raises(CompileError) as raised:
+        variant(
+            tmp_path / "bad",
+            "      strategy: canary\n" + tail + '      hostnames: ["Not_A_Host"]\n',
+            "x",
+        )
+    assert any("hostnames" in d.path for d in raised.value.diagnostics)
+    plain = load(
+        variant(tmp_path / "plain", "      strategy: canary\n" + tail, "plain")
+        / "k8s/httproute.yaml"
+    )
+    assert "hostnames" not in plain["spec"]
 
 
 def test_a_blue_green_route_shows_the_switch(tmp_path):

@@ -18,6 +18,7 @@ pytest.importorskip("semver")
 from lfm_server import serving  # noqa: E402
 from test_rollout import (  # noqa: E402
     FOLLOW,
+    SLOW_OK,
     _ask,
     _audit,
     _get,
@@ -110,25 +111,27 @@ def test_blue_green_promoted_then_switched_back_at_once_under_load(models, produ
                 i += 1
 
         with ThreadPoolExecutor(4) as pool:
-            for worker in range(4):
-                pool.submit(ask, worker)
-            _lfm("rollout", "start", "bot:1.1.0", "--env", "production", "--blue-green",
-                 "--min-requests", "5", "--hold", "1")  # fmt: skip
-            _wait_for(lambda: _rollout().status == "promoted", 120, what="the promotion")
-            _wait_for(lambda: _live(server) is None, what="the promotion on the server")
-            _wait_for(lambda: answers[-1][1] == "bot@1.1.0", what="the new version")
-            # The old version is kept, and is not for clients.
-            assert "bot#previous" not in _get(server, "/v1/models")
-            hidden = _post(server, "/v1/completions", {"model": "bot#previous", "prompt": "hi"})
-            assert hidden[0] == 404
-            loads_before = server.log.read_text().count("adapter bot <-")
-            time.sleep(1)
-            _lfm("rollout", "switch-back", "bot", "--env", "production")
-            back = _wait_for(lambda: answers[-1][1] == "bot@1.0.0", what="the switch back")
-            time.sleep(1)
-            mark = len(answers)
-            time.sleep(1)
-            stop.set()
+            try:  # the clients stop however the block ends, or a failure would hang
+                for worker in range(4):
+                    pool.submit(ask, worker)
+                _lfm("rollout", "start", "bot:1.1.0", "--env", "production", "--blue-green",
+                     "--min-requests", "5", "--hold", "1", *SLOW_OK)  # fmt: skip
+                _wait_for(lambda: _rollout().status == "promoted", 120, what="the promotion")
+                _wait_for(lambda: _live(server) is None, what="the promotion on the server")
+                _wait_for(lambda: answers[-1][1] == "bot@1.1.0", what="the new version")
+                # The old version is kept, and is not for clients.
+                assert "bot#previous" not in _get(server, "/v1/models")
+                hidden = _post(server, "/v1/completions", {"model": "bot#previous", "prompt": "hi"})
+                assert hidden[0] == 404
+                loads_before = server.log.read_text().count("adapter bot <-")
+                time.sleep(1)
+                _lfm("rollout", "switch-back", "bot", "--env", "production")
+                back = _wait_for(lambda: answers[-1][1] == "bot@1.0.0", what="the switch back")
+                time.sleep(1)
+                mark = len(answers)
+                time.sleep(1)
+            finally:
+                stop.set()
         print(f"blue-green switched back in {back:.2f}s (follow interval {FOLLOW[1]}s)")
         assert {fp for _, fp in answers[mark:]} == {"bot@1.0.0"}
         assert [a for a in answers if a[0] != 200] == []  # nothing dropped, either way

@@ -497,3 +497,45 @@ def _latest():
         return rollouts.latest(store, "bot", "production")
     finally:
         store.close()
+
+
+def test_a_row_written_by_a_newer_lfm_is_read_without_its_new_fields(registry):
+    """An older `lfm serve` replica reads rows a newer `lfm rollout` wrote: fields it does not
+    know (in the rollout and in its guard rails) are left out, not a TypeError every tick."""
+    from lfm.registry.rollouts import Rollout
+
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%")
+    stored = _latest().as_dict()
+    newer = {**stored, "shadow_traffic": 0.2, "guards": {**stored["guards"], "max_cost": 3}}
+    read = Rollout.from_dict(newer)
+    assert read == _latest()
+    assert Rollout.from_dict(json.loads(json.dumps(newer))).guards == _latest().guards
+
+
+@pytest.mark.parametrize("kind", ["full", "embedding", "merged"])
+def test_a_candidate_no_server_can_follow_is_refused(registry, models, kind):
+    """`lfm serve` follows adapters only (--adapter NAME=NAME@ENV): a rollout of a whole model
+    would never advance, so it is refused, saying why, and nothing is written."""
+    for version, folder, kind_here in (
+        ("1.0.0", models.one, "adapter"),
+        ("1.1.0", models.two, kind),
+    ):
+        register = ("--model", str(folder), "--name", "whole", "--version", version)
+        run("register", *register, "--type", kind_here)
+    run("promote", "whole:1.0.0", "--env", "production")
+    before = _audit()
+    out = run("rollout", "start", "whole:1.1.0", "--env", "production", "--blue-green", code=1)
+    assert f"the registry records it as {kind!r}" in out and "LoRA adapters only" in out
+    assert "lfm promote whole:1.1.0 --env ENV" in out and out.count("\n") == 1
+    assert _audit() == before
+
+
+def test_the_start_options_defaults_are_the_guards_defaults(registry):
+    """One place for the defaults: `lfm rollout start`'s options read the Guards dataclass."""
+    from lfm.registry.rollouts import DEFAULT_HOLD_S
+
+    run("rollout", "start", "bot:1.1.0", "--env", "production", "--canary", "10%")
+    started = _latest()
+    assert started.guards == Guards() and started.hold_s == DEFAULT_HOLD_S
+    shown = run("rollout", "start", "--help")
+    assert f"[default: {Guards().min_requests};" in shown and "[default: 5%]" in shown
