@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import click
@@ -342,13 +341,14 @@ def status_cmd(
 
 def _running_lines(rollout: Any) -> list[str]:
     """Where a running rollout stands: its step, how long it has held, what it waits for."""
+    from lfm.registry.identity import epoch
     from lfm.registry.rollouts import plan_text, share_text
 
     share = share_text(rollout.weight)
     if not rollout.auto_promotes:
         by_hand = "until promoted or aborted by hand (an A/B test does not end by itself)"
         return [f"{share} on the candidate {by_hand}"]
-    held = max(0.0, time.time() - _epoch(rollout.step_started_at))
+    held = max(0.0, time.time() - epoch(rollout.step_started_at))
     left = max(0.0, rollout.hold_s - held)
     last = rollout.step + 1 == len(rollout.steps)
     then = "promotes" if last else f"moves to {share_text(rollout.steps[rollout.step + 1])}"
@@ -385,10 +385,6 @@ def _describe_guards(guards: Any) -> str:
         f"lower ({guards.min_ratings} ratings each); over the last {guards.window_s:.0f}s, "
         f"once the candidate has {guards.min_requests} requests there"
     )
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 @rollout_group.command("promote")

@@ -260,9 +260,10 @@ def deployment_plan(
     deployment = cfg.get("deployment", {})
     target = deployment.get("target", "local")
     on_kubernetes = distributed.launcher == "kubernetes"
+    kube = kube_plan(cfg)
     return DeploymentPlan(
         target=target,
-        kube=kube_plan(cfg),
+        kube=kube,
         training_image=on_kubernetes or target in ("docker", "kubernetes"),
         base_image=base_image(),
         output_in_bundle=output_in_bundle,
@@ -272,18 +273,24 @@ def deployment_plan(
         serving=_bundle_serving(cfg, derived, output_dir, base_model)
         if "serving_kind" in derived
         else None,
-        rollout=_rollout(cfg, derived) if derived.get("rollout") else None,
+        rollout=_rollout(cfg, derived, kube) if derived.get("rollout") else None,
     )
 
 
-def _rollout(cfg: dict[str, Any], derived: dict[str, Any]) -> RolloutPlan:
-    kube = kube_plan(cfg)
+def _rollout(cfg: dict[str, Any], derived: dict[str, Any], kube: KubePlan) -> RolloutPlan:
+    rollout = cfg["deployment"]["rollout"]
     on_kubernetes = cfg["deployment"].get("target") == "kubernetes" and "serving_kind" in derived
+    stable = rollout.get("stable_version")
+    # The stable version's serving image: this one's repository, tagged with that version.
+    repository, _, _ = split_image(kube.serve_image.partition("@")[0])
+    stable_label = label_value(stable) if stable else None
     return rollout_plan(
-        cfg["deployment"]["rollout"],
+        rollout,
         app=kube.app,
         serve_image=kube.serve_image,
         version_label=kube.version_label,
+        stable_image=f"{repository}:{stable_label}" if stable_label else None,
+        stable_label=stable_label,
         on_kubernetes=on_kubernetes,
     )
 

@@ -89,7 +89,14 @@ def backend_weights(strategy: str, first_share: float) -> tuple[int, int]:
 
 
 def rollout_plan(
-    rollout: dict[str, Any], *, app: str, serve_image: str, version_label: str, on_kubernetes: bool
+    rollout: dict[str, Any],
+    *,
+    app: str,
+    serve_image: str,
+    version_label: str,
+    stable_image: str | None,
+    stable_label: str | None,
+    on_kubernetes: bool,
 ) -> RolloutPlan:
     strategy = rollout["strategy"]
     if strategy == "ab":
@@ -100,13 +107,8 @@ def rollout_plan(
         steps = (100.0,)
     variants: tuple[ServingVariant, ...] = ()
     stable_version = rollout.get("stable_version")
-    if on_kubernetes and stable_version:
-        from .plan_deployment import label_value, split_image
-
-        repository, _, _ = split_image(serve_image.partition("@")[0])
+    if on_kubernetes and stable_image and stable_label:
         stable_weight, candidate_weight = backend_weights(strategy, steps[0])
-        stable_label = label_value(stable_version)
-        stable_image = f"{repository}:{stable_label}"
         variants = (
             ServingVariant(app, "server", stable_image, stable_label, stable_weight),
             ServingVariant(

@@ -22,3 +22,8 @@ def who() -> str:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch(stamp: str) -> float:
+    """A stamp :func:`now` wrote, as seconds since the epoch."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

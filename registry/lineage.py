@@ -8,12 +8,11 @@ bundle_sha256, lfm_version, libraries, eval_gates, base_model_fingerprint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from lfm.runtime.inputs import open_regular
+from lfm.runtime.fingerprint import fingerprint
 
 from .errors import RegistryError
 from .manifest import sha256_file
@@ -24,12 +23,6 @@ EVAL_FILE = "eval_results.json"
 EVAL_DIR = "eval"  # where `lfm evaluate` and evaluate.py put it, in the model's folder
 TRAIN_METRICS_FILE = "metrics.json"
 BASE_FINGERPRINT = "base_model_fingerprint"
-# config.json keys that name, date or store a model rather than define it (the weights say how
-# they are stored): a copy saved elsewhere or by another transformers keeps its fingerprint.
-UNDEFINING_KEYS = ("transformers_version", "torch_dtype", "dtype")
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
-WHOLE_FILE = 8 << 20  # weight files up to this size are hashed whole; larger ones sampled
-SAMPLES, SAMPLE = 16, 64 << 10
 TYPES = ("adapter", "merged", "full", "embedding")
 # What a user may type for --type and list --type; the seed says `--type adapters`.
 TYPE_ALIASES = {
@@ -114,41 +107,9 @@ def _base_fingerprint(lineage: dict[str, Any], bundle_dir: Path | None) -> str |
 
 
 def base_fingerprint(folder: Path) -> str | None:
-    """What identifies a base model folder: its config.json (less the keys that only name or
-    date it) and its weight files (names, sizes and sha256 of their bytes, sampled in large
-    files), hashed. Two copies of one model agree; another model of the same shape (other
-    weights, another eos id) does not. None when the folder holds no config.json."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(config, dict):
-        return None
-    defining = {
-        k: v for k, v in config.items() if not k.startswith("_") and k not in UNDEFINING_KEYS
-    }
-    weights = sorted(
-        {p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()}
-    )
-    try:
-        identity = {"config": defining, "weights": [[p.name, *_sampled(p)] for p in weights]}
-    except (OSError, ValueError):  # a weight file that is not a regular file, or unreadable
-        return None
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-def _sampled(path: Path) -> tuple[int, str]:
-    """(size, sha256 of its bytes): all of them up to WHOLE_FILE, else SAMPLES evenly spaced
-    chunks and the last one, so a many-gigabyte model is fingerprinted in milliseconds."""
-    size = path.stat().st_size
-    if size <= WHOLE_FILE:
-        return size, sha256_file(path)
-    digest = hashlib.sha256()
-    with open_regular(path, "a model's weights") as handle:
-        for offset in [size * i // SAMPLES for i in range(SAMPLES)] + [size - SAMPLE]:
-            handle.seek(offset)
-            digest.update(handle.read(SAMPLE))
-    return size, digest.hexdigest()
+    """What identifies a base model folder (lfm.runtime.fingerprint): two copies of one model
+    agree; another model of the same shape does not. None without a readable config.json."""
+    return fingerprint(folder)
 
 
 def _detect_type(model_dir: Path, method: str | None) -> str:

@@ -280,14 +280,14 @@ def running(store: Registry, name: str, env: str) -> Rollout | None:
 
 def latest(store: Registry, name: str, env: str) -> Rollout | None:
     """The newest rollout of NAME@ENV, running or ended, or None."""
-    row = (
-        _conn(store)
-        .execute(
-            "SELECT data FROM rollouts WHERE name = ? AND env = ? ORDER BY id DESC LIMIT 1",
-            (name, env),
-        )
-        .fetchone()
-    )
+    return _latest(_conn(store), name, env)
+
+
+def _latest(conn: sqlite3.Connection, name: str, env: str) -> Rollout | None:
+    row = conn.execute(
+        "SELECT data FROM rollouts WHERE name = ? AND env = ? ORDER BY id DESC LIMIT 1",
+        (name, env),
+    ).fetchone()
     return Rollout.from_dict(json.loads(row["data"])) if row else None
 
 
@@ -373,11 +373,7 @@ def keeping(store: Registry, name: str, env: str) -> Rollout | None:
 
 
 def _keeping(conn: sqlite3.Connection, name: str, env: str) -> Rollout | None:
-    row = conn.execute(
-        "SELECT data FROM rollouts WHERE name = ? AND env = ? ORDER BY id DESC LIMIT 1",
-        (name, env),
-    ).fetchone()
-    newest = Rollout.from_dict(json.loads(row["data"])) if row else None
+    newest = _latest(conn, name, env)
     return newest if newest is not None and newest.keeps_previous else None
 
 

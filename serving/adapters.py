@@ -9,7 +9,7 @@ live when it started.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import logging
 import re
@@ -21,15 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lfm.runtime.fingerprint import defining_config, fingerprint, weight_digests
 from lfm.runtime.inputs import MiB, open_regular, read_bounded
 
 from .engine import Engine
 
 ADAPTER_CONFIG = "adapter_config.json"
 BASE_FINGERPRINT = "base_model_fingerprint"  # in a registry version's lineage
-# config.json keys that name, date or store a model rather than define it (the weights say how
-# they are stored): a copy saved elsewhere or by another transformers is the same model.
-UNDEFINING_KEYS = ("transformers_version", "torch_dtype", "dtype")
 # What a base served by hub id is compared on, its files being the hub cache's.
 IDENTIFYING_KEYS = (
     "model_type",
@@ -42,9 +40,6 @@ IDENTIFYING_KEYS = (
     "bos_token_id",
     "eos_token_id",
 )
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
-WHOLE_FILE = 8 << 20  # weight files up to this size are hashed whole; larger ones sampled
-SAMPLES, SAMPLE = 16, 64 << 10
 LAYER = re.compile(r"\.layers\.(\d+)\.")
 logger = logging.getLogger("lfm.serving")
 
@@ -305,12 +300,17 @@ def _other_fingerprint(recorded: str, served: str) -> str:
     )
 
 
+@functools.cache
 def _registry_fingerprint(folder: Path) -> str | None:
-    """The served base's fingerprint as the registry computes it (imported here only: the
-    lineage came from the registry, so it is installed)."""
-    from lfm.registry.lineage import base_fingerprint
+    """A base folder's fingerprint, as the registry recorded its own (once per folder: the
+    served base does not change while the server runs, and every load compares with it)."""
+    return fingerprint(folder)
 
-    return base_fingerprint(folder)
+
+@functools.cache
+def _weights(folder: Path) -> list[tuple[str, int, str]]:
+    """A base folder's weight digests, once per folder (see _registry_fingerprint)."""
+    return weight_digests(folder)
 
 
 def _folder_mismatch(folder: Path, base: ServedBase) -> str | None:
@@ -339,7 +339,11 @@ def _weights_mismatch(theirs: Path, mine: Path) -> str | None:
 
 
 def _config_mismatch(theirs: dict[str, Any], mine: dict[str, Any]) -> str | None:
-    keys = sorted(k for k in {*_defining(theirs), *_defining(mine)} if theirs.get(k) != mine.get(k))
+    keys = sorted(
+        k
+        for k in {*defining_config(theirs), *defining_config(mine)}
+        if theirs.get(k) != mine.get(k)
+    )
     if not keys:
         return None
     shown = ", ".join(f"{k} {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in keys[:3])
@@ -397,10 +401,6 @@ def _tensor_shapes(path: Path) -> dict[str, list[int]]:
     }
 
 
-def _defining(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if not k.startswith("_") and k not in UNDEFINING_KEYS}
-
-
 def _read_config(folder: Path) -> dict[str, Any] | None:
     return _read_json(folder / "config.json")
 
@@ -411,23 +411,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
-
-
-def _weights(folder: Path) -> list[tuple[str, int, str]]:
-    """Each weight file's name, size and sha256 (sampled past WHOLE_FILE bytes)."""
-    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()})
-    return [(p.name, *_sampled(p)) for p in files]
-
-
-def _sampled(path: Path) -> tuple[int, str]:
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with open_regular(path, "a model's weights") as handle:
-        if size <= WHOLE_FILE:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        else:  # evenly spaced chunks and the last: milliseconds for a many-gigabyte model
-            for offset in [size * i // SAMPLES for i in range(SAMPLES)] + [size - SAMPLE]:
-                handle.seek(offset)
-                digest.update(handle.read(SAMPLE))
-    return size, digest.hexdigest()

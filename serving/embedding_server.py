@@ -51,9 +51,6 @@ class EmbeddingServer:
         """No model here generates (see ModelServer.generates)."""
         return False
 
-    def close(self) -> None:
-        """Nothing runs in the background (no engine, no registry follower)."""
-
 
 def create_embedding_app(server: EmbeddingServer) -> Starlette:
     routes: list[tuple[str, Handler, list[str], str | None]] = [

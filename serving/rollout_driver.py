@@ -25,10 +25,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lfm.registry import RegistryError
+from lfm.registry.identity import epoch
 from lfm.registry.rollouts import (
     PROMOTED,
     ROLLED_BACK,
@@ -173,7 +173,7 @@ def _judge(server: ModelServer, store: Registry, live: Live) -> None:
         return
     if not rollout.auto_promotes or not live.ready:
         return
-    started = _epoch(rollout.step_started_at)
+    started = epoch(rollout.step_started_at)
     in_step = live.stats[CANDIDATE].window(rollout.guards.window_s, since=started)
     held = time.time() - started
     if held < rollout.hold_s or in_step.requests < rollout.guards.min_requests:
@@ -277,10 +277,6 @@ def _let_previous_go(server: ModelServer, public: str) -> None:
     if server.adapters.get(previous) is not None:
         server.unload_adapter(previous, None)
         logger.info("%s: the version kept to switch back to is unloaded", public)
-
-
-def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 __all__ = ["CANDIDATE", "STABLE", "tick"]

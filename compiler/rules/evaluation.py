@@ -25,11 +25,16 @@ PAIR_SCORES = ("preference_accuracy", "mean_logp_margin")
 CUSTOM_DIR = "evaluations"
 
 
+def objective_of(ctx: Context) -> str:
+    """The training objective: sft unless fine_tuning.objective names a preference one."""
+    return str(ctx.get("fine_tuning", "objective") or "sft")
+
+
 def scores_held_out_pairs(ctx: Context) -> bool:
     """evaluate.py scores the held-out pairs: a preference objective whose split held some out
     (unpaired KTO records hold out no pairs)."""
     return (
-        (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+        objective_of(ctx) != "sft"
         and bool(ctx.get("dataset", "validation", "split_ratio"))
         and ctx.get("dataset", "preprocessing", "format") != "unpaired_preference"
     )
@@ -39,7 +44,7 @@ def scored_metrics(ctx: Context) -> list[str]:
     """The metrics evaluate.py computes. A preference objective's held-out split is pairs, not
     answers: without a test_set only metrics the user wrote count (rules/preference.py refuses
     them, and drops the default perplexity)."""
-    preference = (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+    preference = objective_of(ctx) != "sft"
     if (
         preference
         and not ctx.get("evaluation", "test_set")
@@ -78,7 +83,7 @@ def evaluation_data(ctx: Context) -> None:
         return  # (an embedding model's held-out documents: rules/embedding.py)
     metrics = scored_metrics(ctx)
     test_set = ctx.get("evaluation", "test_set")
-    preference = (ctx.get("fine_tuning", "objective") or "sft") != "sft"
+    preference = objective_of(ctx) != "sft"
     if (
         metrics
         and not test_set

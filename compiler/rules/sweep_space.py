@@ -17,6 +17,7 @@ from ..diagnostics import did_you_mean
 from ..methods import METHODS
 from ..resolve import Context
 from ..schema import model_config_schema
+from .evaluation import objective_of
 from .preference import DEFAULTS as PREFERENCE_DEFAULTS
 
 SWEEP = ("sweep",)
@@ -108,10 +109,6 @@ def sweepable(
 
 def method_parameters(ctx: Context) -> dict[str, Any]:
     return dict(ctx.get("fine_tuning", "parameters") or {})
-
-
-def objective_of(ctx: Context) -> str:
-    return str(ctx.get("fine_tuning", "objective") or "sft")
 
 
 def resolve_name(ctx: Context, name: str) -> tuple[str, ...] | None:
