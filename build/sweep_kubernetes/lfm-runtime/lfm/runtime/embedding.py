@@ -15,6 +15,7 @@ training itself and evaluation/retrieval.py for the scores.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
@@ -162,8 +163,6 @@ LEFTOVER_FILES = ("*_pairs.jsonl",)
 
 def training_leftover(name: str, is_dir: bool) -> bool:
     """Whether a file or folder named ``name`` is a training leftover (see LEFTOVER_DIRS)."""
-    import fnmatch
-
     patterns = LEFTOVER_DIRS if is_dir else LEFTOVER_FILES
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
